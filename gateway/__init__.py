@@ -1,0 +1,1 @@
+"""A self-hosted payment gateway for Chinese payment channels."""

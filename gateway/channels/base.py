@@ -1,0 +1,191 @@
+"""The small protocol every channel speaks, and the plain data that crosses it.
+
+The core never imports a channel package: it asks :mod:`gateway.channels.registry` for the channel of a
+pay-method code and talks to it only through :class:`Channel`. Amounts cross as :class:`Money` (integer
+fen); each channel converts to its own wire format inside its transformers. Channel field names
+(``out_trade_no``, ``trade_state``, …) never leave the channel package.
+
+Every method answers with an :class:`~gateway.domain.outcomes.Outcome`; network failures, 5xx answers
+and answers whose signature does not verify are ``UNKNOWN`` -- a method never raises for them.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, ClassVar, Protocol
+
+import aiohttp
+
+from gateway.domain.money import Money
+from gateway.domain.outcomes import Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    """Open a trade at the channel for one payment attempt.
+
+    ``trade_no`` is our attempt id: the channel's ``out_trade_no``, unique across the gateway.
+    """
+
+    trade_no: str
+    pay_method: str
+    amount: Money
+    subject: str
+    expires_at: datetime          # aware; the channel's QR code / order dies with the payment
+    notify_url: str
+    return_url: str | None = None  # where the channel's page sends the shopper back (Alipay page/wap)
+    description: str | None = None
+    client_ip: str | None = None   # WeChat H5 scene_info.payer_client_ip
+    openid: str | None = None      # WeChat JSAPI payer
+    quit_url: str | None = None    # Alipay WAP: where "back" goes
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResult:
+    outcome: Outcome               # SUCCESS (pay_data ready) | CHANNEL_ERROR | UNKNOWN
+    pay_data: Mapping[str, Any] = field(default_factory=dict)  # code_url, qr_code, h5_url, pay_url, jsapi params…
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TradeState:
+    """The channel's view of one trade: SUCCESS = paid, WAITING = unpaid and open, FAIL = closed/never
+    paid, UNKNOWN = could not tell."""
+
+    outcome: Outcome
+    channel_trade_no: str | None = None
+    amount: Money | None = None
+    paid_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseResult:
+    """SUCCESS = the trade is closed (or never existed) at the channel and can no longer be paid;
+    FAIL = it cannot be closed because it is paid (query it); UNKNOWN / CHANNEL_ERROR as usual."""
+
+    outcome: Outcome
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    """``refund_no`` is our refund id, sent as the channel's idempotency key (Alipay ``out_request_no``,
+    WeChat ``out_refund_no``): retrying with it never refunds twice."""
+
+    refund_no: str
+    trade_no: str
+    amount: Money
+    total: Money
+    reason: str | None = None
+    notify_url: str | None = None
+    channel_trade_no: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    """SUCCESS = refunded; WAITING = accepted, processing; FAIL = the channel will not refund it
+    (closed/abnormal); CHANNEL_ERROR = refused outright; UNKNOWN = resolve by :meth:`Channel.query_refund`."""
+
+    outcome: Outcome
+    channel_refund_no: str | None = None
+    amount: Money | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawCallback:
+    """A callback exactly as it arrived -- verification needs the raw bytes."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    content_type: str
+    remote: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A verified (and decrypted) channel notification, in our terms.
+
+    ``kind`` is ``"payment"`` or ``"refund"``. For a payment, ``outcome`` SUCCESS = paid, FAIL = closed.
+    For a refund, SUCCESS = refunded, FAIL = failed/closed/abnormal, WAITING = still processing.
+    ``account_id`` is the channel-side identity the callback claims (Alipay app_id, WeChat mchid) and
+    ``seller_id``/``app_id`` further identities to cross-check against the attempt's account.
+    """
+
+    kind: str
+    outcome: Outcome
+    trade_no: str
+    amount: Money | None
+    channel_trade_no: str | None = None
+    refund_no: str | None = None
+    refund_amount: Money | None = None
+    paid_at: datetime | None = None
+    event_id: str | None = None
+    identities: Mapping[str, str] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+class VerificationError(Exception):
+    """A callback that is forged, tampered, stale or malformed. ``code`` is stable, for the notify log."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(message or code)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class BillLine:
+    """One line of a channel's bill, in our terms: ``kind`` is ``"payment"`` or ``"refund"``."""
+
+    kind: str
+    trade_no: str
+    channel_trade_no: str
+    amount: Money
+    refund_no: str | None = None
+    at: datetime | None = None
+
+
+class Channel(Protocol):
+    """One channel account (an Alipay app, a WeChat Pay merchant) with its keys, ready to talk.
+
+    Built by a :class:`ChannelFactory` from the account's decrypted credentials and the app's shared
+    ``aiohttp.ClientSession``.
+    """
+
+    name: ClassVar[str]
+
+    @property
+    def identities(self) -> Mapping[str, str]:
+        """What a genuine callback for this account must carry (e.g. ``{"app_id": …, "seller_id": …}``)."""
+
+    async def create(self, req: CreateRequest) -> CreateResult: ...
+    async def query(self, trade_no: str) -> TradeState: ...
+    async def close(self, trade_no: str) -> CloseResult: ...
+    async def refund(self, req: RefundRequest) -> RefundResult: ...
+    async def query_refund(self, req: RefundRequest) -> RefundResult: ...
+    async def bill(self, day: date) -> list[BillLine]: ...
+
+    async def parse_callback(self, raw: RawCallback) -> Notification:
+        """Verify (signature, time window, decryption) and parse; raise :class:`VerificationError`."""
+
+    def acknowledge(self, ok: bool) -> tuple[int, str, bytes]:
+        """The channel's exact answer to a callback: ``(status, content_type, body)``."""
+
+
+class ChannelFactory(Protocol):
+    """Registered once per channel; knows its pay methods and how to open an account."""
+
+    name: ClassVar[str]                  # "alipay", "wechat"
+    pay_methods: ClassVar[frozenset[str]]
+
+    def open(self, credentials: Mapping[str, Any], http: aiohttp.ClientSession, base_url: str) -> Channel: ...
+
+    def callback_account_hint(self, raw: RawCallback) -> str | None:
+        """Before verification: which account a callback claims to be for (Alipay ``app_id``), or
+        ``None`` when only verification can tell (WeChat: try each account)."""

@@ -1,0 +1,233 @@
+"""AlipayChannel: signs, sends to gateway.do, verifies every answer, maps it to outcomes.
+
+Transport as the official SDK does it: common parameters (and ``sign``) in the URL query,
+``biz_content`` in an ``application/x-www-form-urlencoded;charset=utf-8`` body. Browser methods
+(wap/page pay) make no call: they are a signed GET URL the shopper's browser is sent to.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode
+
+import aiohttp
+
+from gateway.channels.alipay import signing
+from gateway.channels.alipay import transformers as tx
+from gateway.channels.base import (
+    BillLine,
+    CloseResult,
+    CreateRequest,
+    CreateResult,
+    Notification,
+    RawCallback,
+    RefundRequest,
+    RefundResult,
+    TradeState,
+    VerificationError,
+)
+from gateway.crypto import rsa
+from gateway.domain.outcomes import Outcome
+
+log = logging.getLogger(__name__)
+
+CHARSET = "utf-8"
+FORM_TYPE = "application/x-www-form-urlencoded;charset=utf-8"
+
+
+class BillUnavailable(Exception):
+    """The bill could not be fetched or read (not "no bill that day", which is an empty list)."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(message or code)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A verified response object, or why there is none (``response is None`` ⇒ UNKNOWN)."""
+
+    response: dict[str, Any] | None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+def _unknown(code: str, message: str = "") -> Answer:
+    return Answer(None, code, message)
+
+
+class AlipayChannel:
+    name: ClassVar[str] = "alipay"
+
+    def __init__(self, *, app_id: str, seller_id: str, app_private_key: rsa.PrivateKey,
+                 alipay_public_keys: Sequence[rsa.PublicKey], http: aiohttp.ClientSession, base_url: str,
+                 timeout: float = 15.0, clock: Callable[[], datetime] | None = None) -> None:
+        self.app_id = app_id
+        self.seller_id = seller_id
+        self._key = app_private_key
+        self._alipay_keys = tuple(alipay_public_keys)
+        self._http = http
+        self._base_url = base_url
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    @property
+    def identities(self) -> Mapping[str, str]:
+        return {"app_id": self.app_id, "seller_id": self.seller_id}
+
+    # ------------------------------------------------------------ transport
+
+    def _signed(self, method: str, biz: Mapping[str, Any] | None, **extra: str | None) -> dict[str, str]:
+        params = tx.common_params(self.app_id, method, self._clock(), charset=CHARSET,
+                                  notify_url=extra.get("notify_url"), return_url=extra.get("return_url"))
+        if biz is not None:
+            params["biz_content"] = tx.dumps_biz(biz)
+        params["sign"] = signing.sign(self._key, signing.request_sign_content(params), CHARSET)
+        return params
+
+    def page_url(self, method: str, biz: Mapping[str, Any], *, notify_url: str | None,
+                 return_url: str | None) -> str:
+        """A signed GET URL to gateway.do with every parameter in the query (browser navigation)."""
+        params = self._signed(method, biz, notify_url=notify_url, return_url=return_url)
+        return f"{self._base_url}?{urlencode(params)}"
+
+    async def call(self, method: str, biz: Mapping[str, Any], *, notify_url: str | None = None) -> Answer:
+        params = self._signed(method, biz, notify_url=notify_url)
+        body = {"biz_content": params.pop("biz_content")}
+        url = f"{self._base_url}?{urlencode(params)}"
+        try:
+            async with self._http.post(url, data=urlencode(body).encode(), timeout=self._timeout,
+                                       headers={"Content-Type": FORM_TYPE}) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except TimeoutError:
+            return _unknown("TIMEOUT", f"{method} timed out")
+        except aiohttp.ClientError as exc:
+            return _unknown("NETWORK", f"{method}: {exc!r}")
+        if status != 200:
+            return _unknown(f"HTTP_{status}", f"{method} answered HTTP {status}")
+        return self._verify(method, raw)
+
+    def _verify(self, method: str, raw: bytes) -> Answer:
+        try:
+            text = raw.decode(CHARSET)
+            located = signing.locate_response(text, method)
+        except (UnicodeDecodeError, signing.MalformedResponse) as exc:
+            return _unknown("MALFORMED", f"{method}: {exc}")
+        if not located.sign:
+            # Unsigned answers (even errors) are not trusted: anyone on the path could have written them.
+            return _unknown("UNSIGNED", f"{method}: answer has no sign ({located.content[:200]})")
+        if not signing.verify_any(self._alipay_keys, located.content, located.sign, CHARSET):
+            log.warning("alipay %s: response signature does not verify (app %s)", method, self.app_id)
+            return _unknown("SIGNATURE_INVALID", f"{method}: response signature does not verify")
+        try:
+            return Answer(tx.loads(located.content))
+        except ValueError as exc:
+            return _unknown("MALFORMED", f"{method}: {exc}")
+
+    # ------------------------------------------------------------ Channel
+
+    async def create(self, req: CreateRequest) -> CreateResult:
+        method, _ = tx.PAY_METHODS[req.pay_method]
+        biz = tx.create_biz(req)
+        if method in tx.BROWSER_METHODS:
+            url = self.page_url(method, biz, notify_url=req.notify_url, return_url=req.return_url)
+            return CreateResult(Outcome.SUCCESS, {"pay_url": url})
+        answer = await self.call(method, biz, notify_url=req.notify_url)
+        if answer.response is None:
+            return CreateResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
+        return tx.create_result(answer.response)
+
+    async def query(self, trade_no: str) -> TradeState:
+        answer = await self.call(tx.QUERY, {"out_trade_no": trade_no})
+        if answer.response is None:
+            return TradeState(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
+        return tx.trade_state(answer.response)
+
+    async def close(self, trade_no: str) -> CloseResult:
+        answer = await self.call(tx.CLOSE, {"out_trade_no": trade_no})
+        if answer.response is None:
+            return CloseResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
+        return tx.close_result(answer.response)
+
+    async def refund(self, req: RefundRequest) -> RefundResult:
+        answer = await self.call(tx.REFUND, tx.refund_biz(req))
+        if answer.response is None:
+            return RefundResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
+        return tx.refund_result(answer.response)
+
+    async def query_refund(self, req: RefundRequest) -> RefundResult:
+        answer = await self.call(tx.REFUND_QUERY, tx.refund_query_biz(req))
+        if answer.response is None:
+            return RefundResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
+        return tx.refund_query_result(answer.response)
+
+    async def bill(self, day: date) -> list[BillLine]:
+        """The day's trade bill; ``[]`` when Alipay has none. Raises :class:`BillUnavailable` otherwise
+        (the protocol has no outcome slot for a list: a reconciliation run simply retries later)."""
+        answer = await self.call(tx.BILL_URL_QUERY, tx.bill_biz(day))
+        if answer.response is None:
+            raise BillUnavailable(answer.error_code or "UNKNOWN", answer.error_message or "")
+        url, error = tx.bill_url(answer.response)
+        if error:
+            raise BillUnavailable(error)
+        if url is None:
+            return []
+        try:
+            async with self._http.get(url, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise BillUnavailable(f"HTTP_{resp.status}")
+                data = await resp.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise BillUnavailable("NETWORK", repr(exc)) from exc
+        try:
+            return tx.bill_lines(tx.bill_detail_csv(data))
+        except (ValueError, KeyError, UnicodeDecodeError) as exc:
+            raise BillUnavailable("MALFORMED", str(exc)) from exc
+
+    # ------------------------------------------------------------ callbacks
+
+    def verify_params(self, params: Mapping[str, str]) -> None:
+        """rsaCheckV1 over notify / return_url parameters; raises :class:`VerificationError`."""
+        signature = params.get("sign")
+        if not signature:
+            raise VerificationError("missing_signature")
+        if params.get("sign_type", "RSA2") != "RSA2":
+            # Legacy RSA (SHA1) is refused: an attacker must not pick the weaker algorithm for us.
+            raise VerificationError("unsupported_sign_type", str(params.get("sign_type")))
+        charset = params.get("charset") or CHARSET
+        if not signing.verify_any(self._alipay_keys, signing.notify_sign_content(params), signature, charset):
+            raise VerificationError("bad_signature")
+
+    async def parse_callback(self, raw: RawCallback) -> Notification:
+        params = decode_form(raw.body)
+        self.verify_params(params)
+        if params.get("app_id") != self.app_id:
+            raise VerificationError("wrong_account", "notify is for another app_id")
+        return tx.notification(params)
+
+    def acknowledge(self, ok: bool) -> tuple[int, str, bytes]:
+        # Alipay stops retrying only on the exact 7 bytes "success".
+        return 200, "text/plain", b"success" if ok else b"fail"
+
+
+def decode_form(body: bytes) -> dict[str, str]:
+    """Form-decode a notify with the charset it declares in its own ``charset`` field."""
+    try:
+        ascii_view = body.decode("latin-1")
+        declared = dict(parse_qsl(ascii_view, keep_blank_values=True)).get("charset") or CHARSET
+        "".encode(declared)  # LookupError for an unknown charset
+        text = body.decode(declared)
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, encoding=declared,
+                          errors="strict")
+    except (LookupError, UnicodeError, ValueError) as exc:
+        raise VerificationError("malformed", f"undecodable form: {exc}") from None
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        if key in params:
+            raise VerificationError("malformed", f"duplicate field {key}")  # ambiguous: refuse
+        params[key] = value
+    return params

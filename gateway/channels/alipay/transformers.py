@@ -1,0 +1,362 @@
+"""Pure conversions between our types and Alipay's wire shapes. No I/O, no keys.
+
+Alipay field names (``out_trade_no``, ``trade_status``, …) live here and nowhere else. Amounts are
+yuan strings on the wire and :class:`Money` (integer fen) on our side; JSON numbers are read with
+``parse_float=Decimal`` so that no amount ever passes through a float.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from gateway.channels.base import (
+    BillLine,
+    CloseResult,
+    CreateRequest,
+    CreateResult,
+    Notification,
+    RefundRequest,
+    RefundResult,
+    TradeState,
+    VerificationError,
+)
+from gateway.domain.money import Money, MoneyError, format_major, parse_major
+from gateway.domain.outcomes import Outcome
+
+# Alipay's clock and every time field it sends or accepts is Beijing time, without an offset.
+BEIJING = timezone(timedelta(hours=8), "GMT+8")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+PRECREATE = "alipay.trade.precreate"
+WAP_PAY = "alipay.trade.wap.pay"
+PAGE_PAY = "alipay.trade.page.pay"
+QUERY = "alipay.trade.query"
+CLOSE = "alipay.trade.close"
+REFUND = "alipay.trade.refund"
+REFUND_QUERY = "alipay.trade.fastpay.refund.query"
+BILL_URL_QUERY = "alipay.data.dataservice.bill.downloadurl.query"
+
+# our pay-method code → (Alipay method, product_code)
+PAY_METHODS: dict[str, tuple[str, str]] = {
+    "alipay_qr": (PRECREATE, "FACE_TO_FACE_PAYMENT"),
+    "alipay_wap": (WAP_PAY, "QUICK_WAP_WAY"),
+    "alipay_page": (PAGE_PAY, "FAST_INSTANT_TRADE_PAY"),
+}
+BROWSER_METHODS = frozenset({WAP_PAY, PAGE_PAY})
+
+SUCCESS_CODE = "10000"
+# Answers that mean "we do not know what happened": retry or query, never conclude.
+UNKNOWN_CODES = frozenset({"20000"})
+UNKNOWN_SUB_CODES = frozenset({"ACQ.SYSTEM_ERROR", "isp.unknow-error", "aop.ACQ.SYSTEM_ERROR"})
+
+
+# ---------------------------------------------------------------- times and amounts
+
+def beijing_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: Alipay times need a known offset")
+    return moment.astimezone(BEIJING).strftime(TIME_FORMAT)
+
+
+def parse_beijing(value: Any) -> datetime | None:
+    """``2019-09-17 09:19:03`` (notify ``gmt_refund`` may carry ``.SSS``) → aware datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    for fmt in (TIME_FORMAT, TIME_FORMAT + ".%f"):
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=BEIJING)
+        except ValueError:
+            continue
+    return None
+
+
+def timeout_express(expires_at: datetime, now: datetime) -> str:
+    """The relative form (``Nm``, whole minutes, at least ``1m``), rounded down so the trade never
+    outlives our payment. We send ``time_expire`` (exact to the second); this is for callers that
+    need the older parameter."""
+    minutes = int((expires_at - now).total_seconds() // 60)
+    return f"{max(minutes, 1)}m"
+
+
+def yuan(amount: Money) -> str:
+    if amount.currency != "CNY":
+        raise MoneyError("Alipay trades are settled in CNY")
+    return format_major(amount.minor)
+
+
+def to_money(value: Any) -> Money | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Money(parse_major(value.strip() if isinstance(value, str) else value))
+    except MoneyError:
+        return None
+
+
+# ---------------------------------------------------------------- requests
+
+def common_params(app_id: str, method: str, now: datetime, *, notify_url: str | None = None,
+                  return_url: str | None = None, charset: str = "utf-8") -> dict[str, str]:
+    params = {
+        "app_id": app_id, "method": method, "format": "JSON", "charset": charset, "sign_type": "RSA2",
+        "timestamp": beijing_time(now), "version": "1.0",
+    }
+    if notify_url:
+        params["notify_url"] = notify_url
+    if return_url:
+        params["return_url"] = return_url
+    return params
+
+
+def dumps_biz(biz: Mapping[str, Any]) -> str:
+    # Compact and unescaped like the official SDK; the gateway verifies the text as sent anyway.
+    return json.dumps(biz, ensure_ascii=False, separators=(",", ":"))
+
+
+def create_biz(req: CreateRequest) -> dict[str, str]:
+    method, product_code = PAY_METHODS[req.pay_method]
+    biz = {
+        "out_trade_no": req.trade_no,
+        "total_amount": yuan(req.amount),
+        "subject": req.subject[:256],
+        "product_code": product_code,
+        # Absolute expiry to the second: timeout_express only knows whole minutes.
+        "time_expire": beijing_time(req.expires_at),
+    }
+    if req.description:
+        biz["body"] = req.description[:128]
+    if method == WAP_PAY and req.quit_url:
+        biz["quit_url"] = req.quit_url
+    return biz
+
+
+def refund_biz(req: RefundRequest) -> dict[str, str]:
+    biz = {"out_trade_no": req.trade_no, "refund_amount": yuan(req.amount), "out_request_no": req.refund_no}
+    if req.channel_trade_no:
+        biz["trade_no"] = req.channel_trade_no
+    if req.reason:
+        biz["refund_reason"] = req.reason[:256]
+    return biz
+
+
+def refund_query_biz(req: RefundRequest) -> dict[str, str]:
+    biz = {"out_trade_no": req.trade_no, "out_request_no": req.refund_no}
+    if req.channel_trade_no:
+        biz["trade_no"] = req.channel_trade_no
+    return biz
+
+
+def bill_biz(day: date) -> dict[str, str]:
+    return {"bill_type": "trade", "bill_date": day.isoformat()}
+
+
+# ---------------------------------------------------------------- responses
+
+def loads(content: str) -> dict[str, Any]:
+    data = json.loads(content, parse_float=Decimal)
+    if not isinstance(data, dict):
+        raise ValueError("response object expected")
+    return data
+
+
+def _text(resp: Mapping[str, Any], key: str) -> str | None:
+    value = resp.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _failure_outcome(resp: Mapping[str, Any]) -> Outcome:
+    if resp.get("code") in UNKNOWN_CODES or resp.get("sub_code") in UNKNOWN_SUB_CODES:
+        return Outcome.UNKNOWN
+    return Outcome.CHANNEL_ERROR
+
+
+def _error(resp: Mapping[str, Any]) -> tuple[str, str]:
+    code = _text(resp, "sub_code") or str(resp.get("code") or "UNKNOWN")
+    return code, _text(resp, "sub_msg") or _text(resp, "msg") or ""
+
+
+def create_result(resp: Mapping[str, Any]) -> CreateResult:
+    if resp.get("code") == SUCCESS_CODE and _text(resp, "qr_code"):
+        return CreateResult(Outcome.SUCCESS, {"qr_code": resp["qr_code"]})
+    code, msg = _error(resp)
+    return CreateResult(_failure_outcome(resp) if resp.get("code") != SUCCESS_CODE else Outcome.UNKNOWN,
+                        error_code=code, error_message=msg)
+
+
+_TRADE_OUTCOME = {
+    "TRADE_SUCCESS": Outcome.SUCCESS, "TRADE_FINISHED": Outcome.SUCCESS,
+    "WAIT_BUYER_PAY": Outcome.WAITING, "TRADE_CLOSED": Outcome.FAIL,
+}
+
+
+def trade_state(resp: Mapping[str, Any]) -> TradeState:
+    if resp.get("code") != SUCCESS_CODE:
+        code, msg = _error(resp)
+        if code == "ACQ.TRADE_NOT_EXIST":
+            # A precreated QR code that nobody scanned yet does not exist at Alipay: still payable.
+            return TradeState(Outcome.WAITING, error_code=code, error_message=msg)
+        return TradeState(_failure_outcome(resp), error_code=code, error_message=msg)
+    outcome = _TRADE_OUTCOME.get(str(resp.get("trade_status")), Outcome.UNKNOWN)
+    return TradeState(
+        outcome,
+        channel_trade_no=_text(resp, "trade_no"),
+        amount=to_money(resp.get("total_amount")),
+        paid_at=parse_beijing(resp.get("send_pay_date")) if outcome is Outcome.SUCCESS else None,
+        error_code=None if outcome is not Outcome.UNKNOWN else f"trade_status:{resp.get('trade_status')}",
+    )
+
+
+# Closing fails because the trade is no longer WAIT_BUYER_PAY: paid (or already closed) -- query it.
+_CLOSE_FAIL = frozenset({"ACQ.TRADE_STATUS_ERROR", "ACQ.TRADE_HAS_SUCCESS", "ACQ.TRADE_HAS_FINISHED"})
+
+
+def close_result(resp: Mapping[str, Any]) -> CloseResult:
+    if resp.get("code") == SUCCESS_CODE:
+        return CloseResult(Outcome.SUCCESS)
+    code, msg = _error(resp)
+    if code == "ACQ.TRADE_NOT_EXIST":
+        # Nothing to close. Caveat: an unscanned precreate QR stays scannable until its time_expire.
+        return CloseResult(Outcome.SUCCESS, error_code=code, error_message=msg)
+    if code in _CLOSE_FAIL:
+        return CloseResult(Outcome.FAIL, error_code=code, error_message=msg)
+    return CloseResult(_failure_outcome(resp), error_code=code, error_message=msg)
+
+
+def refund_result(resp: Mapping[str, Any]) -> RefundResult:
+    """alipay.trade.refund is synchronous: code 10000 means the refund of that ``out_request_no`` is
+    done, whether ``fund_change`` is ``Y`` (money moved now) or ``N`` (it had moved on an earlier call
+    with the same ``out_request_no``). ``refund_fee`` is cumulative over the trade, so it is not this
+    refund's amount and is not reported as one."""
+    if resp.get("code") == SUCCESS_CODE:
+        return RefundResult(Outcome.SUCCESS)
+    code, msg = _error(resp)
+    return RefundResult(_failure_outcome(resp), error_code=code, error_message=msg)
+
+
+def refund_query_result(resp: Mapping[str, Any]) -> RefundResult:
+    """Per the fastpay.refund.query docs, code 10000 only means the query ran. For a refund made with
+    the synchronous alipay.trade.refund, business data (``out_request_no`` + ``refund_amount``) means
+    refunded; no data means not refunded (yet) -- we answer WAITING with ``REFUND_NOT_FOUND`` so the
+    caller re-sends the refund with the same ``out_request_no`` (safe: it is the idempotency key)."""
+    if resp.get("code") != SUCCESS_CODE:
+        code, msg = _error(resp)
+        return RefundResult(_failure_outcome(resp), error_code=code, error_message=msg)
+    status = _text(resp, "refund_status")
+    amount = to_money(resp.get("refund_amount"))
+    if status == "REFUND_FAIL":
+        return RefundResult(Outcome.FAIL, amount=amount, error_code=status)
+    if status == "REFUND_PROCESSING":
+        return RefundResult(Outcome.WAITING, amount=amount, error_code=status)
+    if status == "REFUND_SUCCESS" or (status is None and amount is not None and _text(resp, "out_request_no")):
+        return RefundResult(Outcome.SUCCESS, amount=amount)
+    return RefundResult(Outcome.WAITING, error_code="REFUND_NOT_FOUND",
+                        error_message="no refund with this out_request_no (yet)")
+
+
+def bill_url(resp: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """``(url, None)``; ``(None, None)`` when there is no bill that day; ``(None, code)`` otherwise."""
+    if resp.get("code") == SUCCESS_CODE and _text(resp, "bill_download_url"):
+        return resp["bill_download_url"], None
+    code, _ = _error(resp)
+    if code in {"isp.bill_not_exist", "BILL_NOT_EXIST"}:
+        return None, None
+    return None, code
+
+
+# ---------------------------------------------------------------- notify
+
+def notification(params: Mapping[str, str]) -> Notification:
+    """A verified notify → :class:`Notification`.
+
+    A refund notify is a ``trade_status_sync`` carrying ``out_biz_no`` (our refund_no) / ``refund_fee``
+    / ``gmt_refund``; ``trade_status`` stays TRADE_SUCCESS, or TRADE_CLOSED once fully refunded.
+    ``refund_amount`` is ``refund_fee``: the CUMULATIVE amount refunded on the trade so far, not this
+    refund's own amount -- equal for a single refund, larger after earlier partial refunds.
+    """
+    trade_no = params.get("out_trade_no")
+    status = params.get("trade_status")
+    if not trade_no or not status:
+        raise VerificationError("malformed", "out_trade_no and trade_status are required")
+    amount = to_money(params.get("total_amount"))
+    if params.get("total_amount") and amount is None:
+        raise VerificationError("malformed", "total_amount is not an amount")
+    identities = {k: params[k] for k in ("app_id", "seller_id") if params.get(k)}
+    common = {
+        "trade_no": trade_no, "amount": amount, "channel_trade_no": params.get("trade_no") or None,
+        "event_id": params.get("notify_id") or None, "identities": identities, "raw": dict(params),
+    }
+    is_refund = bool(params.get("out_biz_no") or params.get("refund_fee") or params.get("gmt_refund"))
+    if is_refund:
+        if status not in ("TRADE_SUCCESS", "TRADE_FINISHED", "TRADE_CLOSED"):
+            raise VerificationError("unsupported", f"refund notify with trade_status {status}")
+        return Notification(kind="refund", outcome=Outcome.SUCCESS, refund_no=params.get("out_biz_no") or None,
+                            refund_amount=to_money(params.get("refund_fee")), **common)
+    if status in ("TRADE_SUCCESS", "TRADE_FINISHED"):
+        return Notification(kind="payment", outcome=Outcome.SUCCESS,
+                            paid_at=parse_beijing(params.get("gmt_payment")), **common)
+    if status == "TRADE_CLOSED":
+        return Notification(kind="payment", outcome=Outcome.FAIL, **common)
+    if status == "WAIT_BUYER_PAY":  # only sent if the app opted in; nothing changes for us
+        return Notification(kind="payment", outcome=Outcome.WAITING, **common)
+    raise VerificationError("unsupported", f"trade_status {status}")
+
+
+# ---------------------------------------------------------------- bill
+
+DETAIL_SUFFIX = "_业务明细.csv"
+
+
+class _Row:
+    """Cells of one bill row by header name (columns have been added over the years)."""
+
+    def __init__(self, columns: Mapping[str, int], cells: list[str]) -> None:
+        self._columns, self._cells = columns, cells
+
+    def __getitem__(self, name: str) -> str:
+        i = self._columns.get(name)
+        return self._cells[i] if i is not None and i < len(self._cells) else ""
+
+
+def bill_detail_csv(zip_bytes: bytes) -> str:
+    """The detail CSV out of the bill zip (entry names are GBK without the UTF-8 flag)."""
+    with zipfile.ZipFile(io.BytesIO(zip_bytes), metadata_encoding="gbk") as zf:
+        for name in zf.namelist():
+            if name.endswith(DETAIL_SUFFIX):
+                return zf.read(name).decode("gbk")
+    raise ValueError("no detail file in the bill zip")
+
+
+def bill_lines(text: str) -> list[BillLine]:
+    """The 业务明细 CSV → lines. ID cells carry a trailing TAB (so spreadsheets keep them as text).
+    Amounts are taken from 订单金额（元）; refund rows carry it negative and become positive
+    ``kind="refund"`` lines whose ``refund_no`` is 退款批次号/请求号."""
+    lines: list[BillLine] = []
+    columns: dict[str, int] | None = None
+    for row in csv.reader(io.StringIO(text)):
+        if not row or row[0].startswith("#"):
+            continue
+        cells = [c.strip() for c in row]
+        if columns is None:
+            if cells[0] == "支付宝交易号":
+                columns = {name: i for i, name in enumerate(cells)}
+            continue
+        row_of = _Row(columns, cells)
+        kind = {"交易": "payment", "退款": "refund"}.get(row_of["业务类型"])
+        if kind is None:
+            continue
+        minor = parse_major(row_of["订单金额（元）"])
+        lines.append(BillLine(
+            kind=kind, trade_no=row_of["商户订单号"], channel_trade_no=row_of["支付宝交易号"],
+            amount=Money(abs(minor)),
+            refund_no=(row_of["退款批次号/请求号"] or None) if kind == "refund" else None,
+            at=parse_beijing(row_of["完成时间"]),
+        ))
+    if columns is None:
+        raise ValueError("no header row in the bill")
+    return lines

@@ -1,0 +1,289 @@
+"""Pure conversions between our types and WeChat Pay APIv3 bodies. No I/O, no keys.
+
+WeChat amounts are integer fen on the wire (bills excepted: yuan strings), so the API side needs no
+conversion; every amount read is checked to be an ``int`` (JSON is parsed with ``parse_float=Decimal``
+so a fractional amount is caught, never rounded).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from gateway.channels.base import (
+    BillLine,
+    CloseResult,
+    CreateRequest,
+    CreateResult,
+    Notification,
+    RefundRequest,
+    RefundResult,
+    TradeState,
+)
+from gateway.domain.money import Money, MoneyError, parse_major
+from gateway.domain.outcomes import Outcome
+
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+DESCRIPTION_MAX = 127
+ENDPOINTS = {"wechat_native": "native", "wechat_h5": "h5", "wechat_jsapi": "jsapi"}
+
+# Error codes that mean "the channel did not finish; ask again" whatever the HTTP status.
+_RETRYABLE = frozenset({"SYSTEM_ERROR", "SYSTEMERROR", "BANK_ERROR", "FREQUENCY_LIMITED"})
+# v3 spells it ORDER_NOT_EXIST; older docs and some SDKs ORDERNOTEXIST. Accept both.
+_NOT_EXIST = frozenset({"ORDER_NOT_EXIST", "ORDERNOTEXIST", "RESOURCE_NOT_EXISTS"})
+_PAID = frozenset({"ORDERPAID", "ORDER_PAID", "TRADE_STATE_ERROR"})
+
+
+class Malformed(ValueError):
+    """An answer that does not have the shape the API documents."""
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+def trim_description(text: str) -> str:
+    """≤127 characters; strip control characters WeChat refuses; slice by code point (never mid-character)."""
+    clean = "".join(ch if ch.isprintable() else " " for ch in text).strip()
+    return clean[:DESCRIPTION_MAX].rstrip() or "-"
+
+
+def rfc3339(moment: datetime) -> str:
+    """``2018-06-08T10:34:56+08:00``: WeChat wants seconds precision and an explicit offset."""
+    if moment.tzinfo is None:
+        raise ValueError("expires_at must be timezone-aware")
+    return moment.astimezone(CHINA).replace(microsecond=0).isoformat()
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise Malformed(f"bad time {value!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=CHINA)
+
+
+def _fen(value: Any) -> int:
+    if type(value) is not int:
+        raise Malformed(f"amount is not an integer number of fen: {value!r}")
+    return value
+
+
+def _money(amount: Any, key: str) -> Money:
+    if not isinstance(amount, Mapping):
+        raise Malformed("amount missing")
+    try:
+        return Money(_fen(amount.get(key)), str(amount.get("currency") or "CNY"))
+    except MoneyError as exc:
+        raise Malformed(str(exc)) from exc
+
+
+def error_outcome(status: int, code: str | None) -> Outcome:
+    """The one mapping of a non-2xx answer: 5xx and retryable codes are UNKNOWN, other 4xx refusals."""
+    if status >= 500 or status == 429 or (code or "") in _RETRYABLE:
+        return Outcome.UNKNOWN
+    return Outcome.CHANNEL_ERROR
+
+
+# --- create --------------------------------------------------------------------------------------------
+
+def create_body(req: CreateRequest, *, appid: str, mchid: str) -> dict[str, Any]:
+    """The body of ``POST /v3/pay/transactions/{native|h5|jsapi}``. Raises ValueError when a method's
+    required input (H5 client IP, JSAPI openid) is missing -- that is our caller's mistake."""
+    if req.pay_method not in ENDPOINTS:
+        raise ValueError(f"not a WeChat pay method: {req.pay_method}")
+    if req.amount.currency != "CNY" or req.amount.minor < 1:
+        raise ValueError("WeChat Pay takes CNY amounts of at least 1 fen")
+    body: dict[str, Any] = {
+        "appid": appid,
+        "mchid": mchid,
+        "description": trim_description(req.subject),
+        "out_trade_no": req.trade_no,
+        "time_expire": rfc3339(req.expires_at),
+        "notify_url": req.notify_url,
+        "amount": {"total": req.amount.minor, "currency": req.amount.currency},
+    }
+    if req.pay_method == "wechat_h5":
+        if not req.client_ip:
+            raise ValueError("H5 payments need the shopper's IP (scene_info.payer_client_ip)")
+        body["scene_info"] = {"payer_client_ip": req.client_ip, "h5_info": {"type": "Wap"}}
+    elif req.pay_method == "wechat_jsapi":
+        if not req.openid:
+            raise ValueError("JSAPI payments need the payer's openid")
+        body["payer"] = {"openid": req.openid}
+    return body
+
+
+def parse_create(pay_method: str, data: Mapping[str, Any]) -> CreateResult:
+    """native → ``code_url``; h5 → ``h5_url``; jsapi → ``prepay_id`` (the client adds the signed params)."""
+    field = {"wechat_native": "code_url", "wechat_h5": "h5_url", "wechat_jsapi": "prepay_id"}[pay_method]
+    value = data.get(field)
+    if not isinstance(value, str) or not value:
+        raise Malformed(f"{field} missing")
+    return CreateResult(Outcome.SUCCESS, pay_data={field: value})
+
+
+# --- query / close -------------------------------------------------------------------------------------
+
+_TRADE_STATES = {
+    "SUCCESS": Outcome.SUCCESS,
+    "REFUND": Outcome.SUCCESS,       # it was paid; a refund is under way
+    "NOTPAY": Outcome.WAITING,
+    "USERPAYING": Outcome.WAITING,
+    "CLOSED": Outcome.FAIL,
+    "REVOKED": Outcome.FAIL,
+    "PAYERROR": Outcome.FAIL,
+}
+
+
+def parse_trade(data: Mapping[str, Any], trade_no: str) -> TradeState:
+    if data.get("out_trade_no") != trade_no:
+        raise Malformed("the answer is about another trade")
+    state = data.get("trade_state")
+    outcome = _TRADE_STATES.get(state) if isinstance(state, str) else None
+    if outcome is None:
+        raise Malformed(f"unknown trade_state {state!r}")
+    if outcome is not Outcome.SUCCESS:
+        return TradeState(outcome, channel_trade_no=data.get("transaction_id") or None,
+                          error_code=state, error_message=data.get("trade_state_desc"))
+    txn = data.get("transaction_id")
+    if not isinstance(txn, str) or not txn:
+        raise Malformed("paid trade without transaction_id")
+    return TradeState(Outcome.SUCCESS, channel_trade_no=txn, amount=_money(data.get("amount"), "total"),
+                      paid_at=parse_time(data.get("success_time")))
+
+
+def query_error(status: int, code: str | None, message: str | None) -> TradeState:
+    # ORDER_NOT_EXIST: the create never reached WeChat, so the trade cannot be paid -- FAIL, with the
+    # code kept so that the core can tell it from a closed trade.
+    outcome = Outcome.FAIL if code in _NOT_EXIST and status == 404 else error_outcome(status, code)
+    return TradeState(outcome, error_code=code, error_message=message)
+
+
+def close_result(status: int, code: str | None, message: str | None) -> CloseResult:
+    if status == 204:
+        return CloseResult(Outcome.SUCCESS)
+    if code in _PAID:
+        return CloseResult(Outcome.FAIL, code, message or "paid, query it")
+    if code in _NOT_EXIST or code == "ORDER_CLOSED":
+        return CloseResult(Outcome.SUCCESS, code, message)
+    return CloseResult(error_outcome(status, code), code, message)
+
+
+# --- refunds -------------------------------------------------------------------------------------------
+
+_REFUND_STATES = {
+    "SUCCESS": Outcome.SUCCESS,
+    "PROCESSING": Outcome.WAITING,
+    "CLOSED": Outcome.FAIL,
+    "CLOSE": Outcome.FAIL,           # a typo in some published schemas; harmless to accept
+    "ABNORMAL": Outcome.FAIL,
+}
+
+
+def refund_body(req: RefundRequest) -> dict[str, Any]:
+    if req.amount.currency != "CNY" or req.total.currency != "CNY":
+        raise ValueError("WeChat Pay refunds CNY only")
+    body: dict[str, Any] = {
+        "out_refund_no": req.refund_no,
+        "amount": {"refund": req.amount.minor, "total": req.total.minor, "currency": "CNY"},
+    }
+    if req.channel_trade_no:
+        body["transaction_id"] = req.channel_trade_no
+    else:
+        body["out_trade_no"] = req.trade_no
+    if req.reason:
+        body["reason"] = trim_description(req.reason)[:80]
+    if req.notify_url:
+        body["notify_url"] = req.notify_url
+    return body
+
+
+def parse_refund(data: Mapping[str, Any], refund_no: str) -> RefundResult:
+    if data.get("out_refund_no") != refund_no:
+        raise Malformed("the answer is about another refund")
+    status = data.get("status")
+    outcome = _REFUND_STATES.get(status) if isinstance(status, str) else None
+    if outcome is None:
+        raise Malformed(f"unknown refund status {status!r}")
+    return RefundResult(outcome, channel_refund_no=data.get("refund_id") or None,
+                        amount=_money(data.get("amount"), "refund"),
+                        error_code=None if outcome is Outcome.SUCCESS else status)
+
+
+def refund_error(status: int, code: str | None, message: str | None) -> RefundResult:
+    return RefundResult(error_outcome(status, code), error_code=code, error_message=message)
+
+
+# --- notifications -------------------------------------------------------------------------------------
+
+_REFUND_EVENTS = {"REFUND.SUCCESS": Outcome.SUCCESS, "REFUND.ABNORMAL": Outcome.FAIL,
+                  "REFUND.CLOSED": Outcome.FAIL}
+
+
+def parse_notification(envelope: Mapping[str, Any], resource: Mapping[str, Any]) -> Notification:
+    """``envelope`` is the outer JSON, ``resource`` the decrypted plaintext object. Raises
+    :class:`Malformed` for an unsupported event or a missing field."""
+    event = envelope.get("event_type")
+    identities = {k: str(resource[k]) for k in ("mchid", "appid") if isinstance(resource.get(k), str)}
+    trade_no = resource.get("out_trade_no")
+    if not isinstance(trade_no, str) or not trade_no:
+        raise Malformed("out_trade_no missing")
+    common = {"event_id": envelope.get("id") if isinstance(envelope.get("id"), str) else None,
+              "identities": identities, "raw": dict(resource),
+              "channel_trade_no": resource.get("transaction_id") or None}
+    if event == "TRANSACTION.SUCCESS":
+        if resource.get("trade_state") != "SUCCESS":
+            raise Malformed("TRANSACTION.SUCCESS without trade_state SUCCESS")
+        return Notification("payment", Outcome.SUCCESS, trade_no, _money(resource.get("amount"), "total"),
+                            paid_at=parse_time(resource.get("success_time")), **common)
+    if event in _REFUND_EVENTS:
+        refund_no = resource.get("out_refund_no")
+        if not isinstance(refund_no, str) or not refund_no:
+            raise Malformed("out_refund_no missing")
+        amount = resource.get("amount")
+        return Notification("refund", _REFUND_EVENTS[event], trade_no, _money(amount, "total"),
+                            refund_no=refund_no, refund_amount=_money(amount, "refund"), **common)
+    raise Malformed(f"unsupported event {event!r}")
+
+
+# --- bills ---------------------------------------------------------------------------------------------
+
+def parse_bill(text: str) -> list[BillLine]:
+    """The trade bill CSV: a plain header, data rows whose every field starts with a backtick, then a
+    summary header (总交易单数,…) and one summary row. Amounts are yuan strings."""
+    rows = [line for line in text.lstrip("\ufeff").replace("\r\n", "\n").split("\n") if line.strip()]
+    if not rows:
+        return []
+    header = rows[0].split(",")
+    col = {name: i for i, name in enumerate(header)}
+    for needed in ("交易时间", "微信订单号", "商户订单号", "交易状态", "订单金额"):
+        if needed not in col:
+            raise Malformed(f"bill header lacks {needed}")
+    lines: list[BillLine] = []
+    for row in rows[1:]:
+        if row.startswith("总交易单数"):
+            break
+        cells = [c[1:] if c.startswith("`") else c for c in row.split(",")]
+        if len(cells) < len(header):
+            raise Malformed("short bill row")
+
+        def cell(name: str, cells: list[str] = cells) -> str:
+            return cells[col[name]] if name in col else ""
+
+        try:
+            at = datetime.strptime(cell("交易时间"), "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
+            if cell("交易状态") == "REFUND":
+                requested = cell("申请退款金额") or cell("退款金额")
+                lines.append(BillLine("refund", cell("商户订单号"), cell("微信订单号"),
+                                      Money(parse_major(requested)), refund_no=cell("商户退款单号"), at=at))
+            else:
+                lines.append(BillLine("payment", cell("商户订单号"), cell("微信订单号"),
+                                      Money(parse_major(cell("订单金额"))), at=at))
+        except (ValueError, MoneyError) as exc:
+            raise Malformed(f"bad bill row: {exc}") from exc
+    return lines
+
+
+def bill_query(day: date) -> str:
+    return f"bill_date={day.isoformat()}&bill_type=ALL&tar_type=GZIP"

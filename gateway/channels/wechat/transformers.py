@@ -265,8 +265,12 @@ def parse_bill(text: str) -> list[BillLine]:
         if row.startswith("总交易单数"):
             break
         cells = [c[1:] if c.startswith("`") else c for c in row.split(",")]
-        if len(cells) < len(header):
-            raise Malformed("short bill row")
+        extra = len(cells) - len(header)
+        if extra > 0 and "商品名称" in col:  # a product name with commas: glue it back together
+            k = col["商品名称"]
+            cells = [*cells[:k], ",".join(cells[k:k + extra + 1]), *cells[k + extra + 1:]]
+        if len(cells) != len(header):
+            raise Malformed("bill row does not match the header")
 
         def cell(name: str, cells: list[str] = cells) -> str:
             return cells[col[name]] if name in col else ""

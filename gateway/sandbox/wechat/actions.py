@@ -1,0 +1,50 @@
+"""State changes shared by the pay pages, the API and the control API."""
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from gateway.sandbox.wechat.notify import Notifier
+from gateway.sandbox.wechat.state import Refund, SandboxState, Trade, now
+
+REFUND_DELAY_SECONDS = 3.0  # PROCESSING → final status, times the app's time_scale
+_REFUND_EVENTS = {"SUCCESS": ("REFUND.SUCCESS", "退款成功"), "ABNORMAL": ("REFUND.ABNORMAL", "退款异常"),
+                  "CLOSED": ("REFUND.CLOSED", "退款关闭")}
+
+
+class NotPayable(Exception):
+    def __init__(self, state: str) -> None:
+        super().__init__(state)
+        self.state = state
+
+
+def pay(state: SandboxState, notifier: Notifier, trade: Trade, openid: str | None = None) -> None:
+    """The shopper pays: SUCCESS, then a TRANSACTION.SUCCESS notification."""
+    trade.expire_if_due(now())
+    if trade.state != "NOTPAY":
+        raise NotPayable(trade.state)
+    trade.state = "SUCCESS"
+    trade.transaction_id = state.new_transaction_id()
+    trade.success_time = now()
+    trade.openid = trade.openid or openid or "o" + secrets.token_urlsafe(21)[:27]
+    state.by_transaction[trade.transaction_id] = trade.out_trade_no
+    notifier.send(trade.notify_url, "TRANSACTION.SUCCESS", "transaction", "支付成功", trade.as_resource())
+
+
+def cancel(trade: Trade) -> None:
+    """The shopper gives up. The trade closes; WeChat sends no notification for a closed trade."""
+    trade.expire_if_due(now())
+    if trade.state != "NOTPAY":
+        raise NotPayable(trade.state)
+    trade.state = "CLOSED"
+
+
+async def finish_refund(notifier: Notifier, refund: Refund, final: str, delay: float) -> None:
+    await asyncio.sleep(delay)
+    refund.status = final
+    if final == "SUCCESS":
+        refund.success_time = now()
+        refund.trade.state = "REFUND"
+    if refund.notify_url:
+        event, summary = _REFUND_EVENTS[final]
+        notifier.send(refund.notify_url, event, "refund", summary, refund.as_resource())

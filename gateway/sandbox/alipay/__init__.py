@@ -1,0 +1,36 @@
+"""A protocol-faithful Alipay OpenAPI gateway (gateway.do, RSA2) as an aiohttp app.
+
+``generate_keys()`` makes one sandbox app's key material (JSON-serialisable), ``merchant_credentials``
+turns it into the credentials an Alipay channel account is opened with, ``create_app`` builds the
+sandbox (see :mod:`.app` for routes, :mod:`.control` for the test control API).
+"""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from gateway.crypto import rsa
+from gateway.sandbox.alipay.app import create_app
+
+__all__ = ["create_app", "generate_keys", "merchant_credentials"]
+
+
+def generate_keys() -> dict[str, Any]:
+    """A fresh sandbox app: ids shaped like real ones, the app's and Alipay's RSA-2048 key pairs (PEM)."""
+    app_key, alipay_key = rsa.generate_private_key(), rsa.generate_private_key()
+    return {
+        "app_id": "2021000" + "".join(secrets.choice("0123456789") for _ in range(9)),
+        "seller_id": "2088" + "".join(secrets.choice("0123456789") for _ in range(12)),
+        "app_private_key": rsa.private_pem(app_key),
+        "app_public_key": rsa.public_pem(app_key.public_key()),
+        "alipay_private_key": rsa.private_pem(alipay_key),
+        "alipay_public_key": rsa.public_pem(alipay_key.public_key()),
+    }
+
+
+def merchant_credentials(keys: dict[str, Any]) -> dict[str, Any]:
+    """What the merchant holds: its own private key and Alipay's public key -- never Alipay's private one."""
+    return {
+        "app_id": keys["app_id"], "seller_id": keys["seller_id"],
+        "app_private_key": keys["app_private_key"], "alipay_public_key": keys["alipay_public_key"],
+    }

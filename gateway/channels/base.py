@@ -186,6 +186,9 @@ class ChannelFactory(Protocol):
 
     def open(self, credentials: Mapping[str, Any], http: aiohttp.ClientSession, base_url: str) -> Channel: ...
 
+    def acknowledge(self, ok: bool) -> tuple[int, str, bytes]:
+        """The channel's exact answer to a callback, also when no account could be found for it."""
+
     def callback_account_hint(self, raw: RawCallback) -> str | None:
         """Before verification: which account a callback claims to be for (Alipay ``app_id``), or
         ``None`` when only verification can tell (WeChat: try each account)."""

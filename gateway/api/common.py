@@ -1,0 +1,48 @@
+"""Request parsing shared by the API handlers."""
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from gateway.api.idempotency import BODY
+from gateway.api.models import validation_errors
+from gateway.domain.errors import InvalidJSON, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def parse(request: web.Request, model: type[M]) -> M:
+    ctype = request.content_type
+    if request.can_read_body and ctype not in ("application/json", "application/octet-stream") and \
+            request.headers.get("Content-Type"):
+        raise web.HTTPUnsupportedMediaType(text="Send JSON with Content-Type: application/json")
+    body = request[BODY] if BODY in request else await request.read()
+    try:
+        data = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidJSON("The body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object", errors=[{"field": "body",
+                                                                          "message": "must be an object"}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed("The request has invalid fields", errors=validation_errors(exc)) from None
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(data, ensure_ascii=False),
+                        content_type="application/json")
+
+
+def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise ValidationFailed(f"{name} must be an integer from {lo} to {hi}",
+                               errors=[{"field": name, "message": f"integer {lo}–{hi} expected"}])
+    return int(raw)

@@ -1,0 +1,80 @@
+"""``Idempotency-Key`` on POST, with Stripe's semantics:
+
+* same key, same request → the first response (status and body) replayed;
+* same key, different request → 422 ``idempotency_key_reused``;
+* same key while the first is still running → 409 ``idempotency_key_in_use``;
+* kept 24 hours. A request that failed validation, or failed unexpectedly (500), stores nothing: the
+  key is released and may be retried.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from gateway.api.auth import MERCHANT
+from gateway.domain.errors import GatewayError, IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
+from gateway.keys import SERVICES
+from gateway.store import idempotency
+from gateway.web.problems import from_error
+
+# Stripe saves no result for a request that failed validation before it executed.
+NOT_EXECUTED = frozenset({"validation_error", "invalid_json", "payload_too_large", "pay_method_unavailable"})
+
+BODY = "raw_body"
+
+
+def _fingerprint(request: web.Request, body: bytes) -> str:
+    try:  # the same JSON document, whatever its whitespace or key order
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(f"{request.method} {request.path}\n".encode() + canonical).hexdigest()
+
+
+@web.middleware
+async def idempotency_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.method != "POST" or MERCHANT not in request:
+        return await handler(request)
+    body = await request.read()
+    request[BODY] = body
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return await handler(request)
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise ValidationFailed("Idempotency-Key must be 1–255 printable characters",
+                               errors=[{"field": "Idempotency-Key", "message": "invalid"}])
+    svc = request.config_dict[SERVICES]
+    merchant_id = request[MERCHANT]["id"]
+    async with svc.db.begin() as conn:
+        claim = await idempotency.claim(conn, merchant_id, key, _fingerprint(request, body))
+    if claim.state == "replay":
+        response = web.Response(status=claim.status or 200, text=claim.body or "",
+                                content_type="application/json" if (claim.status or 200) < 400
+                                else "application/problem+json")
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+    if claim.state == "mismatch":
+        raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request")
+    if claim.state == "in_flight":
+        raise IdempotencyKeyInUse("A request with this Idempotency-Key is in progress; retry later")
+    try:
+        try:
+            response = await handler(request)
+        except GatewayError as exc:
+            if exc.code in NOT_EXECUTED:
+                raise
+            response = from_error(exc)  # it ran and answered: that answer is the result to replay
+    except BaseException:
+        async with svc.db.begin() as conn:
+            await idempotency.release(conn, merchant_id, key)
+        raise
+    if response.status >= 500 and response.status not in (502, 503):
+        async with svc.db.begin() as conn:
+            await idempotency.release(conn, merchant_id, key)
+        return response
+    async with svc.db.begin() as conn:
+        await idempotency.complete(conn, merchant_id, key, response.status, response.text or "")
+    return response

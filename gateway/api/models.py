@@ -1,0 +1,103 @@
+"""The merchant API's request and response models. They validate requests and generate the OpenAPI
+document -- one definition for both."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from gateway.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT, SUPPORTED_CURRENCIES
+
+PayMethod = Literal["alipay_qr", "alipay_wap", "alipay_page", "wechat_native", "wechat_h5", "wechat_jsapi"]
+Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="Integer minor units (fen).",
+                                    examples=[1999])]
+Url = Annotated[StrictStr, Field(max_length=2048, pattern=r"^https?://[^\s]+$")]
+OrderNo = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-*|.:]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _currency(value: str) -> str:
+    if value not in CURRENCY_EXPONENTS:
+        raise ValueError(f"unknown currency {value!r} (ISO 4217 code expected)")
+    if value not in SUPPORTED_CURRENCIES:
+        raise ValueError(f"currency {value} is not supported; supported: {', '.join(sorted(SUPPORTED_CURRENCIES))}")
+    return value
+
+
+class PaymentCreate(_Strict):
+    amount: Amount
+    currency: Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217.")] = "CNY"
+    subject: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    out_trade_no: Annotated[OrderNo, Field(description="Your order number; unique per merchant.")]
+    description: Annotated[StrictStr, Field(max_length=1024)] | None = None
+    channel: Annotated[PayMethod | None, Field(description="Fix the pay method; absent = the shopper "
+                                                           "chooses on the checkout page.")] = None
+    return_url: Url | None = None
+    notify_url: Url | None = None
+    expires_in: Annotated[StrictInt, Field(ge=60, le=604800, description="Seconds until the payment "
+                                                                          "expires.")] = 900
+    metadata: Annotated[dict[Annotated[str, Field(max_length=40)], Annotated[StrictStr, Field(max_length=500)]],
+                        Field(max_length=20)] | None = None
+
+    _check_currency = field_validator("currency")(_currency)
+
+
+class Payment(BaseModel):
+    """A payment. Pay data of a fixed channel (``code_url``, ``qr_code``, ``h5_url``, ``pay_url``,
+    ``prepay_id``, …) is merged in while the payment is pending."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    object: Literal["payment"]
+    status: Literal["pending", "paid", "partially_refunded", "refunded", "closed"]
+    amount: int
+    currency: str
+    refunded_amount: int
+    refundable_amount: int
+    out_trade_no: str
+    subject: str
+    description: str | None
+    channel: PayMethod | None
+    checkout_url: str
+    return_url: str | None
+    notify_url: str | None
+    metadata: dict[str, str]
+    created_at: str
+    expires_at: str
+    paid_at: str | None
+    closed_at: str | None
+    late_payment: bool
+
+
+class PaymentList(BaseModel):
+    object: Literal["list"]
+    data: list[Payment]
+    has_more: bool
+    next_cursor: str | None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; ``code`` is stable, ``errors`` lists offending fields."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def validation_errors(exc: Any) -> list[dict[str, Any]]:
+    """Pydantic's errors as ``[{"field": "amount", "message": …}]``."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        out.append({"field": loc, "message": msg, "type": err["type"]})
+    return out

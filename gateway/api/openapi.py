@@ -1,0 +1,93 @@
+"""The OpenAPI 3.1 document, generated from the pydantic models that validate requests.
+
+Each operation names its models; their JSON Schemas (2020-12, which OpenAPI 3.1 uses as is) go into
+``components.schemas``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from gateway.api import models
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    response: type[BaseModel] | None
+    status: int = 200
+    request: type[BaseModel] | None = None
+    query: list[tuple[str, str, str]] = field(default_factory=list)  # name, type, description
+    idempotent_post: bool = True
+    errors: tuple[int, ...] = (401, 404)
+
+
+_LIST_QUERY = [("limit", "integer", "1–100, default 20"),
+               ("cursor", "string", "next_cursor of the previous page")]
+
+OPERATIONS: list[Operation] = [
+    Operation("post", "/payments", "createPayment", "Create a payment", models.Payment, 201,
+              models.PaymentCreate, errors=(400, 401, 409, 413, 422, 502, 503)),
+    Operation("get", "/payments", "listPayments", "List payments, newest first", models.PaymentList,
+              query=[("status", "string", "pending | paid | partially_refunded | refunded | closed"),
+                     ("out_trade_no", "string", "your order number"),
+                     ("created_gte", "string", "ISO 8601 time, inclusive"),
+                     ("created_lt", "string", "ISO 8601 time, exclusive"), *_LIST_QUERY],
+              errors=(401, 422)),
+    Operation("get", "/payments/{id}", "getPayment", "Retrieve a payment", models.Payment),
+    Operation("post", "/payments/{id}/close", "closePayment",
+              "Close a pending payment (at the channel first, then here)", models.Payment,
+              errors=(401, 404, 409, 503)),
+]
+
+
+def _schema_ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        schemas[name] = sub
+    schemas[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def document(server_url: str, operations: list[Operation] | None = None) -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    problem = _schema_ref(models.Problem, schemas)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations or OPERATIONS:
+        spec: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary,
+                                "security": [{"apiKey": []}], "responses": {}}
+        params = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}] \
+            if "{id}" in op.path else []
+        params += [{"name": n, "in": "query", "required": False, "schema": {"type": t}, "description": d}
+                   for n, t, d in op.query]
+        if op.method == "post" and op.idempotent_post:
+            params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                           "schema": {"type": "string", "maxLength": 255},
+                           "description": "Same key and body replay the first answer for 24 h."})
+        if params:
+            spec["parameters"] = params
+        if op.request is not None:
+            spec["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": _schema_ref(op.request, schemas)}}}
+        if op.response is not None:
+            spec["responses"][str(op.status)] = {"description": "OK", "content": {
+                "application/json": {"schema": _schema_ref(op.response, schemas)}}}
+        for status in op.errors:
+            spec["responses"][str(status)] = {"description": "Problem", "content": {
+                "application/problem+json": {"schema": problem}}}
+        paths.setdefault(op.path, {})[op.method] = spec
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Payment gateway merchant API", "version": "1.0.0",
+                 "description": "Amounts are integer minor units (fen). Errors are RFC 9457 problem "
+                                "details with a stable `code`."},
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {
+            "apiKey": {"type": "http", "scheme": "bearer", "description": "Your secret API key."}}},
+    }

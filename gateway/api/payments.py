@@ -1,0 +1,75 @@
+"""Merchant API: payments."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from gateway.api.auth import MERCHANT
+from gateway.api.common import json_response, parse, query_int
+from gateway.api.models import PaymentCreate
+from gateway.domain.errors import ValidationFailed
+from gateway.keys import SERVICES
+from gateway.services import payments as service
+from gateway.store import payments as repo
+
+routes = web.RouteTableDef()
+STATUSES = {"pending", "paid", "partially_refunded", "refunded", "closed"}
+
+
+@routes.post("/payments", name="create_payment")
+async def create_payment(request: web.Request) -> web.Response:
+    body = await parse(request, PaymentCreate)
+    svc = request.config_dict[SERVICES]
+    view = await service.create_payment(svc, request[MERCHANT], service.NewPayment(**body.model_dump()),
+                                        client_ip=request.remote)
+    return json_response(view, status=201)
+
+
+@routes.get("/payments/{id}", name="get_payment")
+async def get_payment(request: web.Request) -> web.Response:
+    svc = request.config_dict[SERVICES]
+    return json_response(await service.get_payment(svc, request[MERCHANT]["id"], request.match_info["id"]))
+
+
+@routes.post("/payments/{id}/close", name="close_payment")
+async def close_payment(request: web.Request) -> web.Response:
+    svc = request.config_dict[SERVICES]
+    return json_response(await service.close_payment_for(svc, request[MERCHANT]["id"], request.match_info["id"]))
+
+
+def _time(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(f"{name} must be an ISO 8601 time",
+                               errors=[{"field": name, "message": "ISO 8601 expected"}]) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@routes.get("/payments", name="list_payments")
+async def list_payments(request: web.Request) -> web.Response:
+    svc = request.config_dict[SERVICES]
+    limit = query_int(request, "limit", 20, 1, 100)
+    status = request.query.get("status")
+    if status is not None and status not in STATUSES:
+        raise ValidationFailed("Unknown status", errors=[{"field": "status", "message": f"one of {sorted(STATUSES)}"}])
+    after = None
+    if cursor := request.query.get("cursor"):
+        try:
+            after = service.parse_cursor(cursor)
+        except (ValueError, UnicodeDecodeError):
+            raise ValidationFailed("Invalid cursor", errors=[{"field": "cursor", "message": "invalid"}]) from None
+    async with svc.db.read() as conn:
+        rows = await repo.list_payments(
+            conn, request[MERCHANT]["id"], limit=limit + 1, status=status,
+            out_trade_no=request.query.get("out_trade_no"), created_gte=_time(request, "created_gte"),
+            created_lt=_time(request, "created_lt"), after=after)
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    data = [service.payment_view(r, base_url=svc.settings.public_url or "") for r in rows]
+    return json_response({"object": "list", "data": data, "has_more": has_more,
+                          "next_cursor": service.make_cursor(rows[-1]) if has_more else None})

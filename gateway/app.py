@@ -1,0 +1,120 @@
+"""The application factory: every resource opened in one cleanup context, every sub-app mounted here."""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from gateway import keys
+from gateway.api.app import PREFIX as API_PREFIX
+from gateway.api.app import create_api_app
+from gateway.cache.memory import MemoryCache
+from gateway.callbacks.app import create_callbacks_app
+from gateway.channels.registry import Registry, default_registry
+from gateway.config import Settings
+from gateway.services.channels import ChannelPool
+from gateway.services.context import Services
+from gateway.services.merchants import Authenticator
+from gateway.services.status import StatusBus
+from gateway.store.db import Database
+from gateway.store.migrate import upgrade_async
+from gateway.web.middlewares import request_id_middleware, security_headers_middleware
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger(__name__)
+Ctx = Callable[[web.Application], AsyncIterator[None]]
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    db = Database(settings.effective_database_url)
+    if settings.embedded:
+        await upgrade_async(db.url)  # the embedded default migrates itself
+    app[keys.DB] = db
+    yield
+    await db.dispose()
+
+
+async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if settings.redis_url:
+        from gateway.cache.redis import RedisCache
+
+        app[keys.CACHE] = RedisCache(settings.redis_url.reveal())
+    else:
+        app[keys.CACHE] = MemoryCache()
+    yield
+    await app[keys.CACHE].close()
+
+
+async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+    timeout = aiohttp.ClientTimeout(total=15, connect=5)
+    async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "gateway/1.0"}) as session:
+        app[keys.HTTP] = session
+        yield
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, db, cache = app[keys.SETTINGS], app[keys.DB], app[keys.CACHE]
+    status = StatusBus(cache)
+    app[keys.SERVICES] = Services(
+        settings=settings, db=db, cache=cache, registry=app[keys.REGISTRY],
+        pool=ChannelPool(settings, app[keys.REGISTRY], app[keys.HTTP]), status=status,
+        auth=Authenticator(db, settings))
+    start = getattr(cache, "start", None)
+    if start is not None:
+        await start()  # Redis: subscribe after every handler is registered
+    yield
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    svc = request.app[keys.SERVICES]
+    checks: dict[str, str] = {}
+    try:
+        await svc.db.ping()
+        checks["database"] = "ok"
+    except Exception as exc:  # not ready: say why, without a stack
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        await svc.cache.ping()
+        checks["cache"] = "ok"
+    except Exception as exc:  # Redis is an accelerator: report it, stay ready
+        checks["cache"] = f"degraded: {type(exc).__name__}"
+    ready = checks["database"] == "ok"
+    return web.json_response({"status": "ready" if ready else "not_ready", "checks": checks},
+                             status=200 if ready else 503)
+
+
+def create_app(settings: Settings, *, registry: Registry | None = None,
+               extra_contexts: list[Ctx] | None = None) -> web.Application:
+    settings = settings.with_secret_key()
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[request_id_middleware, security_headers_middleware])
+    app[keys.SETTINGS] = settings
+    app[keys.REGISTRY] = registry or default_registry()
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
+    app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, *(extra_contexts or [])])
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/readyz", readyz, name="readyz")
+    app.router.add_static("/static", ROOT / "static", name="static")
+
+    app.add_subapp(API_PREFIX, create_api_app())
+    app.add_subapp("/notify", create_callbacks_app())
+    if settings.sandbox and not settings.sandbox_url:
+        from gateway.sandbox.app import create_sandbox_app
+        from gateway.sandbox.keys import load_or_create
+
+        sandbox_keys = load_or_create(settings.data_dir)
+        app[keys.SANDBOX_KEYS] = sandbox_keys
+        app.add_subapp("/sandbox", create_sandbox_app(sandbox_keys, public_url=f"{settings.public_url}/sandbox",
+                                                      time_scale=settings.sandbox_time_scale))
+    return app

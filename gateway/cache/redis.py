@@ -1,0 +1,83 @@
+"""Redis through ``redis.asyncio``: shared by every gateway process. One pub/sub connection per
+process, read by one task, fans messages out to local handlers."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections import defaultdict
+
+import redis.asyncio as aioredis
+
+from gateway.cache.base import Handler
+
+log = logging.getLogger(__name__)
+PREFIX = "gateway:"
+
+
+class RedisCache:
+    shared = True
+
+    def __init__(self, url: str) -> None:
+        self._redis = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+        self._handlers: defaultdict[str, list[Handler]] = defaultdict(list)
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._reader: asyncio.Task[None] | None = None
+
+    async def get(self, key: str) -> str | None:
+        return await self._redis.get(PREFIX + key)
+
+    async def set(self, key: str, value: str, ttl: int) -> None:
+        await self._redis.set(PREFIX + key, value, ex=ttl)
+
+    async def incr(self, key: str, ttl: int) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(PREFIX + key)
+            pipe.expire(PREFIX + key, ttl, nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def publish(self, topic: str, message: str) -> None:
+        await self._redis.publish(PREFIX + topic, message)
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        self._handlers[topic].append(handler)
+
+    async def start(self) -> None:
+        """Subscribe to every topic with handlers and start the reader task."""
+        await self._redis.ping()
+        if self._handlers:
+            await self._pubsub.subscribe(*(PREFIX + t for t in self._handlers))
+            self._reader = asyncio.create_task(self._read(), name="redis-pubsub")
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                async for msg in self._pubsub.listen():
+                    if msg.get("type") != "message":
+                        continue
+                    topic = msg["channel"].removeprefix(PREFIX)
+                    for handler in list(self._handlers.get(topic, ())):
+                        try:
+                            result = handler(msg["data"])
+                            if inspect.isawaitable(result):
+                                await result
+                        except Exception:
+                            log.exception("pub/sub handler failed for %s", topic)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # connection lost: redis-py reconnects on the next listen
+                log.warning("redis pub/sub connection lost; reconnecting", exc_info=True)
+                await asyncio.sleep(1)
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        await self._pubsub.aclose()
+        await self._redis.aclose()

@@ -1,0 +1,157 @@
+"""``python run.py [command]``: serve (default), migrate, create-merchant, sandbox, sandbox-credentials,
+config-reference."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from gateway import keys
+from gateway.config import VARIABLES, Settings
+from gateway.store.db import Database
+from gateway.store.migrate import upgrade_async
+
+log = logging.getLogger("gateway")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="address to listen on (GATEWAY_HOST)")
+    p.add_argument("--port", type=int, help="port (GATEWAY_PORT)")
+    p.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run.py", description="Payment gateway")
+    _common(p)
+    sub = p.add_subparsers(dest="command")
+    _common(sub.add_parser("serve", help="serve the gateway (default)"))
+    _common(sub.add_parser("migrate", help="apply database migrations"))
+    cm = sub.add_parser("create-merchant", help="create a merchant; prints its credentials once")
+    _common(cm)
+    cm.add_argument("--name", required=True)
+    cm.add_argument("--return-domain", action="append", default=[], dest="return_domains")
+    cm.add_argument("--webhook-url")
+    cm.add_argument("--no-sandbox-accounts", action="store_true",
+                    help="do not give the merchant sandbox channel accounts")
+    sb = sub.add_parser("sandbox", help="run the channel sandboxes as their own process")
+    _common(sb)
+    _common(sub.add_parser("sandbox-credentials", help="print what a merchant integration needs per sandbox"))
+    sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "config-reference":
+        print(config_reference())
+        return 0
+    settings = settings_from(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if command == "serve":
+        serve(settings)
+    elif command == "migrate":
+        asyncio.run(upgrade_async(settings.effective_database_url))
+        print(json.dumps({"migrated": True}))
+    elif command == "create-merchant":
+        print(json.dumps(asyncio.run(create_merchant_cmd(settings, args)), ensure_ascii=False))
+    elif command == "sandbox":
+        serve_sandbox(settings)
+    elif command == "sandbox-credentials":
+        from gateway.sandbox.keys import load_or_create, merchant_credentials
+
+        print(json.dumps(merchant_credentials(load_or_create(settings.data_dir)), indent=2))
+    return 0
+
+
+def config_reference() -> str:
+    lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {default} | {text} |" for name, _type, default, text in VARIABLES]
+    return "\n".join(lines)
+
+
+def sandbox_accounts(settings: Settings) -> dict[str, dict[str, Any]]:
+    from gateway.sandbox.keys import load_or_create, merchant_credentials
+
+    return merchant_credentials(load_or_create(settings.data_dir))
+
+
+async def create_merchant_cmd(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    from gateway.channels.registry import default_registry
+    from gateway.services.merchants import create_merchant
+
+    settings = settings.with_secret_key()
+    await upgrade_async(settings.effective_database_url) if settings.embedded else None
+    db = Database(settings.effective_database_url)
+    registry = default_registry()
+    creds = None if args.no_sandbox_accounts or not settings.sandbox_base else sandbox_accounts(settings)
+    try:
+        return await create_merchant(
+            db, settings, name=args.name, return_domains=args.return_domains, webhook_url=args.webhook_url,
+            channel_credentials=creds,
+            registry_methods={c: sorted(registry.channel(c).pay_methods) for c in registry.channels})
+    finally:
+        await db.dispose()
+
+
+async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
+    """First start of the embedded default: a demo merchant, its credentials printed this once."""
+    from gateway.services.merchants import create_merchant
+    from gateway.services.payments import NewPayment, create_payment
+    from gateway.store.merchants import first_merchant
+
+    svc = app[keys.SERVICES]
+    async with svc.db.read() as conn:
+        existing = await first_merchant(conn)
+    if existing is None and svc.settings.sandbox_base:
+        registry = svc.registry
+        created = await create_merchant(
+            svc.db, svc.settings, name="Demo Shop", return_domains=["127.0.0.1", "localhost"],
+            channel_credentials=sandbox_accounts(svc.settings),
+            registry_methods={c: sorted(registry.channel(c).pay_methods) for c in registry.channels})
+        async with svc.db.read() as conn:
+            from gateway.store.merchants import get_merchant
+
+            merchant = await get_merchant(conn, created["merchant_id"])
+        assert merchant is not None
+        sample = await create_payment(svc, merchant, NewPayment(
+            amount=1, currency="CNY", subject="Demo order", out_trade_no="demo-0001", expires_in=86400))
+        print(json.dumps({"demo_merchant": created, "sample_checkout_url": sample["checkout_url"],
+                          "api": f"{svc.settings.public_url}/api/v1/docs"}, indent=2, ensure_ascii=False),
+              flush=True)
+    yield
+
+
+def serve(settings: Settings) -> None:
+    from gateway.app import create_app
+
+    app = create_app(settings, extra_contexts=[demo_ctx])
+    print(f"gateway on {settings.public_url} (database: {'embedded SQLite' if settings.embedded else 'configured'}"
+          f", sandbox: {'on' if settings.sandbox_base else 'off'})", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=15,
+                access_log=None)
+
+
+def serve_sandbox(settings: Settings) -> None:
+    from gateway.sandbox.app import standalone_app
+    from gateway.sandbox.keys import load_or_create
+
+    public = settings.public_url or f"http://{settings.host}:{settings.port}"
+    app = standalone_app(load_or_create(settings.data_dir), public_url=public,
+                         time_scale=settings.sandbox_time_scale)
+    print(f"sandbox on {public}/sandbox", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=5, access_log=None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Settings from ``GATEWAY_*`` environment variables and ``run.py`` flags (flags win).
+
+Every variable is listed in :data:`VARIABLES` -- the README's configuration reference is generated from
+the same table (``python run.py config-reference``) so the two cannot drift apart.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from gateway.crypto.secrets import Secret
+
+# name, type, default, description
+VARIABLES: list[tuple[str, str, str, str]] = [
+    ("GATEWAY_HOST", "str", "127.0.0.1", "Address to listen on (`--host`)."),
+    ("GATEWAY_PORT", "int", "8080", "Port to listen on (`--port`)."),
+    ("GATEWAY_DATA_DIR", "path", "./var", "Where the embedded SQLite database, the generated secret key and the sandbox keys live (`--data-dir`)."),
+    ("GATEWAY_DATABASE_URL", "url", "sqlite in the data dir", "SQLAlchemy URL: `mysql+aiomysql://user:pass@host:3306/db` for MySQL/MariaDB, `sqlite+aiosqlite:///path` for SQLite. Unset = embedded SQLite, migrated on start."),
+    ("GATEWAY_REDIS_URL", "url", "unset", "`redis://host:6379/0`: rate limits, status pub/sub across processes. Unset = in-process fallback. Correctness never depends on it."),
+    ("GATEWAY_PUBLIC_URL", "url", "http://HOST:PORT", "The URL shoppers and channels reach this gateway at: checkout links and channel notify URLs are built from it."),
+    ("GATEWAY_SECRET_KEY", "secret", "generated into the data dir", "Master key: API keys are stored as HMAC under it, channel credentials and webhook secrets sealed (AES-256-GCM) under keys derived from it. Keep it stable."),
+    ("GATEWAY_SANDBOX", "bool", "on with embedded SQLite, else off", "Mount the Alipay and WeChat Pay sandboxes under /sandbox/ and give new merchants sandbox channel accounts."),
+    ("GATEWAY_SANDBOX_URL", "url", "unset", "Base URL of a sandbox running as its own process (`python run.py sandbox`); channel calls go there instead of the channels."),
+    ("GATEWAY_SANDBOX_TIME_SCALE", "decimal", "1", "Compress the sandboxes' callback retry schedules (e.g. 0.001)."),
+    ("GATEWAY_ALIPAY_GATEWAY_URL", "url", "https://openapi.alipay.com/gateway.do", "Alipay OpenAPI gateway."),
+    ("GATEWAY_WECHAT_API_URL", "url", "https://api.mch.weixin.qq.com", "WeChat Pay APIv3 host."),
+    ("GATEWAY_MAX_BODY_BYTES", "int", "65536", "Largest request body the merchant API accepts (413 beyond)."),
+    ("GATEWAY_BACKGROUND", "bool", "on", "Run background work (expiry, channel sync, webhook delivery) in this process."),
+    ("GATEWAY_LATE_PAYMENT_POLICY", "str", "refund", "What to do with a payment the channel reports paid after it was closed here: `refund` (automatically) or `keep` (the merchant decides)."),
+    ("GATEWAY_LOG_LEVEL", "str", "INFO", "Python logging level."),
+]
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    redis_url: Secret | None = None
+    public_url: str | None = None
+    secret_key: Secret = field(default_factory=lambda: Secret(""))
+    sandbox: bool | None = None
+    sandbox_url: str | None = None
+    sandbox_time_scale: float = 1.0  # a time-compression ratio, never money
+    alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
+    wechat_api_url: str = "https://api.mch.weixin.qq.com"
+    max_body_bytes: int = 65536
+    background: bool = True
+    late_payment_policy: str = "refund"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        conv = {"port": int, "max_body_bytes": int, "sandbox": _bool, "background": _bool,
+                "sandbox_time_scale": float, "data_dir": Path,
+                "secret_key": Secret, "redis_url": lambda v: Secret(v) if v else None}
+        for f in fields(cls):
+            raw = env.get("GATEWAY_" + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = conv.get(f.name, str)(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return cls(**values).resolved()
+
+    def resolved(self) -> Settings:
+        """Fill the defaults that depend on other settings (and on the data dir)."""
+        s = self
+        if not s.public_url:
+            host = "127.0.0.1" if s.host in {"0.0.0.0", "::"} else s.host
+            s = replace(s, public_url=f"http://{host}:{s.port}")
+        if s.sandbox is None:
+            s = replace(s, sandbox=s.database_url is None)
+        return s
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'gateway.sqlite3').resolve()}"
+
+    @property
+    def sandbox_base(self) -> str | None:
+        """Where the channel sandboxes answer, if we talk to sandboxes at all."""
+        if self.sandbox_url:
+            return self.sandbox_url.rstrip("/")
+        if self.sandbox:
+            return f"{self.public_url}/sandbox"
+        return None
+
+    def channel_base_url(self, channel: str) -> str:
+        base = self.sandbox_base
+        if channel == "alipay":
+            return f"{base}/alipay/gateway.do" if base else self.alipay_gateway_url
+        if channel == "wechat":
+            return f"{base}/wechat" if base else self.wechat_api_url
+        raise KeyError(channel)
+
+    def with_secret_key(self) -> Settings:
+        """The master key: configured, or generated once into the data dir (mode 0600)."""
+        if self.secret_key:
+            return self
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return replace(self, secret_key=Secret(path.read_text().strip()))

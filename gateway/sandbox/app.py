@@ -1,0 +1,29 @@
+"""Both channel sandboxes in one app, mounted at ``/sandbox`` (in the gateway, or standalone)."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+
+def create_sandbox_app(keys: dict[str, dict[str, Any]], *, public_url: str, time_scale: float = 1.0) -> web.Application:
+    """``public_url`` is where ``/sandbox`` is reachable, e.g. ``http://127.0.0.1:8080/sandbox``."""
+    from gateway.sandbox import alipay, wechat
+
+    app = web.Application()
+    app.add_subapp("/alipay", alipay.create_app(keys["alipay"], public_url=f"{public_url}/alipay",
+                                                time_scale=time_scale))
+    app.add_subapp("/wechat", wechat.create_app(keys["wechat"], public_url=f"{public_url}/wechat",
+                                                time_scale=time_scale))
+    return app
+
+
+def standalone_app(keys: dict[str, dict[str, Any]], *, public_url: str, time_scale: float = 1.0) -> web.Application:
+    root = web.Application()
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "sandbox": True})
+
+    root.router.add_get("/healthz", health)
+    root.add_subapp("/sandbox", create_sandbox_app(keys, public_url=f"{public_url}/sandbox", time_scale=time_scale))
+    return root

@@ -1,0 +1,121 @@
+"""Channel callback ingress: one fixed pipeline for every channel.
+
+raw body → verify (and decrypt) → find our attempt → cross-check (account, identities, amount,
+currency) → conditional transition → store the raw callback in the notify log → acknowledge in the
+channel's exact format. A duplicate is acknowledged with no second effect; anything forged, tampered,
+stale or mismatched gets the channel's failure answer and changes nothing but the log.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from gateway.channels.base import Channel, Notification, RawCallback, VerificationError
+from gateway.domain.outcomes import Outcome
+from gateway.services import refunds as refund_service
+from gateway.services.context import Services
+from gateway.services.payments import after_settle
+from gateway.services.settlement import Settled, SettleResult, settle_attempt_closed, settle_paid
+from gateway.store import merchants as merchants_repo
+from gateway.store import notify_log
+from gateway.store import payments as repo
+from gateway.store.base import Row
+
+log = logging.getLogger(__name__)
+
+# Headers worth keeping in the log; never Authorization or cookies.
+_LOGGED_HEADERS = ("content-type", "user-agent", "wechatpay-serial", "wechatpay-timestamp", "wechatpay-nonce",
+                   "wechatpay-signature", "wechatpay-signature-type", "request-id", "x-forwarded-for")
+
+
+@dataclass(frozen=True)
+class Ack:
+    status: int
+    content_type: str
+    body: bytes
+
+
+class Rejected(Exception):
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(detail or code)
+        self.code = code
+
+
+async def _verify(svc: Services, channel_name: str, raw: RawCallback) -> tuple[Row, Channel, Notification]:
+    factory = svc.registry.channel(channel_name)
+    hint = factory.callback_account_hint(raw)
+    async with svc.db.read() as conn:
+        accounts = await merchants_repo.accounts_for_callback(conn, channel_name, hint)
+    if not accounts:
+        raise Rejected("unknown_account", f"no {channel_name} account {hint or ''}".strip())
+    error: VerificationError | None = None
+    for account in accounts:
+        channel = svc.pool.get(account)
+        try:
+            return account, channel, await channel.parse_callback(raw)
+        except VerificationError as exc:
+            error = exc
+    assert error is not None
+    raise Rejected(error.code, str(error))
+
+
+def _cross_check(account: Row, channel: Channel, note: Notification, attempt: Row | None) -> Row:
+    if attempt is None:
+        raise Rejected("unknown_trade", f"no attempt {note.trade_no}")
+    if attempt["account_id"] != account["id"]:
+        raise Rejected("account_mismatch", "the trade belongs to another channel account")
+    for name, expected in channel.identities.items():
+        got = note.identities.get(name)
+        if got is not None and got != expected:
+            raise Rejected("identity_mismatch", f"{name} {got!r} is not ours")
+        if got is None and name in ("app_id", "mchid"):
+            raise Rejected("identity_missing", f"{name} missing")
+    if note.amount is not None and (note.amount.minor != attempt["amount"]
+                                    or note.amount.currency != attempt["currency"]):
+        raise Rejected("amount_mismatch", f"{note.amount} is not {attempt['amount']} {attempt['currency']}")
+    return attempt
+
+
+async def handle(svc: Services, channel_name: str, raw: RawCallback) -> Ack:
+    headers = {k: v for k, v in raw.headers.items() if k.lower() in _LOGGED_HEADERS}
+    factory = svc.registry.channel(channel_name)
+    account: Row | None = None
+    note: Notification | None = None
+    try:
+        account, channel, note = await _verify(svc, channel_name, raw)
+        async with svc.db.begin() as conn:
+            attempt = _cross_check(account, channel, note, await repo.get_attempt(conn, note.trade_no))
+            result = await _apply(svc, conn, attempt, note)
+            await notify_log.record(conn, channel=channel_name, headers=headers, body=raw.body, remote=raw.remote,
+                                    result="duplicate" if result.outcome in (Settled.DUPLICATE, Settled.UNCHANGED)
+                                    else "applied", account_id=account["id"], trade_no=note.trade_no,
+                                    error=None if result.outcome != Settled.DOUBLE else "double_payment")
+        await after_settle(svc, result)
+        if result.outcome == Settled.DOUBLE:
+            await refund_service.refund_double_payment(svc, note.trade_no)
+        elif result.outcome == Settled.PAID_LATE:
+            await refund_service.apply_late_payment_policy(svc, result.payment_id)
+        status, ctype, body = channel.acknowledge(True)
+    except Rejected as exc:
+        log.warning("rejected %s callback from %s: %s", channel_name, raw.remote, exc)
+        async with svc.db.begin() as conn:
+            await notify_log.record(conn, channel=channel_name, headers=headers, body=raw.body, remote=raw.remote,
+                                    result="rejected", error=f"{exc.code}: {exc}",
+                                    account_id=account["id"] if account else None,
+                                    trade_no=note.trade_no if note else None)
+        status, ctype, body = factory.acknowledge(False)
+    return Ack(status, ctype, body)
+
+
+async def _apply(svc: Services, conn, attempt: Row, note: Notification) -> SettleResult:  # type: ignore[no-untyped-def]
+    base_url = svc.settings.public_url or ""
+    if note.kind == "payment":
+        if note.outcome == Outcome.SUCCESS and note.amount is not None:
+            return await settle_paid(conn, attempt, note.amount, channel_trade_no=note.channel_trade_no,
+                                     paid_at=note.paid_at, base_url=base_url)
+        if note.outcome == Outcome.FAIL:
+            return await settle_attempt_closed(conn, attempt)
+        return SettleResult(Settled.UNCHANGED, attempt["payment_id"])
+    if note.kind == "refund":
+        return await refund_service.apply_refund_notification(svc, conn, attempt, note)
+    raise Rejected("unsupported_event", f"event kind {note.kind!r} not supported")

@@ -1,0 +1,29 @@
+"""Everything a use case needs, built once by the app and passed explicitly -- no globals."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.cache.base import Cache
+from gateway.channels.registry import Registry
+from gateway.config import Settings
+from gateway.services.channels import ChannelPool
+from gateway.services.merchants import Authenticator
+from gateway.services.status import StatusBus
+from gateway.store.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    cache: Cache
+    registry: Registry
+    pool: ChannelPool
+    status: StatusBus
+    auth: Authenticator
+
+    def url(self, path: str) -> str:
+        return f"{self.settings.public_url}{path}"
+
+    def notify_url(self, channel: str) -> str:
+        return self.url(f"/notify/{channel}")

@@ -1,0 +1,68 @@
+"""Merchants: creation (credentials shown once), API-key authentication, channel accounts."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from gateway.config import Settings
+from gateway.crypto.secrets import hash_api_key, new_api_key, new_webhook_secret, seal
+from gateway.domain.ids import new_id
+from gateway.services.channels import seal_credentials
+from gateway.store import merchants as repo
+from gateway.store.base import Row, utcnow
+from gateway.store.db import Database
+
+
+async def create_merchant(db: Database, settings: Settings, *, name: str, return_domains: list[str] | None = None,
+                          webhook_url: str | None = None,
+                          channel_credentials: dict[str, dict[str, Any]] | None = None,
+                          registry_methods: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """Create a merchant; returns its id and, this once, its API key and webhook secret."""
+    api_key, webhook_secret = new_api_key(), new_webhook_secret()
+    merchant_id = new_id("mch")
+    now = utcnow()
+    async with db.begin() as conn:
+        await repo.insert_merchant(conn, {
+            "id": merchant_id, "name": name, "api_key_hash": hash_api_key(settings.secret_key, api_key),
+            "api_key_hint": api_key[-4:], "webhook_url": webhook_url,
+            "webhook_secret_sealed": seal(settings.secret_key, "webhook", webhook_secret),
+            "return_domains": json.dumps([d.lower() for d in (return_domains or [])]), "created_at": now})
+        for channel, credentials in (channel_credentials or {}).items():
+            await add_account(conn, settings, merchant_id, channel, credentials,
+                              (registry_methods or {}).get(channel, []))
+    return {"merchant_id": merchant_id, "name": name, "api_key": api_key, "webhook_secret": webhook_secret,
+            "return_domains": return_domains or [], "webhook_url": webhook_url}
+
+
+async def add_account(conn: Any, settings: Settings, merchant_id: str, channel: str,
+                      credentials: dict[str, Any], pay_methods: list[str]) -> str:
+    account_id = new_id("acct")
+    ref = str(credentials.get("app_id") or credentials.get("mchid") or "")
+    await repo.insert_account(conn, {
+        "id": account_id, "merchant_id": merchant_id, "channel": channel, "account_ref": ref,
+        "credentials_sealed": seal_credentials(settings, channel, credentials),
+        "pay_methods": json.dumps(sorted(pay_methods)), "active": True, "created_at": utcnow()})
+    return account_id
+
+
+class Authenticator:
+    """API key → merchant, with a short in-process cache so a hot API does not read the merchant row on
+    every request. A key is stored only as its keyed hash."""
+
+    def __init__(self, db: Database, settings: Settings, ttl: float = 10.0) -> None:
+        self._db, self._settings, self._ttl = db, settings, ttl
+        self._cache: dict[str, tuple[float, Row]] = {}
+
+    async def merchant_for(self, api_key: str) -> Row | None:
+        digest = hash_api_key(self._settings.secret_key, api_key)
+        hit = self._cache.get(digest)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        async with self._db.read() as conn:
+            row = await repo.by_key_hash(conn, digest)
+        if row is not None:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (time.monotonic() + self._ttl, row)
+        return row

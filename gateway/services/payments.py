@@ -1,0 +1,250 @@
+"""Payment use cases: create, read, list, open a channel attempt, close."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway.channels.base import CreateRequest
+from gateway.domain.errors import (
+    ChannelDeclined,
+    ChannelUnavailable,
+    InvalidState,
+    NotFound,
+    PayMethodUnavailable,
+)
+from gateway.domain.ids import new_id
+from gateway.domain.money import Money
+from gateway.domain.outcomes import Outcome
+from gateway.domain.states import AttemptStatus, PaymentStatus
+from gateway.services.context import Services
+from gateway.services.settlement import Settled, SettleResult, emit_payment_event, settle_paid
+from gateway.services.views import payment_view
+from gateway.store import merchants as merchants_repo
+from gateway.store import payments as repo
+from gateway.store.base import Row, dumps, utcnow
+
+log = logging.getLogger(__name__)
+
+SYNC_FIRST = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class NewPayment:
+    amount: int
+    currency: str
+    subject: str
+    out_trade_no: str
+    description: str | None = None
+    channel: str | None = None
+    return_url: str | None = None
+    notify_url: str | None = None
+    expires_in: int = 900
+    metadata: dict[str, str] | None = None
+    link_id: str | None = None
+
+
+def _view(svc: Services, payment: Row, attempt: Row | None = None) -> dict[str, Any]:
+    pay_data = json.loads(attempt["pay_data"]) if attempt and attempt["status"] == "pending" else None
+    return payment_view(payment, base_url=svc.settings.public_url or "", pay_data=pay_data)
+
+
+async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
+                         client_ip: str | None = None) -> dict[str, Any]:
+    """Insert the payment; with a fixed channel, also open its attempt and return the pay data.
+
+    A channel that refuses or does not answer leaves the payment pending (the checkout page still works)
+    and raises, naming the payment.
+    """
+    Money(new.amount, new.currency)
+    if new.channel:
+        await _account_for(svc, merchant["id"], new.channel)  # refuse before writing anything
+    now = utcnow()
+    payment = {
+        "id": new_id("pay"), "merchant_id": merchant["id"], "out_trade_no": new.out_trade_no,
+        "amount": new.amount, "currency": new.currency, "subject": new.subject,
+        "description": new.description, "status": PaymentStatus.PENDING.value, "pay_method": new.channel,
+        "return_url": new.return_url, "notify_url": new.notify_url,
+        "metadata": dumps(new.metadata or {}), "link_id": new.link_id,
+        "expires_at": now + timedelta(seconds=new.expires_in), "created_at": now, "updated_at": now,
+    }
+    async with svc.db.begin() as conn:
+        await repo.insert_payment(conn, payment)
+        row = await repo.get_payment(conn, payment["id"])
+    assert row is not None
+    await svc.status.remember(row["id"], row["status"])
+    attempt = None
+    if new.channel:
+        attempt = await open_attempt(svc, row, new.channel, client_ip=client_ip)
+    return _view(svc, row, attempt)
+
+
+async def get_payment(svc: Services, merchant_id: str, payment_id: str) -> dict[str, Any]:
+    async with svc.db.read() as conn:
+        payment = await repo.get_payment(conn, payment_id, merchant_id)
+        if payment is None:
+            raise NotFound(f"No payment {payment_id}")
+        attempts = await repo.attempts_of(conn, payment_id)
+    current = attempts[-1] if attempts else None
+    return _view(svc, payment, current if payment["pay_method"] else None)
+
+
+async def _account_for(svc: Services, merchant_id: str, pay_method: str) -> Row:
+    channel = svc.registry.for_method(pay_method).name
+    async with svc.db.read() as conn:
+        accounts = await merchants_repo.accounts_of(conn, merchant_id)
+    for account in accounts:
+        if account["channel"] == channel and pay_method in account["pay_methods"]:
+            return account
+    raise PayMethodUnavailable(f"Pay method {pay_method} is not enabled for this merchant",
+                               errors=[{"field": "channel", "message": "not enabled"}])
+
+
+async def enabled_methods(svc: Services, merchant_id: str) -> list[str]:
+    async with svc.db.read() as conn:
+        accounts = await merchants_repo.accounts_of(conn, merchant_id)
+    return sorted({m for a in accounts for m in a["pay_methods"] if m in svc.registry.pay_methods})
+
+
+async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_ip: str | None = None,
+                       openid: str | None = None) -> Row:
+    """Open a trade at the channel for this payment: a new attempt row, then the channel call.
+
+    The row is written first, so a crash or a timeout during the call leaves an attempt that the sync
+    task queries and, at expiry, closes at the channel -- never an untracked trade.
+    """
+    account = await _account_for(svc, payment["merchant_id"], pay_method)
+    now = utcnow()
+    if payment["status"] != PaymentStatus.PENDING or payment["expires_at"] <= now:
+        raise InvalidState(f"Payment {payment['id']} is {payment['status']} and cannot be paid")
+    attempt = {
+        "id": new_id("att"), "payment_id": payment["id"], "merchant_id": payment["merchant_id"],
+        "account_id": account["id"], "channel": account["channel"], "pay_method": pay_method,
+        "amount": payment["amount"], "currency": payment["currency"],
+        "status": AttemptStatus.PENDING.value, "pay_data": "{}", "next_sync_at": now + SYNC_FIRST,
+        "created_at": now, "updated_at": now,
+    }
+    async with svc.db.begin() as conn:
+        await repo.insert_attempt(conn, attempt)
+    channel = svc.pool.get(account)
+    result = await channel.create(CreateRequest(
+        trade_no=attempt["id"], pay_method=pay_method, amount=Money(payment["amount"], payment["currency"]),
+        subject=payment["subject"], description=payment["description"], expires_at=payment["expires_at"],
+        notify_url=svc.notify_url(account["channel"]), return_url=svc.url(f"/pay/{payment['id']}/return"),
+        quit_url=svc.url(f"/pay/{payment['id']}"), client_ip=client_ip, openid=openid))
+    if result.outcome == Outcome.SUCCESS:
+        attempt["pay_data"] = dumps(dict(result.pay_data))
+        async with svc.db.begin() as conn:
+            await repo.set_pay_data(conn, attempt["id"], attempt["pay_data"])
+        return attempt
+    if result.outcome == Outcome.CHANNEL_ERROR:
+        async with svc.db.begin() as conn:
+            await repo.transition_attempt(conn, "attempt_failed", attempt["id"], next_sync_at=None)
+        raise ChannelDeclined(f"{account['channel']} refused the order: {result.error_code} {result.error_message}",
+                              payment_id=payment["id"], channel_code=result.error_code)
+    log.warning("channel %s gave no answer creating %s: %s", account["channel"], attempt["id"],
+                result.error_message)
+    raise ChannelUnavailable(f"{account['channel']} did not answer; the order is being checked",
+                             payment_id=payment["id"])
+
+
+async def apply_trade_state(svc: Services, attempt: Row) -> SettleResult:
+    """Ask the channel about an attempt and apply a confirmed answer. Used by close, sync and expiry."""
+    from gateway.services.settlement import settle_attempt_closed
+
+    async with svc.db.read() as conn:
+        account = await merchants_repo.get_account(conn, attempt["account_id"])
+    assert account is not None
+    state = await svc.pool.get(account).query(attempt["id"])
+    async with svc.db.begin() as conn:
+        fresh = await repo.get_attempt(conn, attempt["id"])
+        assert fresh is not None
+        if state.outcome == Outcome.SUCCESS and state.amount is not None:
+            result = await settle_paid(conn, fresh, state.amount, channel_trade_no=state.channel_trade_no,
+                                       paid_at=state.paid_at, base_url=svc.settings.public_url or "")
+        elif state.outcome == Outcome.FAIL:
+            result = await settle_attempt_closed(conn, fresh)
+        else:
+            result = SettleResult(Settled.UNCHANGED, attempt["payment_id"])
+    await after_settle(svc, result)
+    return result
+
+
+async def after_settle(svc: Services, result: SettleResult) -> None:
+    if result.status_changed and result.payment_id and result.status:
+        await svc.status.changed(result.payment_id, result.status)
+    if result.outcome in {Settled.MISMATCH}:
+        log.error("channel amount mismatch on payment %s: nothing changed", result.payment_id)
+
+
+async def close_attempts_at_channel(svc: Services, payment_id: str, *, keep: str | None = None) -> bool:
+    """Close every pending attempt of a payment at its channel (except ``keep``). Returns True when all
+    are closed. An attempt the channel reports paid is settled as paid instead."""
+    from gateway.services.settlement import settle_attempt_closed
+
+    async with svc.db.read() as conn:
+        pending = [a for a in await repo.attempts_of(conn, payment_id)
+                   if a["status"] == AttemptStatus.PENDING and a["id"] != keep]
+    all_closed = True
+    for attempt in pending:
+        async with svc.db.read() as conn:
+            account = await merchants_repo.get_account(conn, attempt["account_id"])
+        assert account is not None
+        closed = await svc.pool.get(account).close(attempt["id"])
+        if closed.outcome == Outcome.SUCCESS:
+            async with svc.db.begin() as conn:
+                await settle_attempt_closed(conn, attempt)
+        elif closed.outcome == Outcome.FAIL:  # paid at the channel: record it
+            await apply_trade_state(svc, attempt)
+            all_closed = False
+        else:
+            all_closed = False
+    return all_closed
+
+
+async def close_payment(svc: Services, payment: Row, *, reason: str = "merchant") -> Row:
+    """Close at the channel first, then locally. A payment the channel reports paid becomes paid."""
+    if payment["status"] != PaymentStatus.PENDING:
+        raise InvalidState(f"Payment {payment['id']} is {payment['status']}; only a pending payment closes")
+    if not await close_attempts_at_channel(svc, payment["id"]):
+        async with svc.db.read() as conn:
+            fresh = await repo.get_payment(conn, payment["id"])
+        assert fresh is not None
+        if fresh["status"] != PaymentStatus.PENDING:
+            raise InvalidState(f"Payment {payment['id']} was paid before it could be closed", status=fresh["status"])
+        raise ChannelUnavailable("The channel did not confirm the close; try again", payment_id=payment["id"])
+    async with svc.db.begin() as conn:
+        applied = await repo.transition_payment(conn, "mark_closed", payment["id"], closed_at=utcnow())
+        if applied:
+            await emit_payment_event(conn, "payment.closed", payment["id"], svc.settings.public_url or "",
+                                     close_reason=reason)
+        fresh = await repo.get_payment(conn, payment["id"])
+    assert fresh is not None
+    if applied:
+        await svc.status.changed(payment["id"], fresh["status"])
+    elif fresh["status"] != PaymentStatus.CLOSED:
+        raise InvalidState(f"Payment {payment['id']} is {fresh['status']}")
+    return fresh
+
+
+async def close_payment_for(svc: Services, merchant_id: str, payment_id: str) -> dict[str, Any]:
+    async with svc.db.read() as conn:
+        payment = await repo.get_payment(conn, payment_id, merchant_id)
+    if payment is None:
+        raise NotFound(f"No payment {payment_id}")
+    return _view(svc, await close_payment(svc, payment))
+
+
+def parse_cursor(cursor: str) -> tuple[datetime, str]:
+    import base64
+
+    created, _, pid = base64.urlsafe_b64decode(cursor.encode() + b"==").decode().partition("|")
+    return datetime.fromisoformat(created), pid
+
+
+def make_cursor(row: Row) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(f"{row['created_at'].isoformat()}|{row['id']}".encode()).decode().rstrip("=")

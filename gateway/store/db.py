@@ -1,0 +1,83 @@
+"""The database: one async engine for MySQL/MariaDB, a writer and a reader for SQLite.
+
+SQLite allows one writer at a time. Write transactions start with ``BEGIN IMMEDIATE`` on a single pooled
+connection, so writers queue in-process instead of failing with "database is locked" when a read turns
+into a write; reads run in WAL mode on their own connections, concurrently. On MySQL/MariaDB every
+transaction runs at READ COMMITTED: conditional updates and ``SKIP LOCKED`` leases do the rest.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+
+def _sqlite_engine(url: str, writer: bool) -> AsyncEngine:
+    engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool,
+                                 pool_size=1 if writer else 4, max_overflow=0, pool_timeout=60)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self._writer = _sqlite_engine(url, writer=True)
+            self._reader = _sqlite_engine(url, writer=False)
+        else:
+            self._writer = create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800,
+                                               pool_pre_ping=True, isolation_level="READ COMMITTED")
+            self._reader = self._writer
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: committed on exit, rolled back on an exception."""
+        async with self._writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._reader.connect() as conn:
+            yield conn
+
+    async def ping(self) -> None:
+        async with self.read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self._writer.dispose()
+        if self._reader is not self._writer:
+            await self._reader.dispose()
+
+    def for_update(self, stmt: sa.Select, skip_locked: bool = False) -> sa.Select:
+        """Row locks where the database has them. SQLite serialises writers, so it needs none."""
+        return stmt if self.is_sqlite else stmt.with_for_update(skip_locked=skip_locked)

@@ -1,0 +1,77 @@
+"""Refund rows and the refundable balance -- reserved by one conditional update, never read-then-write."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.domain.errors import DuplicateOutRefundNo
+from gateway.domain.states import REFUND_TRANSITIONS, REFUNDABLE
+from gateway.store.base import Row, all_rows, is_unique_violation, one, transition, utcnow
+from gateway.store.tables import payments, refunds
+
+
+async def reserve(conn: AsyncConnection, payment_id: str, merchant_id: str, amount: int) -> bool:
+    """Take ``amount`` from the payment's refundable balance, if the payment is refundable and the
+    balance covers it. Concurrent reservations serialise on the row; the CHECK backs it up."""
+    result = await conn.execute(sa.update(payments).where(
+        payments.c.id == payment_id, payments.c.merchant_id == merchant_id,
+        payments.c.status.in_(sorted(REFUNDABLE)), payments.c.refundable_amount >= amount,
+    ).values(refundable_amount=payments.c.refundable_amount - amount, updated_at=utcnow()))
+    return result.rowcount == 1
+
+
+async def give_back(conn: AsyncConnection, payment_id: str, amount: int) -> None:
+    await conn.execute(sa.update(payments).where(payments.c.id == payment_id).values(
+        refundable_amount=payments.c.refundable_amount + amount, updated_at=utcnow()))
+
+
+async def insert_refund(conn: AsyncConnection, row: Row) -> None:
+    try:
+        async with conn.begin_nested():
+            await conn.execute(sa.insert(refunds).values(**row))
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
+        existing = await by_out_refund_no(conn, row["merchant_id"], row["out_refund_no"])
+        raise DuplicateOutRefundNo(
+            f"out_refund_no {row['out_refund_no']!r} is already used by refund "
+            f"{existing['id'] if existing else '(unknown)'}",
+            refund_id=existing["id"] if existing else None) from None
+
+
+async def get_refund(conn: AsyncConnection, refund_id: str, merchant_id: str | None = None) -> Row | None:
+    stmt = sa.select(refunds).where(refunds.c.id == refund_id)
+    if merchant_id is not None:
+        stmt = stmt.where(refunds.c.merchant_id == merchant_id)
+    return await one(conn, stmt)
+
+
+async def by_out_refund_no(conn: AsyncConnection, merchant_id: str, out_refund_no: str) -> Row | None:
+    return await one(conn, sa.select(refunds).where(refunds.c.merchant_id == merchant_id,
+                                                    refunds.c.out_refund_no == out_refund_no))
+
+
+async def refunds_of(conn: AsyncConnection, payment_id: str) -> list[Row]:
+    return await all_rows(conn, sa.select(refunds).where(refunds.c.payment_id == payment_id)
+                          .order_by(refunds.c.created_at, refunds.c.id))
+
+
+async def transition_refund(conn: AsyncConnection, name: str, refund_id: str, **values: Any) -> bool:
+    return await transition(conn, refunds, REFUND_TRANSITIONS[name], refund_id, **values)
+
+
+async def add_refunded(conn: AsyncConnection, payment_id: str, amount: int) -> str | None:
+    """Count a succeeded refund on its payment: ``refunded`` when it completes the amount, else
+    ``partially_refunded``. Returns the new status, or None if the payment was not refundable."""
+    from gateway.store.payments import transition_payment
+
+    new_total = payments.c.refunded_amount + amount
+    if await transition_payment(conn, "mark_refunded", payment_id, refunded_amount=new_total,
+                                where=new_total == payments.c.amount):
+        return "refunded"
+    if await transition_payment(conn, "mark_partially_refunded", payment_id, refunded_amount=new_total):
+        return "partially_refunded"
+    return None

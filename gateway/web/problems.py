@@ -1,0 +1,64 @@
+"""Errors at the edge, mapped once: domain error codes → HTTP statuses, rendered as RFC 9457
+``application/problem+json``. An unexpected exception is logged with the request id and answered 500
+without internals."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from gateway.domain.errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[str, int] = {
+    "validation_error": 422, "invalid_json": 400, "unauthorized": 401, "not_found": 404,
+    "duplicate_out_trade_no": 409, "duplicate_out_refund_no": 409, "idempotency_key_in_use": 409,
+    "idempotency_key_reused": 422, "payload_too_large": 413, "invalid_state": 409,
+    "refund_exceeds_refundable": 422, "pay_method_unavailable": 422, "channel_declined": 502,
+    "channel_unavailable": 503, "rate_limited": 429, "method_not_allowed": 405,
+    "unsupported_media_type": 415, "internal_error": 500,
+}
+PROBLEM = "application/problem+json"
+
+
+def problem(code: str, title: str, detail: str | None = None, *, status: int | None = None,
+            errors: list[dict[str, Any]] | None = None, **extra: Any) -> web.Response:
+    status = status or STATUS.get(code, 400)
+    body: dict[str, Any] = {"type": f"https://errors.gateway.local/{code}", "title": title, "status": status,
+                            "code": code}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return web.Response(status=status, text=json.dumps(body, ensure_ascii=False), content_type=PROBLEM)
+
+
+def from_error(exc: GatewayError) -> web.Response:
+    return problem(exc.code, exc.title, exc.detail, errors=exc.errors or None, **exc.extra)
+
+
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+               415: "unsupported_media_type"}
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except GatewayError as exc:
+        return from_error(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, f"http_{exc.status}")
+        return problem(code, exc.reason, exc.text if exc.text and exc.text != f"{exc.status}: {exc.reason}" else None,
+                       status=exc.status)
+    except Exception:
+        log.exception("unhandled error in %s %s [request %s]", request.method, request.path,
+                      request.get("request_id"))
+        return problem("internal_error", "Internal error", "The error was logged.",
+                       request_id=request.get("request_id"))

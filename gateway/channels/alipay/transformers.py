@@ -203,6 +203,9 @@ def trade_state(resp: Mapping[str, Any]) -> TradeState:
             return TradeState(Outcome.WAITING, error_code=code, error_message=msg)
         return TradeState(_failure_outcome(resp), error_code=code, error_message=msg)
     outcome = _TRADE_OUTCOME.get(str(resp.get("trade_status")), Outcome.UNKNOWN)
+    if outcome is Outcome.FAIL and _text(resp, "send_pay_date"):
+        # TRADE_CLOSED is also the state of a paid trade refunded in full: it *was* paid.
+        outcome = Outcome.SUCCESS
     return TradeState(
         outcome,
         channel_trade_no=_text(resp, "trade_no"),

@@ -40,7 +40,7 @@ from gateway.crypto import aead, rsa
 from gateway.domain.outcomes import Outcome
 
 USER_AGENT = "gateway-wechatpay/1 (aiohttp)"
-FAIL_ACK = json.dumps({"code": "FAIL", "message": "失败"}, ensure_ascii=False).encode()
+FAIL_ACK = '{"code":"FAIL","message":"失败"}'.encode()
 
 
 class BillError(RuntimeError):

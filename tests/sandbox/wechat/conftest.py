@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,7 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 
 from gateway.channels.base import CreateRequest, RawCallback
-from gateway.channels.wechat import WechatChannel
+from gateway.channels.wechat import WechatChannel, signing
+from gateway.crypto import aead, rsa
 from gateway.domain.money import Money
 from gateway.sandbox.wechat import create_app, generate_keys, merchant_credentials
 
@@ -122,3 +126,41 @@ def create_request(receiver: Receiver, method: str = "wechat_native", *, trade_n
     return CreateRequest(trade_no=trade_no, pay_method=method, amount=Money(amount),
                          expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
                          notify_url=receiver.url, **{"subject": "测试商品 <b>&", **defaults, **extra})
+
+
+PAID = {"mchid": "1", "appid": "wx", "out_trade_no": "T1", "transaction_id": "4200", "trade_state": "SUCCESS",
+        "success_time": "2024-01-01T00:00:00+08:00", "amount": {"total": 1, "currency": "CNY"}}
+
+
+@pytest.fixture
+def craft(keys: dict[str, Any]) -> Any:
+    """``craft(resource=…, timestamp=…, serial=…, tamper=…)``: a callback signed with the sandbox's
+    public-key-mode key, bent in one way."""
+    return lambda **kwargs: signed_callback(keys, **kwargs)
+
+
+def signed_callback(keys: dict[str, Any], *, resource: dict[str, Any] | None = None, timestamp: int | None = None,
+                    serial: str | None = None, tamper: bool = False) -> RawCallback:
+    resource = resource or PAID
+    nonce = "abcdefghijkl"
+    ciphertext = aead.encrypt(keys["apiv3_key"].encode(), nonce, "transaction", json.dumps(resource).encode())
+    if tamper:  # flip a byte, then sign the result: the signature is fine, the AEAD tag is not
+        raw = bytearray(base64.b64decode(ciphertext))
+        raw[0] ^= 1
+        ciphertext = base64.b64encode(bytes(raw)).decode()
+    body = json.dumps({"id": "EV-1", "create_time": "2024-01-01T00:00:00+08:00", "resource_type": "encrypt-resource",
+                       "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
+                       "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
+                                    "ciphertext": ciphertext, "associated_data": "transaction",
+                                    "nonce": nonce}}).encode()
+    ts, wx_nonce = str(timestamp or int(time.time())), signing.new_nonce()
+    key = rsa.load_private_key(keys["public_key_private"])
+    headers = {"Wechatpay-Timestamp": ts, "Wechatpay-Nonce": wx_nonce,
+               "Wechatpay-Signature": signing.sign_response(key, ts, wx_nonce, body),
+               "Wechatpay-Serial": serial or keys["public_key_id"],
+               "Wechatpay-Signature-Type": signing.SCHEME}
+    return RawCallback(body, headers, "application/json")
+
+
+PAID = {"mchid": "1", "appid": "wx", "out_trade_no": "T1", "transaction_id": "4200", "trade_state": "SUCCESS",
+        "success_time": "2024-01-01T00:00:00+08:00", "amount": {"total": 1, "currency": "CNY"}}

@@ -28,7 +28,7 @@ class AlipayFactory:
 
     def open(self, credentials: Mapping[str, Any], http: aiohttp.ClientSession, base_url: str) -> AlipayChannel:
         texts = [credentials.get("alipay_public_key"), *credentials.get("alipay_public_keys", ())]
-        keys = list(dict.fromkeys(rsa.load_public_key(t) for t in texts if t))
+        keys = [rsa.load_public_key(t) for t in dict.fromkeys(t.strip() for t in texts if t)]
         if not keys:
             raise ValueError("alipay credentials need alipay_public_key")
         return AlipayChannel(

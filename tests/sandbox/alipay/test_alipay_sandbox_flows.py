@@ -1,0 +1,161 @@
+"""End to end over HTTP: the real AlipayChannel against the sandbox, notifies to a merchant app."""
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import zipfile
+from datetime import UTC, datetime, timedelta
+from html import unescape
+
+import pytest
+from alipay_env import Env
+
+from gateway.channels.alipay import transformers as tx
+from gateway.channels.base import RefundRequest
+from gateway.domain.money import Money
+from gateway.domain.outcomes import Outcome
+
+
+async def test_qr_precreate_scan_pay_notify_query(env: Env) -> None:
+    created = await env.channel.create(env.request("Q1", fen=1234))
+    assert created.outcome is Outcome.SUCCESS
+    qr = created.pay_data["qr_code"]
+    assert qr.startswith(f"{env.sandbox_url}/qr/")
+    before = await env.channel.query("Q1")  # not scanned: does not exist at Alipay, still payable
+    assert (before.outcome, before.error_code) == (Outcome.WAITING, "ACQ.TRADE_NOT_EXIST")
+    async with env.http.get(qr) as resp:  # scan
+        page = await resp.text()
+    assert "茶 Tea" in page and "12.34" in page and 'value="pay"' in page
+    scanned = await env.channel.query("Q1")
+    assert (scanned.outcome, scanned.error_code) == (Outcome.WAITING, None)
+    await env.pay_page(qr)
+    note = await env.note()
+    assert (note.kind, note.outcome, note.trade_no, note.amount) == ("payment", Outcome.SUCCESS, "Q1", Money(1234))
+    assert note.identities == env.channel.identities
+    paid = await env.channel.query("Q1")
+    assert (paid.outcome, paid.amount, paid.channel_trade_no) == (Outcome.SUCCESS, Money(1234), note.channel_trade_no)
+    assert paid.paid_at is not None
+    again = await env.channel.create(env.request("Q1", fen=1234))  # same out_trade_no, already paid
+    assert (again.outcome, again.error_code) == (Outcome.CHANNEL_ERROR, "ACQ.TRADE_HAS_SUCCESS")
+
+
+@pytest.mark.parametrize(("method", "api_method"), [("alipay_wap", tx.WAP_PAY), ("alipay_page", tx.PAGE_PAY)])
+async def test_browser_pay_redirects_back_signed(env: Env, method: str, api_method: str) -> None:
+    created = await env.channel.create(env.request(f"W-{method}", method, fen=1, quit_url="https://shop/quit"))
+    url = created.pay_data["pay_url"]
+    assert url.startswith(f"{env.sandbox_url}/gateway.do?")
+    async with env.http.get(url) as resp:
+        page = await resp.text()
+    assert resp.status == 200 and 'data-status="WAIT_BUYER_PAY"' in page
+    form_url = unescape(re.search(r'<form method="post" action="([^"]+)"', page).group(1))
+    resp = await env.pay_page(form_url)
+    assert resp.status == 303
+    location = resp.headers["Location"]
+    assert location.startswith(f"{env.receiver_url}/return?")
+    async with env.http.get(location) as back:
+        assert back.status == 200
+    ret = env.merchant.returns[-1]
+    assert ret["method"] == f"{api_method}.return" and ret["out_trade_no"] == f"W-{method}"
+    note = await env.note()
+    assert (note.outcome, note.amount) == (Outcome.SUCCESS, Money(1))
+    assert (await env.channel.query(f"W-{method}")).outcome is Outcome.SUCCESS
+
+
+async def test_cancel_on_page_closes_and_notifies(env: Env) -> None:
+    url = (await env.channel.create(env.request("C1", "alipay_page"))).pay_data["pay_url"]
+    async with env.http.get(url) as resp:
+        await resp.read()
+    resp = await env.pay_page(url, "cancel")
+    assert resp.status == 200
+    note = await env.note()
+    assert (note.kind, note.outcome) == ("payment", Outcome.FAIL)
+    assert (await env.channel.query("C1")).outcome is Outcome.FAIL
+    trade = await env.control("GET", "trades/C1")
+    assert trade["trade_status"] == "TRADE_CLOSED"
+    assert (await env.control("POST", "pay/C1"))["error"]  # a closed trade cannot be paid
+
+
+async def test_close(env: Env) -> None:
+    qr = (await env.channel.create(env.request("K1"))).pay_data["qr_code"]
+    unscanned = await env.channel.close("K1")
+    assert (unscanned.outcome, unscanned.error_code) == (Outcome.SUCCESS, "ACQ.TRADE_NOT_EXIST")
+    async with env.http.get(qr) as resp:
+        await resp.read()
+    assert (await env.channel.close("K1")).outcome is Outcome.SUCCESS
+    assert (await env.note()).outcome is Outcome.FAIL
+    assert (await env.channel.query("K1")).outcome is Outcome.FAIL
+    twice = await env.channel.close("K1")
+    assert (twice.outcome, twice.error_code) == (Outcome.FAIL, "ACQ.TRADE_STATUS_ERROR")
+    await env.channel.create(env.request("K2"))
+    await env.control("POST", "pay/K2")
+    paid = await env.channel.close("K2")
+    assert (paid.outcome, paid.error_code) == (Outcome.FAIL, "ACQ.TRADE_STATUS_ERROR")
+
+
+async def test_refunds(env: Env) -> None:
+    await env.channel.create(env.request("R", fen=1000))
+    unpaid = await env.channel.refund(RefundRequest("r0", "R", Money(100), Money(1000)))
+    assert (unpaid.outcome, unpaid.error_code) == (Outcome.CHANNEL_ERROR, "ACQ.TRADE_NOT_EXIST")
+    await env.control("POST", "pay/R")
+    assert (await env.note()).kind == "payment"
+    r1 = RefundRequest("r1", "R", Money(300), Money(1000), reason="broken cup")
+    assert (await env.channel.refund(r1)).outcome is Outcome.SUCCESS
+    note = await env.note()
+    assert (note.kind, note.outcome, note.refund_no, note.refund_amount) == ("refund", Outcome.SUCCESS, "r1",
+                                                                            Money(300))
+    assert (await env.channel.refund(r1)).outcome is Outcome.SUCCESS  # same out_request_no: fund_change N
+    other = await env.channel.refund(RefundRequest("r1", "R", Money(400), Money(1000)))
+    assert (other.outcome, other.error_code) == (Outcome.CHANNEL_ERROR, "ACQ.DISCORDANT_REPEAT_REQUEST")
+    over = await env.channel.refund(RefundRequest("r2", "R", Money(800), Money(1000)))
+    assert (over.outcome, over.error_code) == (Outcome.CHANNEL_ERROR, "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL")
+    assert (await env.channel.refund(RefundRequest("r2", "R", Money(700), Money(1000)))).outcome is Outcome.SUCCESS
+    full = await env.note()
+    assert (full.refund_no, full.refund_amount, full.raw["trade_status"]) == ("r2", Money(1000), "TRADE_CLOSED")
+    q1 = await env.channel.query_refund(r1)
+    assert (q1.outcome, q1.amount) == (Outcome.SUCCESS, Money(300))
+    missing = await env.channel.query_refund(RefundRequest("r9", "R", Money(1), Money(1000)))
+    assert (missing.outcome, missing.error_code) == (Outcome.WAITING, "REFUND_NOT_FOUND")
+    assert (await env.channel.query("R")).outcome is Outcome.SUCCESS  # closed by full refund, but was paid
+    trade = await env.control("GET", "trades/R")
+    assert trade["refunded_fen"] == 1000 and len(trade["refunds"]) == 2
+
+
+async def test_expiry_closes_unpaid_trade(env: Env) -> None:
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    url = (await env.channel.create(env.request("E1", "alipay_wap", expires_at=expires))).pay_data["pay_url"]
+    async with env.http.get(url) as resp:
+        await resp.read()
+    assert (await env.channel.query("E1")).outcome is Outcome.WAITING
+    await asyncio.sleep((expires - datetime.now(UTC)).total_seconds() + 0.7)
+    note = await env.note()  # the sweeper closed it and told the merchant
+    assert (note.outcome, note.trade_no) == (Outcome.FAIL, "E1")
+    assert (await env.channel.query("E1")).outcome is Outcome.FAIL
+    assert "TRADE_CLOSED" in (await env.control("POST", "pay/E1"))["error"]
+
+
+async def test_bill(env: Env) -> None:
+    for no in ("B1", "B2"):
+        await env.channel.create(env.request(no, fen=250))
+        await env.control("POST", f"pay/{no}")
+    await env.channel.refund(RefundRequest("B1-r", "B1", Money(50), Money(250)))
+    today = datetime.now(tx.BEIJING).date()
+    lines = await env.channel.bill(today)
+    assert sorted((line.kind, line.trade_no, line.amount.minor, line.refund_no) for line in lines) == [
+        ("payment", "B1", 250, None), ("payment", "B2", 250, None), ("refund", "B1", 50, "B1-r")]
+    assert await env.channel.bill(today - timedelta(days=3)) == []  # isp.bill_not_exist
+
+
+async def test_bill_zip_is_gbk_without_utf8_flag(env: Env) -> None:
+    await env.channel.create(env.request("Z1", fen=100))
+    await env.control("POST", "pay/Z1")
+    answer = await env.channel.call(tx.BILL_URL_QUERY, tx.bill_biz(datetime.now(tx.BEIJING).date()))
+    async with env.http.get(answer.response["bill_download_url"]) as resp:
+        data = await resp.read()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+        assert all(not info.flag_bits & 0x800 for info in infos)
+        names = [info.filename.encode("cp437").decode("gbk") for info in infos]
+        assert any(n.endswith("_业务明细.csv") for n in names) and any(n.endswith("_业务明细(汇总).csv") for n in names)
+        detail = zf.read(infos[0]).decode("gbk")
+    assert detail.startswith("#支付宝业务明细查询\r\n#账号：[") and "#导出时间：[" in detail

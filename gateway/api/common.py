@@ -15,9 +15,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 async def parse(request: web.Request, model: type[M]) -> M:
-    ctype = request.content_type
-    if request.can_read_body and ctype not in ("application/json", "application/octet-stream") and \
-            request.headers.get("Content-Type"):
+    if request.headers.get("Content-Type") and request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(text="Send JSON with Content-Type: application/json")
     body = request[BODY] if BODY in request else await request.read()
     try:

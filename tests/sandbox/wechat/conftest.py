@@ -87,6 +87,12 @@ async def sandbox(aiohttp_server: Any, keys: dict[str, Any], http: aiohttp.Clien
 
 
 @pytest.fixture
+async def root_sandbox(aiohttp_server: Any, keys: dict[str, Any], http: aiohttp.ClientSession) -> Sandbox:
+    """Mounted at "/": third-party SDKs sign paths as if the host were WeChat's."""
+    return await start_sandbox(aiohttp_server, keys, http, mount="")
+
+
+@pytest.fixture
 async def receiver(aiohttp_server: Any) -> Receiver:
     box: dict[str, Receiver] = {}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
 from gateway.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT, SUPPORTED_CURRENCIES
 
@@ -42,7 +42,16 @@ class PaymentCreate(_Strict):
     metadata: Annotated[dict[Annotated[str, Field(max_length=40)], Annotated[StrictStr, Field(max_length=500)]],
                         Field(max_length=20)] | None = None
 
+    payer_openid: Annotated[StrictStr, Field(min_length=1, max_length=128, description="The payer's openid "
+                                             "under your appid; required with wechat_jsapi.")] | None = None
+
     _check_currency = field_validator("currency")(_currency)
+
+    @model_validator(mode="after")
+    def _jsapi_needs_openid(self) -> PaymentCreate:
+        if self.channel == "wechat_jsapi" and not self.payer_openid:
+            raise ValueError("payer_openid is required with channel wechat_jsapi")
+        return self
 
 
 class Payment(BaseModel):

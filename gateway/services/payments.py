@@ -44,6 +44,7 @@ class NewPayment:
     expires_in: int = 900
     metadata: dict[str, str] | None = None
     link_id: str | None = None
+    payer_openid: str | None = None
 
 
 def _view(svc: Services, payment: Row, attempt: Row | None = None) -> dict[str, Any]:
@@ -77,7 +78,7 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
     await svc.status.remember(row["id"], row["status"])
     attempt = None
     if new.channel:
-        attempt = await open_attempt(svc, row, new.channel, client_ip=client_ip)
+        attempt = await open_attempt(svc, row, new.channel, client_ip=client_ip, openid=new.payer_openid)
     return _view(svc, row, attempt)
 
 

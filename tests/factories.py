@@ -146,6 +146,7 @@ async def start_gateway(tmp: Path, *, database_url: str | None = None, redis_url
     seed_sandbox_keys(tmp / "data")
     settings = Settings.from_env({}, host="127.0.0.1", port=port, data_dir=str(tmp / "data"),
                                  database_url=database_url, sandbox=True, sandbox_time_scale=0.001,
+                                 secret_key=_secret("one-deployment-one-master-key"),
                                  **({"redis_url": _secret(redis_url)} if redis_url else {}), **overrides)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)

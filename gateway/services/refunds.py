@@ -107,12 +107,12 @@ async def sync(svc: Services, refund_id: str) -> None:
         return
     channel, request = await _channel_request(svc, refund)
     result = await channel.query_refund(request)
-    if result.outcome == Outcome.CHANNEL_ERROR and result.error_code in NOT_FOUND_CODES:
+    if result.outcome in (Outcome.CHANNEL_ERROR, Outcome.WAITING) and result.error_code in NOT_FOUND_CODES:
         result = await channel.refund(request)  # it never arrived: same number, so at most once
     await apply_result(svc, refund, result)
 
 
-NOT_FOUND_CODES = frozenset({"RESOURCE_NOT_EXISTS", "ACQ.TRADE_NOT_EXIST", "REFUND_NOT_EXIST", "NOT_FOUND"})
+NOT_FOUND_CODES = frozenset({"RESOURCE_NOT_EXISTS", "REFUND_NOT_FOUND"})
 
 
 async def apply_result(svc: Services, refund: Row, result: RefundResult) -> None:

@@ -37,6 +37,8 @@ class AlipayFactory:
             alipay_public_keys=keys, http=http, base_url=base_url, timeout=self.timeout,
         )
 
+    acknowledge = staticmethod(AlipayChannel.acknowledge)
+
     def callback_account_hint(self, raw: RawCallback) -> str | None:
         """The ``app_id`` a notify claims, read before verification to pick the account's keys."""
         try:

@@ -26,6 +26,8 @@ class WechatFactory:
     def open(self, credentials: Mapping[str, Any], http: aiohttp.ClientSession, base_url: str) -> WechatChannel:
         return WechatChannel(credentials, http, base_url)
 
+    acknowledge = staticmethod(WechatChannel.acknowledge)
+
     def callback_account_hint(self, raw: RawCallback) -> str | None:
         # The body is encrypted under the merchant's APIv3 key and the envelope names no merchant:
         # only trying each account's keys can tell whose it is.

@@ -276,7 +276,8 @@ class WechatChannel:
         except tf.Malformed as exc:
             raise VerificationError("malformed", str(exc)) from exc
 
-    def acknowledge(self, ok: bool) -> tuple[int, str, bytes]:
+    @staticmethod
+    def acknowledge(ok: bool) -> tuple[int, str, bytes]:
         # WeChat takes 200 or 204 without a body as success; anything else (with this body) is retried.
         return (204, "", b"") if ok else (500, "application/json", FAIL_ACK)
 

@@ -100,7 +100,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[request_id_middleware, security_headers_middleware])
     app[keys.SETTINGS] = settings
-    app[keys.REGISTRY] = registry or default_registry()
+    app[keys.REGISTRY] = registry or default_registry(timeout=settings.channel_timeout)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
     app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, *(extra_contexts or [])])
     app.router.add_get("/healthz", healthz, name="healthz")

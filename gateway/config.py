@@ -28,8 +28,16 @@ VARIABLES: list[tuple[str, str, str, str]] = [
     ("GATEWAY_SANDBOX_TIME_SCALE", "decimal", "1", "Compress the sandboxes' callback retry schedules (e.g. 0.001)."),
     ("GATEWAY_ALIPAY_GATEWAY_URL", "url", "https://openapi.alipay.com/gateway.do", "Alipay OpenAPI gateway."),
     ("GATEWAY_WECHAT_API_URL", "url", "https://api.mch.weixin.qq.com", "WeChat Pay APIv3 host."),
+    ("GATEWAY_WECHAT_OAUTH_URL", "url", "https://open.weixin.qq.com", "WeChat web OAuth2 (snsapi_base) authorize host: the checkout gets a JSAPI payer's openid there. In sandbox mode, the WeChat sandbox."),
+    ("GATEWAY_WECHAT_OAUTH_API_URL", "url", "https://api.weixin.qq.com", "WeChat host that exchanges an OAuth2 code for the openid. In sandbox mode, the WeChat sandbox."),
+    ("GATEWAY_CHANNEL_TIMEOUT", "seconds", "10", "How long a channel call may take; past it the answer is *unknown* and resolved by query, never taken as a failure."),
     ("GATEWAY_MAX_BODY_BYTES", "int", "65536", "Largest request body the merchant API accepts (413 beyond)."),
     ("GATEWAY_BACKGROUND", "bool", "on", "Run background work (expiry, channel sync, webhook delivery) in this process."),
+    ("GATEWAY_TASK_TIME_SCALE", "decimal", "1", "Compress the background schedules (webhook retry backoff over 27 h, channel sync tiers, refund sync) by this ratio; tests use e.g. 0.001."),
+    ("GATEWAY_TASK_INTERVAL", "seconds", "1", "How often an idle background loop looks for due rows (expiry, sync, webhooks)."),
+    ("GATEWAY_TASK_LEASE", "seconds", "120", "How long a process holds a claimed background item; past it another process takes the item over. Must exceed the longest single piece of work (a channel call or webhook attempt)."),
+    ("GATEWAY_WEBHOOK_TIMEOUT", "seconds", "10", "How long one webhook delivery attempt may take before it counts as failed."),
+    ("GATEWAY_WEBHOOK_CONCURRENCY", "int", "4", "Webhook deliveries in flight per merchant, across all gateway processes: a dead endpoint holds at most this many and never delays other merchants."),
     ("GATEWAY_LATE_PAYMENT_POLICY", "str", "refund", "What to do with a payment the channel reports paid after it was closed here: `refund` (automatically) or `keep` (the merchant decides)."),
     ("GATEWAY_LOG_LEVEL", "str", "INFO", "Python logging level."),
 ]
@@ -57,9 +65,17 @@ class Settings:
     sandbox_time_scale: float = 1.0  # a time-compression ratio, never money
     alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
     wechat_api_url: str = "https://api.mch.weixin.qq.com"
+    wechat_oauth_url: str = "https://open.weixin.qq.com"
+    wechat_oauth_api_url: str = "https://api.weixin.qq.com"
+    channel_timeout: float = 10.0  # seconds
     max_body_bytes: int = 65536
     background: bool = True
     late_payment_policy: str = "refund"
+    task_time_scale: float = 1.0  # a time-compression ratio for background schedules
+    task_interval: float = 1.0  # seconds
+    task_lease: float = 120.0  # seconds
+    webhook_timeout: float = 10.0  # seconds
+    webhook_concurrency: int = 4
     log_level: str = "INFO"
 
     @classmethod
@@ -67,7 +83,8 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         conv = {"port": int, "max_body_bytes": int, "sandbox": _bool, "background": _bool,
-                "sandbox_time_scale": float, "data_dir": Path,
+                "sandbox_time_scale": float, "channel_timeout": float, "task_time_scale": float, "task_interval": float,
+                "task_lease": float, "webhook_timeout": float, "webhook_concurrency": int, "data_dir": Path,
                 "secret_key": Secret, "redis_url": lambda v: Secret(v) if v else None}
         for f in fields(cls):
             raw = env.get("GATEWAY_" + f.name.upper())
@@ -112,6 +129,13 @@ class Settings:
         if channel == "wechat":
             return f"{base}/wechat" if base else self.wechat_api_url
         raise KeyError(channel)
+
+    def wechat_oauth_bases(self) -> tuple[str, str]:
+        """(authorize host, code-exchange host) of WeChat's web OAuth2: the sandbox plays both in sandbox mode."""
+        base = self.sandbox_base
+        if base:
+            return f"{base}/wechat", f"{base}/wechat"
+        return self.wechat_oauth_url.rstrip("/"), self.wechat_oauth_api_url.rstrip("/")
 
     def with_secret_key(self) -> Settings:
         """The master key: configured, or generated once into the data dir (mode 0600)."""

@@ -117,6 +117,11 @@ class Gateway:
         assert answer.status == 201, answer.text
         return answer.body
 
+    async def fault(self, channel: str, spec: dict[str, Any]) -> None:
+        """Inject a fault into a sandbox (see gateway/sandbox/*/control.py)."""
+        async with self.http.post(f"{self.url}/sandbox/{channel}/_control/faults", json=spec) as r:
+            assert r.status == 200, await r.text()
+
     async def count(self, table: sa.Table, *where: Any) -> int:
         async with self.svc.db.read() as conn:
             return int((await conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)))
@@ -147,6 +152,7 @@ async def start_gateway(tmp: Path, *, database_url: str | None = None, redis_url
     settings = Settings.from_env({}, host="127.0.0.1", port=port, data_dir=str(tmp / "data"),
                                  database_url=database_url, sandbox=True, sandbox_time_scale=0.001,
                                  secret_key=_secret("one-deployment-one-master-key"),
+                                 channel_timeout=overrides.pop("channel_timeout", 2.0),
                                  **({"redis_url": _secret(redis_url)} if redis_url else {}), **overrides)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)

@@ -42,8 +42,9 @@ class Registry:
         return sorted(self._channels)
 
 
-def default_registry() -> Registry:
+def default_registry(*, timeout: float = 10.0) -> Registry:
+    """Every channel we speak; ``timeout`` bounds each channel call (then the answer is *unknown*)."""
     from gateway.channels.alipay import AlipayFactory
     from gateway.channels.wechat import WechatFactory
 
-    return Registry([AlipayFactory(), WechatFactory()])
+    return Registry([AlipayFactory(timeout=timeout), WechatFactory(timeout=timeout)])

@@ -23,8 +23,11 @@ class WechatFactory:
     name: ClassVar[str] = "wechat"
     pay_methods: ClassVar[frozenset[str]] = frozenset({"wechat_native", "wechat_h5", "wechat_jsapi"})
 
+    def __init__(self, *, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+
     def open(self, credentials: Mapping[str, Any], http: aiohttp.ClientSession, base_url: str) -> WechatChannel:
-        return WechatChannel(credentials, http, base_url)
+        return WechatChannel(credentials, http, base_url, timeout=self.timeout)
 
     acknowledge = staticmethod(WechatChannel.acknowledge)
 

@@ -101,6 +101,7 @@ payments = sa.Table(
     sa.Column("paid_attempt_id", ID),
     sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()),
     _ts("expires_at"), _ts("created_at"), _ts("updated_at"), _ts("paid_at", True), _ts("closed_at", True),
+    _ts("lease_until", True),  # held by the process expiring this payment (background tasks)
     sa.UniqueConstraint("merchant_id", "out_trade_no", name="uq_payments_merchant_out_trade_no"),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
     sa.CheckConstraint("refundable_amount >= 0", name="refundable_nonnegative"),

@@ -166,6 +166,7 @@ def upgrade() -> None:
     sa.Column('updated_at', gateway.store.tables.UTCDateTime(), nullable=False),
     sa.Column('paid_at', gateway.store.tables.UTCDateTime(), nullable=True),
     sa.Column('closed_at', gateway.store.tables.UTCDateTime(), nullable=True),
+    sa.Column('lease_until', gateway.store.tables.UTCDateTime(), nullable=True),
     sa.CheckConstraint('amount > 0', name=op.f('ck_payments_amount_positive')),
     sa.CheckConstraint('refundable_amount + refunded_amount <= amount', name=op.f('ck_payments_reserved_within_amount')),
     sa.CheckConstraint('refundable_amount >= 0', name=op.f('ck_payments_refundable_nonnegative')),

@@ -31,6 +31,7 @@ VARIABLES: list[tuple[str, str, str, str]] = [
     ("GATEWAY_WECHAT_OAUTH_URL", "url", "https://open.weixin.qq.com", "WeChat web OAuth2 (snsapi_base) authorize host: the checkout gets a JSAPI payer's openid there. In sandbox mode, the WeChat sandbox."),
     ("GATEWAY_WECHAT_OAUTH_API_URL", "url", "https://api.weixin.qq.com", "WeChat host that exchanges an OAuth2 code for the openid. In sandbox mode, the WeChat sandbox."),
     ("GATEWAY_CHANNEL_TIMEOUT", "seconds", "10", "How long a channel call may take; past it the answer is *unknown* and resolved by query, never taken as a failure."),
+    ("GATEWAY_TRUSTED_PROXIES", "list", "unset", "Comma-separated addresses/networks of reverse proxies (e.g. `127.0.0.1/32`) whose `X-Forwarded-For` gives the shopper's IP."),
     ("GATEWAY_MAX_BODY_BYTES", "int", "65536", "Largest request body the merchant API accepts (413 beyond)."),
     ("GATEWAY_BACKGROUND", "bool", "on", "Run background work (expiry, channel sync, webhook delivery) in this process."),
     ("GATEWAY_TASK_TIME_SCALE", "decimal", "1", "Compress the background schedules (webhook retry backoff over 27 h, channel sync tiers, refund sync) by this ratio; tests use e.g. 0.001."),
@@ -69,6 +70,7 @@ class Settings:
     wechat_oauth_api_url: str = "https://api.weixin.qq.com"
     channel_timeout: float = 10.0  # seconds
     max_body_bytes: int = 65536
+    trusted_proxies: str = ""
     background: bool = True
     late_payment_policy: str = "refund"
     task_time_scale: float = 1.0  # a time-compression ratio for background schedules

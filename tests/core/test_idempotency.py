@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from gateway.store import idempotency
 from gateway.store.tables import payments
@@ -14,7 +15,7 @@ async def test_same_key_same_body_replays_the_first_answer(gateway: Gateway) -> 
     key = {"Idempotency-Key": unique("key")}
     first = await gateway.api(m, "POST", "/payments", json_body=body, headers=key)
     # the same document with other whitespace and key order is the same request
-    reordered = '{"out_trade_no": "%s",  "subject": "s", "amount": 500}' % body["out_trade_no"]
+    reordered = json.dumps({"out_trade_no": body["out_trade_no"], "subject": "s", "amount": 500}, indent=2)
     second = await gateway.api(m, "POST", "/payments", data=reordered,
                                headers={**key, "Content-Type": "application/json"})
     assert first.status == second.status == 201

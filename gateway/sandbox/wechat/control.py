@@ -76,7 +76,8 @@ async def trade(request: web.Request) -> web.Response:
     found = request.app[STATE].trade(request.match_info["out_trade_no"])
     if found is None:
         return web.json_response({"error": "no such trade"}, status=404)
-    return web.json_response({**found.as_resource(), "token": found.token})
+    expire = found.time_expire.isoformat() if found.time_expire else None
+    return web.json_response({**found.as_resource(), "token": found.token, "time_expire": expire})
 
 
 async def pay(request: web.Request) -> web.Response:

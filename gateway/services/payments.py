@@ -214,7 +214,7 @@ async def close_payment(svc: Services, payment: Row, *, reason: str = "merchant"
             fresh = await repo.get_payment(conn, payment["id"])
         assert fresh is not None
         if fresh["status"] != PaymentStatus.PENDING:
-            raise InvalidState(f"Payment {payment['id']} was paid before it could be closed", status=fresh["status"])
+            raise InvalidState(f"Payment {payment['id']} was paid before it could be closed", payment_status=fresh["status"])
         raise ChannelUnavailable("The channel did not confirm the close; try again", payment_id=payment["id"])
     async with svc.db.begin() as conn:
         applied = await repo.transition_payment(conn, "mark_closed", payment["id"], closed_at=utcnow())

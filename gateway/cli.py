@@ -1,5 +1,5 @@
 """``python run.py [command]``: serve (default), migrate, create-merchant, sandbox, sandbox-credentials,
-config-reference."""
+config-reference, check-ledger."""
 from __future__ import annotations
 
 import argparse
@@ -39,10 +39,17 @@ def parser() -> argparse.ArgumentParser:
     cm.add_argument("--webhook-url")
     cm.add_argument("--no-sandbox-accounts", action="store_true",
                     help="do not give the merchant sandbox channel accounts")
+    sc = sub.add_parser("set-channel", help="configure a merchant's channel account (credentials from a JSON file)")
+    _common(sc)
+    sc.add_argument("--merchant", required=True)
+    sc.add_argument("--channel", required=True, choices=["alipay", "wechat"])
+    sc.add_argument("--credentials", required=True, help="JSON file; '-' for standard input")
+    sc.add_argument("--methods", help="comma-separated pay methods to enable (default: all of the channel's)")
     sb = sub.add_parser("sandbox", help="run the channel sandboxes as their own process")
     _common(sb)
     _common(sub.add_parser("sandbox-credentials", help="print what a merchant integration needs per sandbox"))
     sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
+    _common(sub.add_parser("check-ledger", help="recompute the books from the ledger; exit 1 on any violation"))
     return p
 
 
@@ -65,13 +72,29 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"migrated": True}))
     elif command == "create-merchant":
         print(json.dumps(asyncio.run(create_merchant_cmd(settings, args)), ensure_ascii=False))
+    elif command == "set-channel":
+        return asyncio.run(set_channel_cmd(settings, args))
     elif command == "sandbox":
         serve_sandbox(settings)
+    elif command == "check-ledger":
+        return asyncio.run(check_ledger_cmd(settings))
     elif command == "sandbox-credentials":
         from gateway.sandbox.keys import load_or_create, merchant_credentials
 
         print(json.dumps(merchant_credentials(load_or_create(settings.data_dir)), indent=2))
     return 0
+
+
+async def check_ledger_cmd(settings: Settings) -> int:
+    from gateway.services.ledger_check import check_database
+
+    db = Database(settings.effective_database_url)
+    try:
+        report = await check_database(db)
+    finally:
+        await db.dispose()
+    print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+    return 0 if report.ok else 1
 
 
 def config_reference() -> str:
@@ -102,6 +125,28 @@ async def create_merchant_cmd(settings: Settings, args: argparse.Namespace) -> d
             registry_methods={c: sorted(registry.channel(c).pay_methods) for c in registry.channels})
     finally:
         await db.dispose()
+
+
+async def set_channel_cmd(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.channels.registry import default_registry
+    from gateway.services.merchants import set_channel_account
+
+    settings = settings.with_secret_key()
+    text = sys.stdin.read() if args.credentials == "-" else open(args.credentials, encoding="utf-8").read()
+    if settings.embedded:
+        await upgrade_async(settings.effective_database_url)
+    db = Database(settings.effective_database_url)
+    try:
+        account_id = await set_channel_account(
+            db, settings, default_registry(), args.merchant, args.channel, json.loads(text),
+            args.methods.split(",") if args.methods else None)
+    except (ValueError, KeyError, LookupError) as exc:  # never echo the credentials themselves
+        print(json.dumps({"error": type(exc).__name__, "detail": str(exc)[:200]}), file=sys.stderr)
+        return 2
+    finally:
+        await db.dispose()
+    print(json.dumps({"merchant_id": args.merchant, "channel": args.channel, "account_id": account_id}))
+    return 0
 
 
 async def demo_ctx(app: web.Application) -> AsyncIterator[None]:

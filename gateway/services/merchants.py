@@ -46,6 +46,36 @@ async def add_account(conn: Any, settings: Settings, merchant_id: str, channel: 
     return account_id
 
 
+async def set_channel_account(db: Database, settings: Settings, registry: Any, merchant_id: str, channel: str,
+                              credentials: dict[str, Any], pay_methods: list[str] | None = None) -> str:
+    """Configure a merchant's account at a channel: replace its credentials in place (attempts and
+    refunds keep pointing at the same account, so callbacks for them still verify), or add one.
+
+    The credentials are tried first (``open`` parses every key), and sealed before they are stored.
+    """
+    import sqlalchemy as sa
+
+    from gateway.store.tables import channel_accounts
+
+    factory = registry.channel(channel)
+    factory.open(credentials, None, settings.channel_base_url(channel))  # raises on unusable keys
+    methods = sorted(pay_methods or factory.pay_methods)
+    unknown = set(methods) - set(factory.pay_methods)
+    if unknown:
+        raise ValueError(f"not {channel} pay methods: {', '.join(sorted(unknown))}")
+    async with db.begin() as conn:
+        if await repo.get_merchant(conn, merchant_id) is None:
+            raise LookupError(f"no merchant {merchant_id}")
+        existing = [a for a in await repo.accounts_of(conn, merchant_id) if a["channel"] == channel]
+        if not existing:
+            return await add_account(conn, settings, merchant_id, channel, credentials, methods)
+        account_id = existing[0]["id"]
+        await conn.execute(sa.update(channel_accounts).where(channel_accounts.c.id == account_id).values(
+            credentials_sealed=seal_credentials(settings, channel, credentials), pay_methods=json.dumps(methods),
+            account_ref=str(credentials.get("app_id") or credentials.get("mchid") or "")))
+        return account_id
+
+
 class Authenticator:
     """API key → merchant, with a short in-process cache so a hot API does not read the merchant row on
     every request. A key is stored only as its keyed hash."""

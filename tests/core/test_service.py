@@ -79,3 +79,24 @@ def test_create_merchant_command(tmp_path: Path) -> None:
     assert creds.returncode == 0
     assert {"alipay", "wechat"} <= set(json.loads(creds.stdout))
     assert _run("migrate", data_dir=tmp_path).returncode == 0
+
+
+def test_set_channel_replaces_credentials_in_place(tmp_path: Path) -> None:
+    from tests.factories import seed_sandbox_keys
+
+    seed_sandbox_keys(tmp_path)
+    merchant = json.loads(_run("create-merchant", "--name", "Shop", "--no-sandbox-accounts",
+                               data_dir=tmp_path).stdout)
+    creds = json.loads(_run("sandbox-credentials", data_dir=tmp_path).stdout)
+    path = tmp_path / "alipay.json"
+    path.write_text(json.dumps(creds["alipay"]))
+    first = _run("set-channel", "--merchant", merchant["merchant_id"], "--channel", "alipay",
+                 "--credentials", str(path), "--methods", "alipay_qr", data_dir=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = _run("set-channel", "--merchant", merchant["merchant_id"], "--channel", "alipay",
+                 "--credentials", str(path), data_dir=tmp_path)
+    assert json.loads(again.stdout)["account_id"] == json.loads(first.stdout)["account_id"]
+    path.write_text(json.dumps({**creds["alipay"], "app_private_key": "not a key"}))
+    bad = _run("set-channel", "--merchant", merchant["merchant_id"], "--channel", "alipay",
+               "--credentials", str(path), data_dir=tmp_path)
+    assert bad.returncode == 2 and "not a key" not in bad.stderr

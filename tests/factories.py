@@ -146,7 +146,7 @@ def seed_sandbox_keys(data_dir: Path) -> None:
 
 @asynccontextmanager
 async def start_gateway(tmp: Path, *, database_url: str | None = None, redis_url: str | None = None,
-                        **overrides: Any) -> AsyncIterator[Gateway]:
+                        registry: Any = None, **overrides: Any) -> AsyncIterator[Gateway]:
     port = _free_port()
     seed_sandbox_keys(tmp / "data")
     settings = Settings.from_env({}, host="127.0.0.1", port=port, data_dir=str(tmp / "data"),
@@ -154,7 +154,7 @@ async def start_gateway(tmp: Path, *, database_url: str | None = None, redis_url
                                  secret_key=_secret("one-deployment-one-master-key"),
                                  channel_timeout=overrides.pop("channel_timeout", 2.0),
                                  **({"redis_url": _secret(redis_url)} if redis_url else {}), **overrides)
-    app = create_app(settings)
+    app = create_app(settings, registry=registry)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)

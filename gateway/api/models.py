@@ -88,6 +88,41 @@ class PaymentList(BaseModel):
     next_cursor: str | None
 
 
+class RefundCreate(_Strict):
+    amount: Annotated[Amount, Field(description="Integer fen; at most the payment's refundable_amount.")]
+    out_refund_no: Annotated[OrderNo, Field(description="Your refund number; unique per merchant. A second "
+                                                        "refund with the same number is refused (409).")]
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=256, description="Shown to the payer where "
+                                       "the channel allows (WeChat: first 80 characters).")] | None = None
+
+
+class Refund(BaseModel):
+    """A refund. ``pending`` until the channel confirms: ``succeeded``, or ``failed`` (the amount is
+    refundable again)."""
+
+    id: str
+    object: Literal["refund"]
+    payment_id: str
+    amount: int
+    currency: str
+    status: Literal["pending", "succeeded", "failed"]
+    out_refund_no: str
+    reason: str | None
+    automatic: str | None = Field(description="Why the gateway refunded by itself: late_paid | double_paid.")
+    failure_code: str | None
+    failure_message: str | None
+    created_at: str
+    updated_at: str
+    succeeded_at: str | None
+
+
+class RefundList(BaseModel):
+    object: Literal["list"]
+    data: list[Refund]
+    has_more: bool
+    next_cursor: str | None
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details; ``code`` is stable, ``errors`` lists offending fields."""
 

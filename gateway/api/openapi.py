@@ -43,6 +43,12 @@ OPERATIONS: list[Operation] = [
     Operation("post", "/payments/{id}/close", "closePayment",
               "Close a pending payment (at the channel first, then here)", models.Payment,
               errors=(401, 404, 409, 503)),
+    Operation("post", "/payments/{id}/refunds", "createRefund",
+              "Refund a paid payment, in part or in full (repeatable up to the paid amount)", models.Refund, 201,
+              models.RefundCreate, errors=(400, 401, 404, 409, 413, 422)),
+    Operation("get", "/payments/{id}/refunds", "listPaymentRefunds", "List a payment's refunds, oldest first",
+              models.RefundList),
+    Operation("get", "/refunds/{id}", "getRefund", "Retrieve a refund", models.Refund),
 ]
 
 

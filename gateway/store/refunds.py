@@ -24,6 +24,9 @@ async def reserve(conn: AsyncConnection, payment_id: str, merchant_id: str, amou
 
 
 async def give_back(conn: AsyncConnection, payment_id: str, amount: int) -> None:
+    """Return a failed refund's reservation. Called only when the refund's ``refund_failed``
+    transition applied in this transaction, so each reservation comes back at most once; the CHECK
+    ``refundable_amount + refunded_amount <= amount`` rejects a give-back that was never taken."""
     await conn.execute(sa.update(payments).where(payments.c.id == payment_id).values(
         refundable_amount=payments.c.refundable_amount + amount, updated_at=utcnow()))
 
@@ -54,9 +57,11 @@ async def by_out_refund_no(conn: AsyncConnection, merchant_id: str, out_refund_n
                                                     refunds.c.out_refund_no == out_refund_no))
 
 
-async def refunds_of(conn: AsyncConnection, payment_id: str) -> list[Row]:
-    return await all_rows(conn, sa.select(refunds).where(refunds.c.payment_id == payment_id)
-                          .order_by(refunds.c.created_at, refunds.c.id))
+async def refunds_of(conn: AsyncConnection, payment_id: str, merchant_id: str | None = None) -> list[Row]:
+    stmt = sa.select(refunds).where(refunds.c.payment_id == payment_id)
+    if merchant_id is not None:
+        stmt = stmt.where(refunds.c.merchant_id == merchant_id)
+    return await all_rows(conn, stmt.order_by(refunds.c.created_at, refunds.c.id))
 
 
 async def transition_refund(conn: AsyncConnection, name: str, refund_id: str, **values: Any) -> bool:

@@ -172,6 +172,7 @@ ledger_postings = sa.Table(
     sa.Column("account", sa.String(96), nullable=False, index=True),
     sa.Column("amount", Money, nullable=False),  # signed: debit positive, credit negative
     sa.Column("currency", sa.String(3), nullable=False),
+    sa.CheckConstraint("amount <> 0", name="amount_nonzero"),
 )
 
 events = sa.Table(

@@ -116,6 +116,7 @@ def upgrade() -> None:
     sa.Column('account', sa.String(length=96), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.CheckConstraint('amount <> 0', name=op.f('ck_ledger_postings_amount_nonzero')),
     sa.ForeignKeyConstraint(['entry_id'], ['ledger_entries.id'], name=op.f('fk_ledger_postings_entry_id_ledger_entries')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_postings'))
     )

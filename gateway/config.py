@@ -32,6 +32,7 @@ VARIABLES: list[tuple[str, str, str, str]] = [
     ("GATEWAY_WECHAT_OAUTH_API_URL", "url", "https://api.weixin.qq.com", "WeChat host that exchanges an OAuth2 code for the openid. In sandbox mode, the WeChat sandbox."),
     ("GATEWAY_CHANNEL_TIMEOUT", "seconds", "10", "How long a channel call may take; past it the answer is *unknown* and resolved by query, never taken as a failure."),
     ("GATEWAY_TRUSTED_PROXIES", "list", "unset", "Comma-separated addresses/networks of reverse proxies (e.g. `127.0.0.1/32`) whose `X-Forwarded-For` gives the shopper's IP."),
+    ("GATEWAY_RATE_LIMIT", "int", "1000", "API requests per second per merchant (across processes with Redis); 0 = no limit. Beyond it: 429."),
     ("GATEWAY_MAX_BODY_BYTES", "int", "65536", "Largest request body the merchant API accepts (413 beyond)."),
     ("GATEWAY_BACKGROUND", "bool", "on", "Run background work (expiry, channel sync, webhook delivery) in this process."),
     ("GATEWAY_TASK_TIME_SCALE", "decimal", "1", "Compress the background schedules (webhook retry backoff over 27 h, channel sync tiers, refund sync) by this ratio; tests use e.g. 0.001."),
@@ -70,6 +71,7 @@ class Settings:
     wechat_oauth_api_url: str = "https://api.weixin.qq.com"
     channel_timeout: float = 10.0  # seconds
     max_body_bytes: int = 65536
+    rate_limit: int = 1000
     trusted_proxies: str = ""
     background: bool = True
     late_payment_policy: str = "refund"
@@ -84,7 +86,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        conv = {"port": int, "max_body_bytes": int, "sandbox": _bool, "background": _bool,
+        conv = {"port": int, "max_body_bytes": int, "rate_limit": int, "sandbox": _bool, "background": _bool,
                 "sandbox_time_scale": float, "channel_timeout": float, "task_time_scale": float, "task_interval": float,
                 "task_lease": float, "webhook_timeout": float, "webhook_concurrency": int, "data_dir": Path,
                 "secret_key": Secret, "redis_url": lambda v: Secret(v) if v else None}

@@ -9,6 +9,7 @@ from gateway.api.auth import auth_middleware
 from gateway.api.common import json_response
 from gateway.api.idempotency import idempotency_middleware
 from gateway.api.openapi import OPERATIONS, document
+from gateway.api.ratelimit import rate_limit_middleware
 from gateway.keys import SERVICES
 from gateway.web.problems import problem_middleware
 
@@ -26,7 +27,8 @@ async def docs(request: web.Request) -> web.Response:
 
 
 def create_api_app(extra_routes: list[web.RouteTableDef] | None = None) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware, auth_middleware, idempotency_middleware])
+    app = web.Application(middlewares=[problem_middleware, auth_middleware, rate_limit_middleware,
+                                       idempotency_middleware])
     app.router.add_get("/openapi.json", openapi_json, name="openapi")
     app.router.add_get("/docs", docs, name="docs")
     app.add_routes(payments.routes)

@@ -38,7 +38,10 @@ def problem(code: str, title: str, detail: str | None = None, *, status: int | N
 
 
 def from_error(exc: GatewayError) -> web.Response:
-    return problem(exc.code, exc.title, exc.detail, errors=exc.errors or None, **exc.extra)
+    response = problem(exc.code, exc.title, exc.detail, errors=exc.errors or None, **exc.extra)
+    if "retry_after" in exc.extra:
+        response.headers["Retry-After"] = str(exc.extra["retry_after"])
+    return response
 
 
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",

@@ -97,3 +97,17 @@ async def test_unknown_routes_and_methods_are_problems(gateway: Gateway) -> None
     assert bad_limit.status == 422
     assert (await gateway.api(m, "GET", "/payments?cursor=%%%")).status == 422
     assert (await gateway.api(m, "GET", "/payments?created_gte=yesterday")).status == 422
+
+
+async def test_rate_limit_per_merchant(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from tests.conftest import REDIS_URL
+    from tests.factories import start_gateway
+
+    async with start_gateway(tmp_path, rate_limit=5, redis_url=REDIS_URL) as gw:
+        noisy, quiet = await gw.merchant(), await gw.merchant()
+        answers = await asyncio.gather(*(gw.api(noisy, "GET", "/payments") for _ in range(30)))
+        limited = [a for a in answers if a.status == 429]
+        assert limited and all(a.body["code"] == "rate_limited" and a.headers["Retry-After"] == "1" for a in limited)
+        assert (await gw.api(quiet, "GET", "/payments")).status == 200

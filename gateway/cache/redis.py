@@ -20,7 +20,11 @@ class RedisCache:
     shared = True
 
     def __init__(self, url: str) -> None:
-        self._redis = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+        # A blocking pool: a burst of more concurrent commands than connections (hundreds of long-polling
+        # shoppers arriving at once) queues for a connection instead of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=100, timeout=10,
+                                                        decode_responses=True, health_check_interval=30)
+        self._redis = aioredis.Redis.from_pool(pool)
         self._handlers: defaultdict[str, list[Handler]] = defaultdict(list)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         self._reader: asyncio.Task[None] | None = None

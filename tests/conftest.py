@@ -6,6 +6,7 @@ the server is unreachable.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -19,6 +20,38 @@ MYSQL_URL = os.environ.get("GATEWAY_TEST_MYSQL_URL")
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL")
 
 BACKENDS = ["sqlite"] + (["mysql"] if MYSQL_URL else [])
+# Every database a gateway fixture used; the ledger checker runs over each after the whole suite.
+USED_DATABASES = pytest.StashKey[set[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[USED_DATABASES] = set()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """``check-ledger`` over every database the suite used: any violation fails the run."""
+    from sqlalchemy.engine import make_url
+
+    from gateway.services.ledger_check import check_database
+    from gateway.store.db import Database
+
+    async def check(url: str) -> list[str]:
+        db = Database(url)
+        try:
+            shown = make_url(url).render_as_string(hide_password=True)
+            return [f"{shown}: {v.check} {v.subject}: {v.detail}" for v in (await check_database(db)).violations]
+        finally:
+            await db.dispose()
+
+    urls = sorted(session.config.stash.get(USED_DATABASES, set()))
+    problems = [line for url in urls for line in asyncio.run(check(url))]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and urls:
+        reporter.write_sep("-", f"ledger check: {len(urls)} database(s), {len(problems)} violation(s)")
+        for line in problems:
+            reporter.write_line(f"  {line}", red=True)
+    if problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def free_port() -> int:
@@ -51,14 +84,17 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
 
 
 @pytest.fixture
-async def gateway(database_url: str | None, tmp_path: Path, backend: str) -> AsyncIterator[Gateway]:
+async def gateway(database_url: str | None, tmp_path: Path, backend: str,
+                  request: pytest.FixtureRequest) -> AsyncIterator[Gateway]:
     """A real gateway server on a free port, with the channel sandboxes mounted and compressed time."""
     async with start_gateway(tmp_path, database_url=database_url,
                              redis_url=REDIS_URL if backend == "mysql" else None) as gw:
+        request.config.stash[USED_DATABASES].add(gw.svc.settings.effective_database_url)
         yield gw
 
 
 @pytest.fixture
-async def sqlite_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+async def sqlite_gateway(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Gateway]:
     async with start_gateway(tmp_path) as gw:
+        request.config.stash[USED_DATABASES].add(gw.svc.settings.effective_database_url)
         yield gw

@@ -23,6 +23,7 @@ from gateway.services.merchants import Authenticator
 from gateway.services.status import StatusBus
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade_async
+from gateway.tasks.runner import tasks_ctx
 from gateway.web.middlewares import (
     forwarded_for_middleware,
     request_id_middleware,
@@ -107,7 +108,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = registry or default_registry(timeout=settings.channel_timeout)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
-    app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, *(extra_contexts or [])])
+    app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, tasks_ctx, *(extra_contexts or [])])
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_static("/static", ROOT / "static", name="static")

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from gateway.services.channels import ChannelPool
     from gateway.services.context import Services
     from gateway.store.db import Database
+    from gateway.tasks.runner import Runner
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
@@ -22,3 +23,4 @@ REGISTRY: web.AppKey[Registry] = web.AppKey("registry")
 CHANNELS: web.AppKey[ChannelPool] = web.AppKey("channels")
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 SANDBOX_KEYS: web.AppKey[dict] = web.AppKey("sandbox_keys")
+TASKS: web.AppKey[Runner] = web.AppKey("tasks")

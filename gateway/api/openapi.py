@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gateway.api import models
+from gateway.api import events, models
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,17 @@ OPERATIONS: list[Operation] = [
     Operation("get", "/payments/{id}/refunds", "listPaymentRefunds", "List a payment's refunds, oldest first",
               models.RefundList),
     Operation("get", "/refunds/{id}", "getRefund", "Retrieve a refund", models.Refund),
+    Operation("get", "/events", "listEvents", "List the events sent (or to send) to your webhook, newest first",
+              events.EventList, query=[("type", "string", "e.g. payment.succeeded"),
+                                       ("object_id", "string", "the payment or refund id"), *_LIST_QUERY],
+              errors=(401, 422)),
+    Operation("get", "/events/{id}", "getEvent", "Retrieve an event with its delivery log", events.Event),
+    Operation("post", "/events/{id}/resend", "resendEvent",
+              "Deliver an event again, now, with a fresh retry schedule", events.Event, 202,
+              errors=(401, 404, 409)),
+    Operation("post", "/webhook-secret/rotate", "rotateWebhookSecret",
+              "New webhook signing secret (shown once); the old one stays valid for 24 h", events.WebhookSecret,
+              201, errors=(401,)),
 ]
 
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from gateway.channels.base import Channel, Notification, RawCallback, VerificationError
 from gateway.domain.outcomes import Outcome
 from gateway.services import refunds as refund_service
+from gateway.services.confirm import settle_paid_with_policy
 from gateway.services.context import Services
 from gateway.services.payments import after_settle
-from gateway.services.settlement import Settled, SettleResult, settle_attempt_closed, settle_paid
+from gateway.services.settlement import Settled, SettleResult, settle_attempt_closed
 from gateway.store import merchants as merchants_repo
 from gateway.store import notify_log
 from gateway.store import payments as repo
@@ -113,11 +114,7 @@ async def handle(svc: Services, channel_name: str, raw: RawCallback) -> Ack:
                                     result="duplicate" if result.outcome in (Settled.DUPLICATE, Settled.UNCHANGED)
                                     else "applied", account_id=account["id"], trade_no=note.trade_no,
                                     error=None if result.outcome != Settled.DOUBLE else "double_payment")
-        await after_settle(svc, result)
-        if result.outcome == Settled.DOUBLE:
-            await refund_service.refund_double_payment(svc, note.trade_no)
-        elif result.outcome == Settled.PAID_LATE:
-            await refund_service.apply_late_payment_policy(svc, result.payment_id)
+        await after_settle(svc, result)  # publishes, and submits a double/late payment's refund
         status, ctype, body = channel.acknowledge(True)
     except Rejected as exc:
         log.warning("rejected %s callback from %s: %s", channel_name, raw.remote, exc)
@@ -131,11 +128,10 @@ async def handle(svc: Services, channel_name: str, raw: RawCallback) -> Ack:
 
 
 async def _apply(svc: Services, conn, attempt: Row, note: Notification) -> SettleResult:  # type: ignore[no-untyped-def]
-    base_url = svc.settings.public_url or ""
     if note.kind == "payment":
         if note.outcome == Outcome.SUCCESS and note.amount is not None:
-            return await settle_paid(conn, attempt, note.amount, channel_trade_no=note.channel_trade_no,
-                                     paid_at=note.paid_at, base_url=base_url)
+            return await settle_paid_with_policy(svc, conn, attempt, note.amount,
+                                                 channel_trade_no=note.channel_trade_no, paid_at=note.paid_at)
         if note.outcome == Outcome.FAIL:
             return await settle_attempt_closed(conn, attempt)
         return SettleResult(Settled.UNCHANGED, attempt["payment_id"])

@@ -19,8 +19,9 @@ from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from gateway.domain.states import AttemptStatus, PaymentStatus
+from gateway.services.confirm import settle_paid_with_policy, submit_automatic
 from gateway.services.context import Services
-from gateway.services.settlement import Settled, SettleResult, emit_payment_event, settle_paid
+from gateway.services.settlement import Settled, SettleResult, emit_payment_event
 from gateway.services.views import payment_view
 from gateway.store import merchants as merchants_repo
 from gateway.store import payments as repo
@@ -124,7 +125,8 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
         "id": new_id("att"), "payment_id": payment["id"], "merchant_id": payment["merchant_id"],
         "account_id": account["id"], "channel": account["channel"], "pay_method": pay_method,
         "amount": payment["amount"], "currency": payment["currency"],
-        "status": AttemptStatus.PENDING.value, "pay_data": "{}", "next_sync_at": now + SYNC_FIRST,
+        "status": AttemptStatus.PENDING.value, "pay_data": "{}",
+        "next_sync_at": now + SYNC_FIRST * svc.settings.task_time_scale,
         "created_at": now, "updated_at": now,
     }
     async with svc.db.begin() as conn:
@@ -163,8 +165,8 @@ async def apply_trade_state(svc: Services, attempt: Row) -> SettleResult:
         fresh = await repo.get_attempt(conn, attempt["id"])
         assert fresh is not None
         if state.outcome == Outcome.SUCCESS and state.amount is not None:
-            result = await settle_paid(conn, fresh, state.amount, channel_trade_no=state.channel_trade_no,
-                                       paid_at=state.paid_at, base_url=svc.settings.public_url or "")
+            result = await settle_paid_with_policy(svc, conn, fresh, state.amount,
+                                                   channel_trade_no=state.channel_trade_no, paid_at=state.paid_at)
         elif state.outcome == Outcome.FAIL:
             result = await settle_attempt_closed(conn, fresh)
         else:
@@ -178,6 +180,8 @@ async def after_settle(svc: Services, result: SettleResult) -> None:
         await svc.status.changed(result.payment_id, result.status)
     if result.outcome in {Settled.MISMATCH}:
         log.error("channel amount mismatch on payment %s: nothing changed", result.payment_id)
+    if result.refund_id:  # double or late payment: its refund row is committed, send it now
+        await submit_automatic(svc, result.refund_id)
 
 
 async def close_attempts_at_channel(svc: Services, payment_id: str, *, keep: str | None = None) -> bool:

@@ -36,6 +36,7 @@ class SettleResult:
     outcome: Settled
     payment_id: str | None = None
     status: str | None = None
+    refund_id: str | None = None  # an automatic refund written with the settlement, to submit
 
     @property
     def status_changed(self) -> bool:

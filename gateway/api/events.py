@@ -1,0 +1,113 @@
+"""Merchant API: the events we send to your webhook endpoint, their delivery log, resend; and rotating
+the webhook signing secret."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from gateway.api.auth import MERCHANT
+from gateway.api.common import json_response, query_int
+from gateway.domain.errors import NotFound, ValidationFailed
+from gateway.keys import SERVICES
+from gateway.services import webhooks
+from gateway.services.payments import make_cursor, parse_cursor
+from gateway.store import events as repo
+from gateway.store import outbox
+
+routes = web.RouteTableDef()
+
+
+class Delivery(BaseModel):
+    """One attempt to deliver an event to your endpoint."""
+
+    attempt: int
+    url: str
+    status_code: int | None
+    latency_ms: int | None
+    response_excerpt: str | None
+    error: str | None
+    attempted_at: str
+
+
+class Event(BaseModel):
+    """Something that happened to one of your objects. ``id`` is also the ``webhook-id`` header of every
+    delivery of it (retries included), so you can drop repeats. ``deliveries`` only on retrieval."""
+
+    id: str
+    object: Literal["event"]
+    type: str
+    created_at: str
+    data: dict[str, Any]
+    delivery_status: Literal["pending", "delivered", "failed", "none"]
+    attempts: int
+    next_attempt_at: str | None
+    delivered_at: str | None
+    deliveries: list[Delivery] | None = None
+
+
+class EventList(BaseModel):
+    object: Literal["list"]
+    data: list[Event]
+    has_more: bool
+    next_cursor: str | None
+
+
+class WebhookSecret(BaseModel):
+    """The new signing secret, shown this once. Deliveries carry signatures under both secrets until
+    ``previous_valid_until``."""
+
+    object: Literal["webhook_secret"]
+    webhook_secret: str
+    previous_valid_until: str
+
+
+@routes.get("/events", name="list_events")
+async def list_events(request: web.Request) -> web.Response:
+    svc = request.config_dict[SERVICES]
+    limit = query_int(request, "limit", 20, 1, 100)
+    after = None
+    if cursor := request.query.get("cursor"):
+        try:
+            after = parse_cursor(cursor)
+        except (ValueError, UnicodeDecodeError):
+            raise ValidationFailed("Invalid cursor", errors=[{"field": "cursor", "message": "invalid"}]) from None
+    async with svc.db.read() as conn:
+        rows = await repo.list_events(conn, request[MERCHANT]["id"], limit=limit + 1,
+                                      type_=request.query.get("type"), object_id=request.query.get("object_id"),
+                                      after=after)
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return json_response({"object": "list", "data": [webhooks.event_view(r) for r in rows], "has_more": has_more,
+                          "next_cursor": make_cursor(rows[-1]) if has_more else None})
+
+
+async def _event(request: web.Request) -> dict[str, Any]:
+    svc = request.config_dict[SERVICES]
+    async with svc.db.read() as conn:
+        row = await repo.get_event(conn, request[MERCHANT]["id"], request.match_info["id"])
+    if row is None:
+        raise NotFound(f"No event {request.match_info['id']}")
+    return webhooks.event_view(row, await outbox.deliveries_of(svc.db, row["id"]))
+
+
+@routes.get("/events/{id}", name="get_event")
+async def get_event(request: web.Request) -> web.Response:
+    return json_response(await _event(request))
+
+
+@routes.post("/events/{id}/resend", name="resend_event")
+async def resend_event(request: web.Request) -> web.Response:
+    svc = request.config_dict[SERVICES]
+    merchant_id = request[MERCHANT]["id"]
+    await webhooks.require_endpoint(svc, merchant_id)
+    if not await outbox.resend(svc.db, merchant_id, request.match_info["id"]):
+        raise NotFound(f"No event {request.match_info['id']}")
+    return json_response(await _event(request), status=202)
+
+
+@routes.post("/webhook-secret/rotate", name="rotate_webhook_secret")
+async def rotate_webhook_secret(request: web.Request) -> web.Response:
+    svc = request.config_dict[SERVICES]
+    return json_response(await webhooks.rotate_secret(svc, request[MERCHANT]["id"]), status=201)

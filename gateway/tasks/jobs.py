@@ -1,0 +1,83 @@
+"""What each background loop does with one leased row. Each job ends by giving the lease back with the
+row's next due time -- or, if the process dies first, by the lease running out.
+
+Every state change a job causes goes through the same named conditional transitions as the API and the
+callbacks, so a job that runs twice (a lease lost to a stall) has no second effect.
+"""
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+import sqlalchemy as sa
+
+from gateway.domain.errors import ChannelUnavailable, InvalidState
+from gateway.domain.states import AttemptStatus, RefundStatus
+from gateway.services import refunds, webhooks
+from gateway.services.context import Services
+from gateway.services.payments import apply_trade_state, close_payment
+from gateway.store import leases, outbox
+from gateway.store.base import Row, utcnow
+from gateway.store.tables import attempts, payments
+from gateway.store.tables import refunds as refunds_table
+from gateway.tasks.schedule import EXPIRY_RETRY, next_sync, scaled
+
+log = logging.getLogger(__name__)
+
+
+async def expire_payment(svc: Services, payment: Row) -> None:
+    """Close an unpaid payment whose time is up: at the channel first, then here. If the channel says it
+    was paid, it becomes paid (and not closed)."""
+    token = payment["lease_until"]
+    try:
+        await close_payment(svc, payment, reason="expired")
+    except InvalidState:
+        pass  # paid (or closed) meanwhile: nothing left to expire
+    except ChannelUnavailable:
+        log.info("payment %s: the channel did not confirm the close; retrying", payment["id"])
+        await leases.postpone(svc.db, payments, payment["id"], token,
+                              utcnow() + scaled(EXPIRY_RETRY, svc.settings.task_time_scale))
+        return
+    await leases.release(svc.db, payments, payment["id"], token)
+
+
+def _while_pending(table: sa.Table, value: object) -> sa.ColumnElement[object]:
+    # A callback may settle the row while we query: a settled row keeps no due time.
+    return sa.case((table.c.status == "pending", value), else_=None)
+
+
+async def sync_attempt(svc: Services, attempt: Row) -> None:
+    """Ask the channel about an attempt still waiting, so a lost callback is repaired. The answer goes
+    through :func:`apply_trade_state` (the callbacks' own settlement and policies); a query never moves
+    a payment out of a terminal state -- the transitions it may cause start from non-terminal ones."""
+    if attempt["status"] == AttemptStatus.PENDING:
+        await apply_trade_state(svc, attempt)
+    due = next_sync(attempt["created_at"], utcnow(), svc.settings.task_time_scale)
+    await leases.release(svc.db, attempts, attempt["id"], attempt["lease_until"],
+                         next_sync_at=_while_pending(attempts, due), sync_count=attempts.c.sync_count + 1)
+
+
+async def sync_refund(svc: Services, refund: Row) -> None:
+    """Resolve a refund in progress by refund query (re-sending it, same number, if the channel never
+    received it -- which is also how an automatic refund whose process died gets sent)."""
+    if refund["status"] == RefundStatus.PENDING:
+        await refunds.sync(svc, refund["id"])
+    due = next_sync(refund["created_at"], utcnow(), svc.settings.task_time_scale)
+    await leases.release(svc.db, refunds_table, refund["id"], refund["lease_until"],
+                         next_sync_at=_while_pending(refunds_table, due), sync_count=refunds_table.c.sync_count + 1)
+
+
+async def deliver_event(svc: Services, http: aiohttp.ClientSession, event: Row) -> None:
+    """One delivery attempt of one event; 2xx = delivered, else retried on the backoff, then failed."""
+    result = await webhooks.attempt(svc, http, event)
+    if result.ok:
+        outcome, due = outbox.DELIVERED, None
+    else:
+        wait = webhooks.backoff(event["attempts"] + 1)
+        outcome = outbox.PENDING if wait is not None else outbox.FAILED
+        due = utcnow() + scaled(wait, svc.settings.task_time_scale) if wait is not None else None
+    held = await outbox.record_attempt(svc.db, event, url=result.url, status_code=result.status_code,
+                                       latency_ms=result.latency_ms, excerpt=result.excerpt, error=result.error,
+                                       outcome=outcome, next_attempt_at=due)
+    log.debug("event %s attempt %d to merchant %s: %s%s", event["id"], event["attempts"] + 1,
+              event["merchant_id"], outcome, "" if held else " (lease lost)")

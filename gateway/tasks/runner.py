@@ -1,0 +1,153 @@
+"""The background runner: a cleanup context that starts one loop per kind of work on the app's event
+loop and stops them gracefully.
+
+Each loop claims due rows under leases (:mod:`gateway.store.leases`), hands each to its job as a task,
+and sleeps ``GATEWAY_TASK_INTERVAL`` when nothing is due. On shutdown the loops stop claiming, work in
+flight gets :data:`GRACE` seconds to finish, and whatever is still running is cancelled and its lease
+given back at once, so another process picks it up without waiting for the lease to run out.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+
+import aiohttp
+import sqlalchemy as sa
+from aiohttp import web
+
+from gateway import keys
+from gateway.services.context import Services
+from gateway.store import idempotency, leases, outbox
+from gateway.store.base import Row, utcnow
+from gateway.store.tables import attempts, events, payments, refunds
+from gateway.tasks import jobs
+
+log = logging.getLogger(__name__)
+
+GRACE = 8.0  # seconds in-flight work may take to finish at shutdown (run_app allows 15)
+BATCH = 16  # rows one loop claims at a time (expiry and sync)
+WEBHOOKS_IN_FLIGHT = 32  # deliveries in flight per process (and GATEWAY_WEBHOOK_CONCURRENCY per merchant)
+
+Job = Callable[[Row], Awaitable[None]]
+
+
+class Runner:
+    def __init__(self, svc: Services, http: aiohttp.ClientSession) -> None:
+        self.svc, self.http = svc, http
+        self._stopping = asyncio.Event()
+        self._loops: set[asyncio.Task[None]] = set()
+        self._work: dict[asyncio.Task[None], tuple[sa.Table, Row]] = {}
+        s = svc.settings
+        self._lease = timedelta(seconds=max(s.task_lease, s.webhook_timeout + 5, s.channel_timeout * 3))
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        now = utcnow
+        loops: dict[str, Callable[[], Awaitable[int]]] = {
+            "expiry": lambda: self._batch(payments, sa.and_(
+                payments.c.status == "pending", payments.c.expires_at <= now()), payments.c.expires_at,
+                lambda row: jobs.expire_payment(self.svc, row)),
+            "attempt-sync": lambda: self._batch(attempts, sa.and_(
+                attempts.c.next_sync_at <= now(), attempts.c.status == "pending"), attempts.c.next_sync_at,
+                lambda row: jobs.sync_attempt(self.svc, row)),
+            "refund-sync": lambda: self._batch(refunds, sa.and_(
+                refunds.c.next_sync_at <= now(), refunds.c.status == "pending"), refunds.c.next_sync_at,
+                lambda row: jobs.sync_refund(self.svc, row)),
+            "webhooks": self._webhooks,
+        }
+        for name, once in loops.items():
+            self._loops.add(asyncio.create_task(self._loop(name, once), name=f"tasks:{name}"))
+        self._loops.add(asyncio.create_task(self._purge(), name="tasks:idempotency-purge"))
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await asyncio.wait(self._loops, timeout=GRACE)
+        if self._work:
+            log.info("shutdown: waiting for %d background item(s) in flight", len(self._work))
+            await asyncio.wait(set(self._work), timeout=GRACE)
+        for task in [*self._loops, *self._work]:
+            task.cancel()
+        await asyncio.gather(*self._loops, *self._work, return_exceptions=True)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._work)
+
+    # -- loops --------------------------------------------------------------------------------------
+
+    async def _loop(self, name: str, once: Callable[[], Awaitable[int]]) -> None:
+        while not self._stopping.is_set():
+            try:
+                found = await once()
+            except Exception:  # a database hiccup must not end the loop: log, wait, go on
+                log.exception("background loop %s failed; retrying", name)
+                found = 0
+            if not found:
+                await self._sleep(self.svc.settings.task_interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _batch(self, table: sa.Table, due: sa.ColumnElement[bool], order: sa.ColumnElement[object],
+                     job: Job) -> int:
+        rows = await leases.claim(self.svc.db, table, due, order, limit=BATCH, lease=self._lease)
+        if rows:
+            await asyncio.gather(*(self._spawn(table, row, job) for row in rows))
+        return len(rows)
+
+    async def _webhooks(self) -> int:
+        room = WEBHOOKS_IN_FLIGHT - sum(1 for t, _ in self._work.values() if t is events)
+        if room <= 0:
+            await self._sleep(min(0.05, self.svc.settings.task_interval))
+            return 1
+        rows = await outbox.claim_due(self.svc.db, limit=room, per_merchant=self.svc.settings.webhook_concurrency,
+                                      lease=self._lease)
+        for row in rows:  # not awaited: a slow endpoint must not hold up the next claim
+            self._spawn(events, row, lambda r: jobs.deliver_event(self.svc, self.http, r))
+        return len(rows)
+
+    async def _purge(self) -> None:
+        every = max(self.svc.settings.task_interval, 60 * self.svc.settings.task_time_scale)
+        while not self._stopping.is_set():
+            try:
+                async with self.svc.db.begin() as conn:
+                    await idempotency.purge_expired(conn)
+            except Exception:
+                log.exception("idempotency purge failed; retrying")
+            await self._sleep(every)
+
+    # -- one item -----------------------------------------------------------------------------------
+
+    def _spawn(self, table: sa.Table, row: Row, job: Job) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._run(table, row, job))
+        self._work[task] = (table, row)
+        task.add_done_callback(self._work.pop)
+        return task
+
+    async def _run(self, table: sa.Table, row: Row, job: Job) -> None:
+        try:
+            await job(row)
+        except asyncio.CancelledError:
+            # Shutting down mid-item: hand the row back now rather than when the lease runs out.
+            with contextlib.suppress(Exception):
+                await leases.release(self.svc.db, table, row["id"], row["lease_until"])
+            raise
+        except Exception:  # the lease stays until it runs out: a natural pause before the next try
+            log.exception("background job on %s %s failed", table.name, row["id"])
+
+
+async def tasks_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Started by the app when ``GATEWAY_BACKGROUND`` is on (the default)."""
+    if not app[keys.SETTINGS].background:
+        yield
+        return
+    runner = Runner(app[keys.SERVICES], app[keys.HTTP])
+    app[keys.TASKS] = runner
+    runner.start()
+    yield
+    await runner.stop()

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gateway.sandbox.wechat import api, control, pages
+from gateway.sandbox.wechat import api, control, oauth, pages
 from gateway.sandbox.wechat.appkeys import HTTP, NOTIFIER, PUBLIC_URL, STATE, TIME_SCALE
 from gateway.sandbox.wechat.notify import Notifier
 from gateway.sandbox.wechat.state import SandboxState
@@ -39,4 +39,5 @@ def create_app(keys: dict[str, Any], *, public_url: str, time_scale: float = 1.0
     api.add_routes(app)
     pages.add_routes(app)
     control.add_routes(app)
+    oauth.add_routes(app, keys)
     return app

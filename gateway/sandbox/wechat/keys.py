@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from gateway.crypto import rsa
+from gateway.sandbox.wechat.oauth import app_secret as oauth_app_secret
 
 
 def self_signed(key: rsa.PrivateKey, common_name: str, organisation: str) -> tuple[str, str]:
@@ -71,4 +72,5 @@ def merchant_credentials(keys: dict[str, Any]) -> dict[str, Any]:
         "platform_certificates": [keys["platform_certificate"]],
         "public_key_id": keys["public_key_id"],
         "public_key": keys["public_key"],
+        "app_secret": oauth_app_secret(keys),  # the official account's, for the checkout's OAuth (JSAPI)
     }

@@ -16,6 +16,7 @@ from gateway.api.app import create_api_app
 from gateway.cache.memory import MemoryCache
 from gateway.callbacks.app import create_callbacks_app
 from gateway.channels.registry import Registry, default_registry
+from gateway.checkout.app import setup_checkout
 from gateway.config import Settings
 from gateway.services.channels import ChannelPool
 from gateway.services.context import Services
@@ -115,6 +116,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
 
     app.add_subapp(API_PREFIX, create_api_app())
     app.add_subapp("/notify", create_callbacks_app())
+    setup_checkout(app)
     if settings.sandbox and not settings.sandbox_url:
         from gateway.sandbox.app import create_sandbox_app
         from gateway.sandbox.keys import load_or_create

@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from gateway.cache.base import Cache
     from gateway.channels.registry import Registry
+    from gateway.checkout.state import Checkout
     from gateway.config import Settings
     from gateway.services.channels import ChannelPool
     from gateway.services.context import Services
@@ -23,4 +24,5 @@ REGISTRY: web.AppKey[Registry] = web.AppKey("registry")
 CHANNELS: web.AppKey[ChannelPool] = web.AppKey("channels")
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 SANDBOX_KEYS: web.AppKey[dict] = web.AppKey("sandbox_keys")
+CHECKOUT: web.AppKey[Checkout] = web.AppKey("checkout")
 TASKS: web.AppKey[Runner] = web.AppKey("tasks")

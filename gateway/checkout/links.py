@@ -1,0 +1,153 @@
+"""Payment links: create (API), visit (``/l/{slug}`` makes a payment and forwards to its checkout), and
+the printable poster -- the link's QR code with the merchant's name, subject and amount."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from gateway.checkout.i18n import format_amount
+from gateway.checkout.qr import png
+from gateway.domain.errors import ChannelDeclined, ChannelUnavailable, NotFound, ValidationFailed
+from gateway.domain.ids import new_id, new_slug
+from gateway.domain.money import Money
+from gateway.services import payments
+from gateway.services.context import Services
+from gateway.services.views import iso
+from gateway.store import links as repo
+from gateway.store import merchants as merchants_repo
+from gateway.store.base import Row, utcnow
+
+
+@dataclass(frozen=True)
+class NewLink:
+    subject: str
+    currency: str = "CNY"
+    amount: int | None = None
+    min_amount: int | None = None
+    max_amount: int | None = None
+    pay_method: str | None = None
+    return_url: str | None = None
+
+
+def link_view(row: Row, base_url: str) -> dict[str, Any]:
+    url = f"{base_url}/l/{row['slug']}"
+    return {"id": row["id"], "object": "payment_link", "slug": row["slug"], "url": url,
+            "poster_url": f"{url}/poster.png", "subject": row["subject"], "currency": row["currency"],
+            "amount": row["amount"], "min_amount": row["min_amount"], "max_amount": row["max_amount"],
+            "pay_method": row["pay_method"], "return_url": row["return_url"], "active": bool(row["active"]),
+            "created_at": iso(row["created_at"])}
+
+
+async def create_link(svc: Services, merchant: Row, new: NewLink) -> dict[str, Any]:
+    if new.pay_method:
+        if new.pay_method not in await payments.enabled_methods(svc, merchant["id"]):
+            raise ValidationFailed("This pay method is not enabled for the merchant",
+                                   errors=[{"field": "pay_method", "message": "not enabled"}])
+    row = {"id": new_id("plink"), "slug": new_slug(), "merchant_id": merchant["id"], "subject": new.subject,
+           "currency": new.currency, "amount": new.amount, "min_amount": new.min_amount,
+           "max_amount": new.max_amount, "pay_method": new.pay_method, "return_url": new.return_url,
+           "active": True, "created_at": utcnow()}
+    async with svc.db.begin() as conn:
+        await repo.insert_link(conn, row)
+    return link_view(row, svc.settings.public_url or "")
+
+
+async def get_link(svc: Services, merchant_id: str, link_id: str) -> dict[str, Any]:
+    async with svc.db.read() as conn:
+        row = await repo.get_link(conn, merchant_id, link_id)
+    if row is None:
+        raise NotFound(f"No payment link {link_id}")
+    return link_view(row, svc.settings.public_url or "")
+
+
+async def active_link(svc: Services, slug: str) -> tuple[Row, Row]:
+    """The link and its merchant, or NotFound (also for an inactive link: nothing to pay there)."""
+    async with svc.db.read() as conn:
+        link = await repo.by_slug(conn, slug) if slug.isalnum() and len(slug) <= 32 else None
+        merchant = await merchants_repo.get_merchant(conn, link["merchant_id"]) if link else None
+    if link is None or merchant is None or not link["active"]:
+        raise NotFound("No such payment link")
+    return link, merchant
+
+
+def check_amount(link: Row, amount: int) -> None:
+    lo, hi = link["min_amount"] or 1, link["max_amount"]
+    if amount < lo or (hi is not None and amount > hi):
+        raise ValidationFailed("The amount is outside the link's bounds",
+                               errors=[{"field": "amount", "message": "out of bounds"}])
+
+
+async def pay(svc: Services, link: Row, merchant: Row, amount: int, *, client_ip: str | None) -> str:
+    """Create a payment for one visit; returns its id. A channel that refuses still leaves the payment,
+    whose checkout page shows the other methods."""
+    Money(amount, link["currency"])
+    if link["amount"] is None:
+        check_amount(link, amount)
+    elif amount != link["amount"]:
+        raise ValidationFailed("This link has a fixed amount")
+    new = payments.NewPayment(amount=amount, currency=link["currency"], subject=link["subject"],
+                              out_trade_no=f"L{link['slug']}-{new_id('v')[2:]}", link_id=link["id"],
+                              channel=link["pay_method"], return_url=link["return_url"])
+    try:
+        view = await payments.create_payment(svc, merchant, new, client_ip=client_ip)
+    except (ChannelDeclined, ChannelUnavailable) as exc:
+        if exc.extra.get("payment_id"):
+            return str(exc.extra["payment_id"])
+        raise
+    return str(view["id"])
+
+
+# -- the poster ------------------------------------------------------------------------------------
+
+# A CJK-capable font where the system has one (Debian: fonts-noto-cjk, fonts-wqy-*); DejaVu otherwise.
+_FONT_CANDIDATES = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+)
+
+
+def _font_path() -> str | None:
+    return next((p for p in _FONT_CANDIDATES if Path(p).exists()), None)
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    path = _font_path()
+    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, size: int, width: int) -> tuple[str, Any]:
+    font = _font(size)
+    while draw.textlength(text, font=font) > width and len(text) > 1:
+        text = text[:-2] + "…"
+    return text, font
+
+
+def poster(url: str, merchant_name: str, subject: str, amount_text: str | None, caption: str) -> bytes:
+    """A 600×860 printable PNG: merchant name, subject, amount (if fixed), the QR code, a caption."""
+    width, margin = 600, 40
+    img = Image.new("RGB", (width, 860), "white")
+    draw = ImageDraw.Draw(img)
+    y = margin
+    for text, size in ((merchant_name, 34), (subject, 24), (amount_text or "", 40)):
+        if text:
+            text, font = _fit(draw, text, size, width - 2 * margin)
+            draw.text((width // 2, y), text, fill="#1d2129", font=font, anchor="ma")
+            y += size + 24
+    code = Image.open(io.BytesIO(png(url, box_size=10))).convert("RGB").resize((440, 440), Image.NEAREST)
+    img.paste(code, ((width - 440) // 2, y + 10))
+    caption_text, font = _fit(draw, caption, 22, width - 2 * margin)
+    draw.text((width // 2, y + 470), caption_text, fill="#6b7280", font=font, anchor="ma")
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def amount_text(link: Row, lang: str) -> str | None:
+    return None if link["amount"] is None else format_amount(link["amount"], link["currency"], lang)

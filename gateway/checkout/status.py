@@ -1,0 +1,85 @@
+"""``GET /pay/{id}/status``: ``{"status": …}`` for the checkout page's script.
+
+* The hot path reads the StatusBus cache (Redis or in-process), not the database; a miss falls back to
+  one primary-key read and refills the cache.
+* ``ETag`` is the status; ``If-None-Match`` with the current one answers ``304``.
+* ``?wait=N`` (≤ 30 s) with ``If-None-Match``: a long-poll, answered the moment the status changes --
+  the StatusBus wakes waiters from Redis pub/sub (several processes) or in-process.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from gateway.keys import CHECKOUT, SERVICES
+from gateway.services.context import Services
+from gateway.store.tables import payments
+
+MAX_WAIT = 30
+HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+
+
+def _json(status: int, body: dict[str, str], etag: str | None = None) -> web.Response:
+    headers = dict(HEADERS)
+    if etag:
+        headers["ETag"] = etag
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json", headers=headers)
+
+
+async def current_status(svc: Services, payment_id: str) -> str | None:
+    status = await svc.status.cached(payment_id)
+    if status is None:
+        async with svc.db.read() as conn:
+            status = (await conn.execute(sa.select(payments.c.status)
+                                         .where(payments.c.id == payment_id))).scalar_one_or_none()
+        if status is not None:
+            await svc.status.remember(payment_id, status)
+    return status
+
+
+def _etag(status: str) -> str:
+    return f'"{status}"'
+
+
+async def _wait_for_change(svc: Services, closing: asyncio.Event, payment_id: str, known: str,
+                           seconds: float) -> str:
+    """Subscribe first, then look again: a change published between our first read and the subscription
+    is then seen in the cache instead of being missed until the timeout."""
+    waiter = asyncio.create_task(svc.status.wait(payment_id, seconds))
+    shutdown = asyncio.create_task(closing.wait())
+    try:
+        await asyncio.sleep(0)  # let the waiter register its future
+        again = await svc.status.cached(payment_id)
+        if again is not None and again != known:
+            return again
+        await asyncio.wait({waiter, shutdown}, return_when=asyncio.FIRST_COMPLETED)
+        return (waiter.result() if waiter.done() else None) or known
+    finally:
+        for task in (waiter, shutdown):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def status(request: web.Request) -> web.Response:
+    svc = request.config_dict[SERVICES]
+    payment_id = request.match_info["id"]
+    raw_wait = request.query.get("wait", "0")
+    if not raw_wait.isdigit() or int(raw_wait) > MAX_WAIT:
+        return _json(400, {"error": f"wait must be an integer from 0 to {MAX_WAIT}"})
+    if not (0 < len(payment_id) <= 40 and payment_id.replace("_", "").isalnum()):
+        return _json(404, {"error": "not_found"})
+    current = await current_status(svc, payment_id)
+    if current is None:
+        return _json(404, {"error": "not_found"})
+    known = request.headers.get("If-None-Match", "")
+    if int(raw_wait) and known == _etag(current):
+        closing = request.config_dict[CHECKOUT].closing
+        current = await _wait_for_change(svc, closing, payment_id, current, int(raw_wait))
+    if known == _etag(current):
+        return web.Response(status=304, headers={**HEADERS, "ETag": known})
+    return _json(200, {"status": current}, _etag(current))

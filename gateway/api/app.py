@@ -4,7 +4,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.api import events, payments, refunds
+from gateway.api import events, links, payments, refunds
 from gateway.api.auth import auth_middleware
 from gateway.api.common import json_response
 from gateway.api.idempotency import idempotency_middleware
@@ -32,6 +32,7 @@ def create_api_app(extra_routes: list[web.RouteTableDef] | None = None) -> web.A
     app.router.add_get("/openapi.json", openapi_json, name="openapi")
     app.router.add_get("/docs", docs, name="docs")
     app.add_routes(payments.routes)
+    app.add_routes(links.routes)
     app.add_routes(refunds.routes)
     app.add_routes(events.routes)
     for table in extra_routes or []:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gateway.api import events, models
+from gateway.api import events, link_models, models
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,12 @@ OPERATIONS: list[Operation] = [
     Operation("get", "/payments/{id}/refunds", "listPaymentRefunds", "List a payment's refunds, oldest first",
               models.RefundList),
     Operation("get", "/refunds/{id}", "getRefund", "Retrieve a refund", models.Refund),
+    Operation("post", "/links", "createPaymentLink", "Create a reusable payment link (fixed or shopper-entered "
+              "amount) with its url and printable poster_url", link_models.PaymentLink, 201,
+              link_models.PaymentLinkCreate, errors=(400, 401, 413, 422)),
+    Operation("get", "/links", "listPaymentLinks", "List payment links, newest first",
+              link_models.PaymentLinkList, query=list(_LIST_QUERY), errors=(401, 422)),
+    Operation("get", "/links/{id}", "getPaymentLink", "Retrieve a payment link", link_models.PaymentLink),
     Operation("get", "/events", "listEvents", "List the events sent (or to send) to your webhook, newest first",
               events.EventList, query=[("type", "string", "e.g. payment.succeeded"),
                                        ("object_id", "string", "the payment or refund id"), *_LIST_QUERY],

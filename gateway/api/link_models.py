@@ -1,0 +1,59 @@
+"""Request and response models of the payment-link API (they also generate its OpenAPI schemas)."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StrictStr, field_validator, model_validator
+
+from gateway.api.models import Amount, Url, _currency, _Strict
+
+LinkPayMethod = Literal["alipay_qr", "alipay_wap", "alipay_page", "wechat_native", "wechat_h5"]
+
+
+class PaymentLinkCreate(_Strict):
+    """A reusable link: a fixed ``amount``, or (without it) an amount the shopper enters within
+    ``min_amount``–``max_amount``."""
+
+    subject: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    currency: Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217.")] = "CNY"
+    amount: Amount | None = None
+    min_amount: Amount | None = None
+    max_amount: Amount | None = None
+    pay_method: Annotated[LinkPayMethod | None, Field(description="Fix the pay method; absent = the shopper "
+                                                                  "chooses. JSAPI needs the checkout's "
+                                                                  "WeChat sign-in, so it is never fixed.")] = None
+    return_url: Url | None = None
+
+    _check_currency = field_validator("currency")(_currency)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PaymentLinkCreate:
+        if self.amount is not None and (self.min_amount is not None or self.max_amount is not None):
+            raise ValueError("give either amount, or min_amount/max_amount for a shopper-entered amount")
+        if self.min_amount is not None and self.max_amount is not None and self.min_amount > self.max_amount:
+            raise ValueError("min_amount must not exceed max_amount")
+        return self
+
+
+class PaymentLink(BaseModel):
+    id: str
+    object: Literal["payment_link"]
+    slug: str
+    url: str
+    poster_url: str
+    subject: str
+    currency: str
+    amount: int | None
+    min_amount: int | None
+    max_amount: int | None
+    pay_method: str | None
+    return_url: str | None
+    active: bool
+    created_at: str
+
+
+class PaymentLinkList(BaseModel):
+    object: Literal["list"]
+    data: list[PaymentLink]
+    has_more: bool
+    next_cursor: str | None

@@ -41,7 +41,11 @@ class Runner:
         self._loops: set[asyncio.Task[None]] = set()
         self._work: dict[asyncio.Task[None], tuple[sa.Table, Row]] = {}
         s = svc.settings
-        self._lease = timedelta(seconds=max(s.task_lease, s.webhook_timeout + 5, s.channel_timeout * 3))
+        self._lease = timedelta(seconds=s.task_lease)
+        if s.task_lease <= max(s.webhook_timeout, s.channel_timeout * 2):
+            # Work outliving its lease may be done twice by another process (harmless for state changes,
+            # a duplicate delivery for webhooks): say so rather than silently stretch the setting.
+            log.warning("GATEWAY_TASK_LEASE (%ss) should exceed the webhook and channel timeouts", s.task_lease)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

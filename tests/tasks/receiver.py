@@ -51,8 +51,8 @@ class Receiver:
         try:
             # aiohttp does not cancel a handler when its client goes away: notice it ourselves, so
             # that in_flight counts what the client still waits for.
-            while path in self.hang and not self.closing and not _gone(request):
-                await asyncio.sleep(0.01)
+            while path in self.hang and not self.closing and not _gone(request):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)  # a transport has no event to wait on
             if _gone(request):
                 return web.Response(status=499)
             if self.delay:

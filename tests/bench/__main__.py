@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--db", choices=["sqlite", "mysql", "both"], default="both")
     p.add_argument("--quick", action="store_true", help="seconds, not minutes: a check that it all runs")
     p.add_argument("--repeats", type=int, help="measurements per figure (default 3; quick 1)")
-    p.add_argument("--duration", type=float, help="seconds measured per HTTP run (default 5; quick 1)")
+    p.add_argument("--duration", type=float, help="seconds measured per HTTP run (default 4; quick 1)")
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--driver", choices=["auto", "python", "wrk"], default="auto",
                    help="load generator for fixed-duration runs (auto: wrk when installed)")

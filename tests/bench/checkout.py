@@ -60,11 +60,10 @@ async def _hold(gw: GatewayProcess, payment_ids: list[str], count: int, wait: in
     rss_before = rss_kib(gw.proc.pid)
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     held: list[float] = []
-    other = 0
+    other: dict[str, int] = {}
 
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=wait + 60)) as http:
         async def waiter(i: int) -> None:
-            nonlocal other
             began = time.perf_counter()
             url = f"{gw.url}/pay/{payment_ids[i % len(payment_ids)]}/status?wait={wait}"
             try:
@@ -73,9 +72,9 @@ async def _hold(gw: GatewayProcess, payment_ids: list[str], count: int, wait: in
                     if resp.status == 304:
                         held.append(time.perf_counter() - began)
                     else:
-                        other += 1
-            except (aiohttp.ClientError, TimeoutError):
-                other += 1
+                        other[str(resp.status)] = other.get(str(resp.status), 0) + 1
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                other[type(exc).__name__] = other.get(type(exc).__name__, 0) + 1
 
         tasks = []
         opened = time.perf_counter()

@@ -21,11 +21,11 @@ class Options:
     repeats: int = 3
     concurrency: int = 32
     warmup: float = 1.0
-    duration: float = 5.0
+    duration: float = 4.0
     driver: str = "auto"                # auto | python | wrk
     mysql_url: str = DEFAULT_MYSQL_URL
     redis_url: str | None = None
-    callbacks: int = 600                # per channel and database
+    callbacks: int = 450                # per channel and database
     waiters: int = 5000                 # long-poll: concurrent waiting shoppers
 
     def gateway(self, db: str) -> GatewayProcess:

@@ -63,6 +63,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def drop_all_tables(url: str) -> None:
+    """Empty the benchmark's MariaDB database (it must be one the run may wipe)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url.replace("+aiomysql", "+pymysql"))
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=0"))
+            for (name,) in conn.execute(sa.text("SHOW TABLES")).all():
+                conn.execute(sa.text(f"DROP TABLE `{name}`"))
+            conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=1"))
+    finally:
+        engine.dispose()
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of a process (Linux /proc), in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -126,7 +141,9 @@ class GatewayProcess:
 
     def env(self) -> dict[str, str]:
         extra = {"GATEWAY_BACKGROUND": "1" if self.background else "0", "GATEWAY_LOG_LEVEL": "WARNING",
-                 "GATEWAY_SANDBOX": "1"}
+                 "GATEWAY_SANDBOX": "1",
+                 # the limiter stays in the request path (its cost is measured) but never refuses the load
+                 "GATEWAY_RATE_LIMIT": "1000000000"}
         if self.db == "mysql":
             extra["GATEWAY_DATABASE_URL"] = self.mysql_url
             if self.redis_url:
@@ -136,18 +153,26 @@ class GatewayProcess:
     def __enter__(self) -> GatewayProcess:
         self._tmp = tempfile.TemporaryDirectory(prefix="gateway-bench-")
         self.data_dir = Path(self._tmp.name) / "data"
-        if self.db == "mysql":
-            from tests.factories import reset_mysql
-
-            reset_mysql(self.mysql_url)
         flags = ["--port", str(self.port), "--data-dir", str(self.data_dir)]
+        if self.db == "mysql":
+            drop_all_tables(self.mysql_url)
+            subprocess.run([sys.executable, "run.py", "migrate", *flags], cwd=ROOT, env=self.env(), check=True,
+                           capture_output=True)
         out = subprocess.run([sys.executable, "run.py", "create-merchant", *flags, "--name", "Bench Shop",
                               "--return-domain", "127.0.0.1"], cwd=ROOT, env=self.env(), check=True,
                              capture_output=True, text=True).stdout
         self.merchant = json.loads(out.strip().splitlines()[-1])
-        self.proc = subprocess.Popen([sys.executable, "run.py", *flags], cwd=ROOT, env=self.env(),
-                                     stdout=subprocess.DEVNULL)
-        wait_http(f"{self.url}/readyz", self.proc)
+        # The server's log goes to a file: a load generator ending a run mid-request makes it log the
+        # dropped connections, which would drown the runner's own output.
+        log = self.data_dir.parent / "gateway.log"
+        with log.open("wb") as fh:
+            self.proc = subprocess.Popen([sys.executable, "run.py", *flags], cwd=ROOT, env=self.env(),
+                                         stdout=subprocess.DEVNULL, stderr=fh)
+        try:
+            wait_http(f"{self.url}/readyz", self.proc)
+        except RuntimeError:
+            sys.stderr.write(log.read_text()[-3000:])
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

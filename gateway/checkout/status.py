@@ -17,6 +17,7 @@ from aiohttp import web
 
 from gateway.keys import CHECKOUT, SERVICES
 from gateway.services.context import Services
+from gateway.services.status import LOCAL_TTL
 from gateway.store.tables import payments
 
 MAX_WAIT = 30
@@ -53,11 +54,20 @@ async def _wait_for_change(svc: Services, closing: asyncio.Event, payment_id: st
     shutdown = asyncio.create_task(closing.wait())
     try:
         await asyncio.sleep(0)  # let the waiter register its future
-        again = await svc.status.cached(payment_id)
-        if again is not None and again != known:
-            return again
-        await asyncio.wait({waiter, shutdown}, return_when=asyncio.FIRST_COMPLETED)
-        return (waiter.result() if waiter.done() else None) or known
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            again = await current_status(svc, payment_id)
+            if again is not None and again != known:
+                return again
+            # Without a shared cache another process's change reaches us only through the database:
+            # look again every couple of seconds. With Redis, pub/sub wakes the waiter at once.
+            left = deadline - asyncio.get_running_loop().time()
+            slice_ = left if svc.status.shared else min(left, LOCAL_TTL)
+            if slice_ <= 0:
+                return known
+            await asyncio.wait({waiter, shutdown}, timeout=slice_, return_when=asyncio.FIRST_COMPLETED)
+            if waiter.done() or shutdown.done():
+                return (waiter.result() if waiter.done() else None) or known
     finally:
         for task in (waiter, shutdown):
             task.cancel()

@@ -1,35 +1,68 @@
 """Payment status fan-out: after a transition commits, the new status goes into the cache (so the
 checkout's status endpoint answers without the database) and out on pub/sub (so long-polling shoppers
-on any gateway process wake at once)."""
+on any gateway process wake at once).
+
+Two layers answer :meth:`StatusBus.cached`: a small in-process map, kept current by the same pub/sub
+messages that wake waiters, and the shared cache behind it. The local entries live a couple of seconds
+only, so a process that missed a message (a Redis reconnect) is stale for at most that long.
+"""
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import time
+from collections import OrderedDict, defaultdict
 
 from gateway.cache.base import Cache
 
 TOPIC = "payment-status"
 TTL = 3600
+LOCAL_TTL = 2.0  # seconds
+LOCAL_MAX = 50_000
 
 
 class StatusBus:
-    def __init__(self, cache: Cache) -> None:
+    def __init__(self, cache: Cache, *, local_ttl: float = LOCAL_TTL) -> None:
         self._cache = cache
+        # An in-process cache is not seen by other gateway processes: keep its entries as briefly as the
+        # local layer's, so a change committed elsewhere is read from the database within seconds.
+        self._ttl = TTL if cache.shared else max(1, int(local_ttl))
         self._waiters: defaultdict[str, set[asyncio.Future[str]]] = defaultdict(set)
+        self._local: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._local_ttl = local_ttl
         cache.subscribe(TOPIC, self._on_message)
 
+    def _keep(self, payment_id: str, status: str) -> None:
+        self._local[payment_id] = (time.monotonic() + self._local_ttl, status)
+        self._local.move_to_end(payment_id)
+        while len(self._local) > LOCAL_MAX:
+            self._local.popitem(last=False)
+
     async def changed(self, payment_id: str, status: str) -> None:
-        await self._cache.set(f"status:{payment_id}", status, TTL)
+        self._keep(payment_id, status)
+        await self._cache.set(f"status:{payment_id}", status, self._ttl)
         await self._cache.publish(TOPIC, f"{payment_id} {status}")
 
     async def cached(self, payment_id: str) -> str | None:
-        return await self._cache.get(f"status:{payment_id}")
+        hit = self._local.get(payment_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        status = await self._cache.get(f"status:{payment_id}")
+        if status is not None:
+            self._keep(payment_id, status)
+        return status
 
     async def remember(self, payment_id: str, status: str) -> None:
-        await self._cache.set(f"status:{payment_id}", status, TTL)
+        self._keep(payment_id, status)
+        await self._cache.set(f"status:{payment_id}", status, self._ttl)
+
+    @property
+    def shared(self) -> bool:
+        """Whether a change committed by another process wakes this process's waiters."""
+        return self._cache.shared
 
     def _on_message(self, message: str) -> None:
         payment_id, _, status = message.partition(" ")
+        self._keep(payment_id, status)
         for fut in self._waiters.pop(payment_id, ()):
             if not fut.done():
                 fut.set_result(status)

@@ -54,10 +54,7 @@ class Report:
 
 
 async def check_database(db: Database) -> Report:
-    async with db.read() as conn:
-        if not db.is_sqlite:
-            # One snapshot for every query: a movement committed mid-check must not look half-done.
-            await conn.execution_options(isolation_level="REPEATABLE READ")
+    async with db.snapshot() as conn:  # a movement committed mid-check must not look half-done
         return await check(conn)
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from gateway.channels.base import CreateRequest
 from gateway.domain.errors import (
     ChannelDeclined,
@@ -72,10 +74,15 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
         "metadata": dumps(new.metadata or {}), "link_id": new.link_id,
         "expires_at": now + timedelta(seconds=new.expires_in), "created_at": now, "updated_at": now,
     }
-    async with svc.db.begin() as conn:
-        await repo.insert_payment(conn, payment)
-        row = await repo.get_payment(conn, payment["id"])
-    assert row is not None
+    try:
+        async with svc.db.begin() as conn:
+            await repo.insert_payment(conn, payment)
+    except IntegrityError as exc:
+        async with svc.db.read() as conn:
+            raise await repo.duplicate_out_trade_no(conn, exc, merchant["id"], new.out_trade_no) from None
+    # The row as stored, without reading it back: the columns the insert left to their defaults.
+    row = {**payment, "refundable_amount": 0, "refunded_amount": 0, "paid_attempt_id": None, "late": False,
+           "paid_at": None, "closed_at": None, "lease_until": None}
     await svc.status.remember(row["id"], row["status"])
     attempt = None
     if new.channel:
@@ -88,9 +95,10 @@ async def get_payment(svc: Services, merchant_id: str, payment_id: str) -> dict[
         payment = await repo.get_payment(conn, payment_id, merchant_id)
         if payment is None:
             raise NotFound(f"No payment {payment_id}")
-        attempts = await repo.attempts_of(conn, payment_id)
-    current = attempts[-1] if attempts else None
-    return _view(svc, payment, current if payment["pay_method"] else None)
+        # Pay data is shown only for a channel fixed through the API, while pending.
+        attempts = await repo.attempts_of(conn, payment_id) \
+            if payment["pay_method"] and payment["status"] == PaymentStatus.PENDING else []
+    return _view(svc, payment, attempts[-1] if attempts else None)
 
 
 async def _account_for(svc: Services, merchant_id: str, pay_method: str) -> Row:

@@ -3,7 +3,11 @@
 SQLite allows one writer at a time. Write transactions start with ``BEGIN IMMEDIATE`` on a single pooled
 connection, so writers queue in-process instead of failing with "database is locked" when a read turns
 into a write; reads run in WAL mode on their own connections, concurrently. On MySQL/MariaDB every
-transaction runs at READ COMMITTED: conditional updates and ``SKIP LOCKED`` leases do the rest.
+write transaction runs at READ COMMITTED: conditional updates and ``SKIP LOCKED`` leases do the rest.
+
+Plain reads (:meth:`Database.read`) run in autocommit -- no BEGIN, no ROLLBACK round trips -- since each
+answers from what is committed. A read that needs one consistent view of several tables asks for
+:meth:`Database.snapshot`.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 def _sqlite_engine(url: str, writer: bool) -> AsyncEngine:
     engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool,
-                                 pool_size=1 if writer else 4, max_overflow=0, pool_timeout=60)
+                                 pool_size=1 if writer else 4, max_overflow=0, pool_timeout=60,
+                                 pool_reset_on_return="rollback" if writer else None)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -32,9 +37,10 @@ def _sqlite_engine(url: str, writer: bool) -> AsyncEngine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(conn) -> None:  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+    if writer:
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -52,7 +58,9 @@ class Database:
         else:
             self._writer = create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800,
                                                pool_pre_ping=True, isolation_level="READ COMMITTED")
-            self._reader = self._writer
+            self._reader = create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800,
+                                               pool_pre_ping=True, isolation_level="AUTOCOMMIT",
+                                               pool_reset_on_return=None)
 
     @property
     def is_sqlite(self) -> bool:
@@ -68,6 +76,20 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self._reader.connect() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction that sees one consistent state of every table."""
+        async with self._reader.connect() as conn:
+            if self.is_sqlite:
+                await conn.exec_driver_sql("BEGIN")  # WAL: the snapshot is taken at the first read
+            else:
+                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+                await conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            try:
+                yield conn
+            finally:
+                await conn.exec_driver_sql("ROLLBACK")
 
     async def ping(self) -> None:
         async with self.read() as conn:

@@ -15,18 +15,20 @@ from gateway.store.tables import attempts, payments
 
 
 async def insert_payment(conn: AsyncConnection, row: Row) -> None:
-    """Insert in a savepoint so a duplicate ``out_trade_no`` leaves the transaction usable."""
-    try:
-        async with conn.begin_nested():
-            await conn.execute(sa.insert(payments).values(**row))
-    except IntegrityError as exc:
-        if not is_unique_violation(exc):
-            raise
-        existing = await by_out_trade_no(conn, row["merchant_id"], row["out_trade_no"])
-        raise DuplicateOutTradeNo(
-            f"out_trade_no {row['out_trade_no']!r} is already used by payment "
-            f"{existing['id'] if existing else '(unknown)'}",
-            payment_id=existing["id"] if existing else None) from None
+    """Insert a payment; a second one with the merchant's ``out_trade_no`` raises the database's
+    IntegrityError -- :func:`duplicate_out_trade_no` turns it into the answer naming the first."""
+    await conn.execute(sa.insert(payments).values(**row))
+
+
+async def duplicate_out_trade_no(conn: AsyncConnection, exc: IntegrityError, merchant_id: str,
+                                 out_trade_no: str) -> DuplicateOutTradeNo:
+    """After the insert's transaction rolled back: the error to raise, if it was our unique key."""
+    if not is_unique_violation(exc):
+        raise exc
+    existing = await by_out_trade_no(conn, merchant_id, out_trade_no)
+    return DuplicateOutTradeNo(
+        f"out_trade_no {out_trade_no!r} is already used by payment {existing['id'] if existing else '(unknown)'}",
+        payment_id=existing["id"] if existing else None)
 
 
 async def get_payment(conn: AsyncConnection, payment_id: str, merchant_id: str | None = None) -> Row | None:

@@ -25,11 +25,7 @@ from gateway.services.status import StatusBus
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade_async
 from gateway.tasks.runner import tasks_ctx
-from gateway.web.middlewares import (
-    forwarded_for_middleware,
-    request_id_middleware,
-    security_headers_middleware,
-)
+from gateway.web.middlewares import edge_middleware, forwarded_for_middleware
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
@@ -103,9 +99,9 @@ async def readyz(request: web.Request) -> web.Response:
 def create_app(settings: Settings, *, registry: Registry | None = None,
                extra_contexts: list[Ctx] | None = None) -> web.Application:
     settings = settings.with_secret_key()
+    trusted = [p for p in settings.trusted_proxies.split(",") if p.strip()]
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
-        forwarded_for_middleware(settings.trusted_proxies.split(",")), request_id_middleware,
-        security_headers_middleware])
+        *([forwarded_for_middleware(trusted)] if trusted else []), edge_middleware()])
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = registry or default_registry(timeout=settings.channel_timeout)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)

@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -132,7 +133,7 @@ async def set_channel_cmd(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.services.merchants import set_channel_account
 
     settings = settings.with_secret_key()
-    text = sys.stdin.read() if args.credentials == "-" else open(args.credentials, encoding="utf-8").read()
+    text = sys.stdin.read() if args.credentials == "-" else Path(args.credentials).read_text(encoding="utf-8")  # noqa: ASYNC240
     if settings.embedded:
         await upgrade_async(settings.effective_database_url)
     db = Database(settings.effective_database_url)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 
 import sqlalchemy as sa
@@ -28,7 +29,13 @@ def _json(status: int, body: dict[str, str], etag: str | None = None) -> web.Res
     headers = dict(HEADERS)
     if etag:
         headers["ETag"] = etag
-    return web.Response(status=status, text=json.dumps(body), content_type="application/json", headers=headers)
+    return web.Response(status=status, body=_encoded(json.dumps(body)), content_type="application/json",
+                        headers=headers)
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded(text: str) -> bytes:
+    return text.encode()
 
 
 async def current_status(svc: Services, payment_id: str) -> str | None:

@@ -3,7 +3,8 @@ and settle on a confirmed answer only. A timeout or 5xx is retried with the same
 by refund query -- never assumed failed.
 
 Automatic refunds (a payment that succeeded after we closed it, a second attempt that paid an already
-paid payment) go through the same path, with a deterministic ``out_refund_no`` so they happen once.
+paid payment) are opened by :mod:`gateway.services.confirm` in the settlement's own transaction, with a
+deterministic ``out_refund_no`` so they happen once, and then follow the same path.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.channels.base import Notification, RefundRequest, RefundResult
 from gateway.domain.errors import (
-    DuplicateOutRefundNo,
     InvalidState,
     NotFound,
     RefundExceedsRefundable,
@@ -248,35 +248,3 @@ async def apply_refund_notification(svc: Services, conn: AsyncConnection, attemp
             return SettleResult(Settled.REFUND_APPLIED, refund["payment_id"])
         return SettleResult(Settled.DUPLICATE, refund["payment_id"])
     return SettleResult(Settled.UNCHANGED, refund["payment_id"])
-
-
-async def refund_double_payment(svc: Services, attempt_id: str) -> None:
-    """A second attempt paid an already-paid payment: give that money back, once."""
-    async with svc.db.read() as conn:
-        attempt = await payments_repo.get_attempt(conn, attempt_id)
-    assert attempt is not None
-    try:
-        await create_refund(svc, attempt["merchant_id"], attempt["payment_id"], amount=attempt["amount"],
-                            out_refund_no=f"auto-double-{attempt_id}", reason="paid twice: second payment returned",
-                            automatic="double_paid", attempt_id=attempt_id)
-    except DuplicateOutRefundNo:
-        pass  # already refunded (or under way) by an earlier delivery of the same news
-    except Exception:  # the refund row, if written, is retried by the sync task
-        log.exception("automatic refund of double payment %s", attempt_id)
-
-
-async def apply_late_payment_policy(svc: Services, payment_id: str | None) -> None:
-    """A payment that succeeded after we closed it: by default refund it automatically."""
-    if payment_id is None or svc.settings.late_payment_policy != "refund":
-        return
-    async with svc.db.read() as conn:
-        payment = await payments_repo.get_payment(conn, payment_id)
-    assert payment is not None
-    try:
-        await create_refund(svc, payment["merchant_id"], payment_id, amount=payment["amount"],
-                            out_refund_no=f"auto-late-{payment_id}", reason="paid after the payment was closed",
-                            automatic="late_paid")
-    except DuplicateOutRefundNo:
-        pass
-    except Exception:
-        log.exception("automatic refund of late payment %s", payment_id)

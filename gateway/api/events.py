@@ -8,11 +8,10 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway.api.auth import MERCHANT
-from gateway.api.common import json_response, query_int
-from gateway.domain.errors import NotFound, ValidationFailed
+from gateway.api.common import json_response, page_request, page_response
+from gateway.domain.errors import NotFound
 from gateway.keys import SERVICES
 from gateway.services import webhooks
-from gateway.services.payments import make_cursor, parse_cursor
 from gateway.store import events as repo
 from gateway.store import outbox
 
@@ -66,21 +65,12 @@ class WebhookSecret(BaseModel):
 @routes.get("/events", name="list_events")
 async def list_events(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
-    limit = query_int(request, "limit", 20, 1, 100)
-    after = None
-    if cursor := request.query.get("cursor"):
-        try:
-            after = parse_cursor(cursor)
-        except (ValueError, UnicodeDecodeError):
-            raise ValidationFailed("Invalid cursor", errors=[{"field": "cursor", "message": "invalid"}]) from None
+    limit, after = page_request(request)
     async with svc.db.read() as conn:
         rows = await repo.list_events(conn, request[MERCHANT]["id"], limit=limit + 1,
                                       type_=request.query.get("type"), object_id=request.query.get("object_id"),
                                       after=after)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return json_response({"object": "list", "data": [webhooks.event_view(r) for r in rows], "has_more": has_more,
-                          "next_cursor": make_cursor(rows[-1]) if has_more else None})
+    return page_response(rows, limit, webhooks.event_view)
 
 
 async def _event(request: web.Request) -> dict[str, Any]:

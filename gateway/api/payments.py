@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from gateway.api.auth import MERCHANT
-from gateway.api.common import json_response, parse, query_int
+from gateway.api.common import json_response, page_request, page_response, parse
 from gateway.api.models import PaymentCreate
 from gateway.domain.errors import ValidationFailed
 from gateway.keys import SERVICES
 from gateway.services import payments as service
+from gateway.services.views import payment_view
 from gateway.store import payments as repo
 
 routes = web.RouteTableDef()
@@ -53,23 +54,14 @@ def _time(request: web.Request, name: str) -> datetime | None:
 @routes.get("/payments", name="list_payments")
 async def list_payments(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
-    limit = query_int(request, "limit", 20, 1, 100)
+    limit, after = page_request(request)
     status = request.query.get("status")
     if status is not None and status not in STATUSES:
         raise ValidationFailed("Unknown status", errors=[{"field": "status", "message": f"one of {sorted(STATUSES)}"}])
-    after = None
-    if cursor := request.query.get("cursor"):
-        try:
-            after = service.parse_cursor(cursor)
-        except (ValueError, UnicodeDecodeError):
-            raise ValidationFailed("Invalid cursor", errors=[{"field": "cursor", "message": "invalid"}]) from None
     async with svc.db.read() as conn:
         rows = await repo.list_payments(
             conn, request[MERCHANT]["id"], limit=limit + 1, status=status,
             out_trade_no=request.query.get("out_trade_no"), created_gte=_time(request, "created_gte"),
             created_lt=_time(request, "created_lt"), after=after)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    data = [service.payment_view(r, base_url=svc.settings.public_url or "") for r in rows]
-    return json_response({"object": "list", "data": data, "has_more": has_more,
-                          "next_cursor": service.make_cursor(rows[-1]) if has_more else None})
+    base_url = svc.settings.public_url or ""
+    return page_response(rows, limit, lambda r: payment_view(r, base_url=base_url))

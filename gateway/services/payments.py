@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -248,16 +248,3 @@ async def close_payment_for(svc: Services, merchant_id: str, payment_id: str) ->
     if payment is None:
         raise NotFound(f"No payment {payment_id}")
     return _view(svc, await close_payment(svc, payment))
-
-
-def parse_cursor(cursor: str) -> tuple[datetime, str]:
-    import base64
-
-    created, _, pid = base64.urlsafe_b64decode(cursor.encode() + b"==").decode().partition("|")
-    return datetime.fromisoformat(created), pid
-
-
-def make_cursor(row: Row) -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(f"{row['created_at'].isoformat()}|{row['id']}".encode()).decode().rstrip("=")

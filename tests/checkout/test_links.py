@@ -78,3 +78,14 @@ def test_oauth_state_is_bound_to_its_payment(payment_id: str, other: str) -> Non
     assert checkout.check_state(payment_id, state, now=1000.0)
     assert not checkout.check_state(payment_id, state, now=1000.0 + 601)
     assert checkout.check_state(other, state, now=1000.0) == (other == payment_id)
+
+
+async def test_links_list_pages_with_a_cursor(gateway: Gateway) -> None:
+    m = await gateway.merchant()
+    ids = [(await gateway.api(m, "POST", "/links", json_body={"subject": f"l{i}", "amount": 100 + i})).body["id"]
+           for i in range(3)]
+    first = (await gateway.api(m, "GET", "/links?limit=2")).body
+    assert first["has_more"] and len(first["data"]) == 2
+    rest = (await gateway.api(m, "GET", f"/links?limit=2&cursor={first['next_cursor']}")).body
+    assert not rest["has_more"] and rest["next_cursor"] is None
+    assert [x["id"] for x in first["data"] + rest["data"]] == list(reversed(ids))

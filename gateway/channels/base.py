@@ -139,6 +139,15 @@ class VerificationError(Exception):
         self.code = code
 
 
+class BillUnavailable(Exception):
+    """A channel's bill could not be fetched or did not check out (not "no bill that day", which is an
+    empty list); ``code`` says why. A bill is a batch job: it is simply tried again later."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(message or code)
+        self.code = code
+
+
 @dataclass(frozen=True, slots=True)
 class BillLine:
     """One line of a channel's bill, in our terms: ``kind`` is ``"payment"`` or ``"refund"``."""
@@ -169,7 +178,8 @@ class Channel(Protocol):
     async def close(self, trade_no: str) -> CloseResult: ...
     async def refund(self, req: RefundRequest) -> RefundResult: ...
     async def query_refund(self, req: RefundRequest) -> RefundResult: ...
-    async def bill(self, day: date) -> list[BillLine]: ...
+    async def bill(self, day: date) -> list[BillLine]:
+        """The day's bill in our terms; ``[]`` when there is none; :class:`BillUnavailable` otherwise."""
 
     async def parse_callback(self, raw: RawCallback) -> Notification:
         """Verify (signature, time window, decryption) and parse; raise :class:`VerificationError`."""

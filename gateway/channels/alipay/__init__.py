@@ -12,8 +12,8 @@ from urllib.parse import parse_qsl
 
 import aiohttp
 
-from gateway.channels.alipay.client import AlipayChannel, BillUnavailable
-from gateway.channels.base import RawCallback
+from gateway.channels.alipay.client import AlipayChannel
+from gateway.channels.base import BillUnavailable, RawCallback
 from gateway.crypto import rsa
 
 __all__ = ["AlipayChannel", "AlipayFactory", "BillUnavailable"]

@@ -19,6 +19,7 @@ from gateway.channels.alipay import signing
 from gateway.channels.alipay import transformers as tx
 from gateway.channels.base import (
     BillLine,
+    BillUnavailable,
     CloseResult,
     CreateRequest,
     CreateResult,
@@ -36,14 +37,6 @@ log = logging.getLogger(__name__)
 
 CHARSET = "utf-8"
 FORM_TYPE = "application/x-www-form-urlencoded;charset=utf-8"
-
-
-class BillUnavailable(Exception):
-    """The bill could not be fetched or read (not "no bill that day", which is an empty list)."""
-
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(message or code)
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)

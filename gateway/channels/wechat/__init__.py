@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from gateway.channels.base import RawCallback
-from gateway.channels.wechat.client import BillError, WechatChannel
+from gateway.channels.base import BillUnavailable, RawCallback
+from gateway.channels.wechat.client import WechatChannel
 
-__all__ = ["BillError", "WechatChannel", "WechatFactory"]
+__all__ = ["BillUnavailable", "WechatChannel", "WechatFactory"]
 
 
 class WechatFactory:

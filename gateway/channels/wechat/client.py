@@ -23,6 +23,7 @@ from yarl import URL
 
 from gateway.channels.base import (
     BillLine,
+    BillUnavailable,
     CloseResult,
     CreateRequest,
     CreateResult,
@@ -41,14 +42,6 @@ from gateway.domain.outcomes import Outcome
 
 USER_AGENT = "gateway-wechatpay/1 (aiohttp)"
 FAIL_ACK = '{"code":"FAIL","message":"失败"}'.encode()
-
-
-class BillError(RuntimeError):
-    """The bill could not be fetched or did not check out; ``code`` says why. Try again later."""
-
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(message or code)
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,33 +220,33 @@ class WechatChannel:
 
     async def bill(self, day: date) -> list[BillLine]:
         """The day's trade bill. A day without trades is ``[]``; anything else wrong raises
-        :class:`BillError` (a bill is a batch job: it is simply tried again later)."""
+        :class:`BillUnavailable` (a bill is a batch job: it is simply tried again later)."""
         reply = await self._call("GET", f"/v3/bill/tradebill?{tf.bill_query(day)}")
         if reply.code == "NO_STATEMENT_EXIST":
             return []
         if reply.failure():
-            raise BillError(reply.code or reply.untrusted or "error", reply.message or "")
+            raise BillUnavailable(reply.code or reply.untrusted or "error", reply.message or "")
         url, digest = reply.data.get("download_url"), reply.data.get("hash_value")
         if not isinstance(url, str) or not isinstance(digest, str) or reply.data.get("hash_type") != "SHA1":
-            raise BillError("malformed", "tradebill answer lacks download_url/hash")
+            raise BillUnavailable("malformed", "tradebill answer lacks download_url/hash")
         try:
             # The download is signed like any request but its answer is not: the SHA1 from the signed
             # tradebill answer is what vouches for the file.
             status, _, content = await self._send("GET", URL(url, encoded=True), b"")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise BillError("network", str(exc)) from exc
+            raise BillUnavailable("network", str(exc)) from exc
         if status != 200:
-            raise BillError(f"http_{status}")
+            raise BillUnavailable(f"http_{status}")
         try:
             content = gzip.decompress(content) if content[:2] == b"\x1f\x8b" else content
         except (OSError, EOFError) as exc:
-            raise BillError("malformed", "bad gzip") from exc
+            raise BillUnavailable("malformed", "bad gzip") from exc
         if hashlib.sha1(content).hexdigest().lower() != digest.lower():
-            raise BillError("hash_mismatch")
+            raise BillUnavailable("hash_mismatch")
         try:
             return tf.parse_bill(content.decode("utf-8"))
         except (UnicodeDecodeError, tf.Malformed) as exc:
-            raise BillError("malformed", str(exc)) from exc
+            raise BillUnavailable("malformed", str(exc)) from exc
 
     async def parse_callback(self, raw: RawCallback) -> Notification:
         await self._verify(CIMultiDict(raw.headers), raw.body)

@@ -40,6 +40,13 @@ def parser() -> argparse.ArgumentParser:
     cm.add_argument("--webhook-url")
     cm.add_argument("--no-sandbox-accounts", action="store_true",
                     help="do not give the merchant sandbox channel accounts")
+    um = sub.add_parser("update-merchant", help="change a merchant's webhook URL or return domains")
+    _common(um)
+    um.add_argument("--merchant", required=True)
+    um.add_argument("--webhook-url")
+    um.add_argument("--no-webhook", action="store_true", help="stop sending webhooks")
+    um.add_argument("--return-domain", action="append", dest="return_domains",
+                    help="replaces the list; repeat for several")
     sc = sub.add_parser("set-channel", help="configure a merchant's channel account (credentials from a JSON file)")
     _common(sc)
     sc.add_argument("--merchant", required=True)
@@ -73,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"migrated": True}))
     elif command == "create-merchant":
         print(json.dumps(asyncio.run(create_merchant_cmd(settings, args)), ensure_ascii=False))
+    elif command == "update-merchant":
+        return asyncio.run(update_merchant_cmd(settings, args))
     elif command == "set-channel":
         return asyncio.run(set_channel_cmd(settings, args))
     elif command == "sandbox":
@@ -126,6 +135,27 @@ async def create_merchant_cmd(settings: Settings, args: argparse.Namespace) -> d
             registry_methods={c: sorted(registry.channel(c).pay_methods) for c in registry.channels})
     finally:
         await db.dispose()
+
+
+async def update_merchant_cmd(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.services.merchants import update_merchant
+
+    if args.webhook_url and not args.webhook_url.startswith(("http://", "https://")):
+        print(json.dumps({"error": "webhook_url must be an http(s) URL"}), file=sys.stderr)
+        return 2
+    if settings.embedded:
+        await upgrade_async(settings.effective_database_url)
+    db = Database(settings.effective_database_url)
+    try:
+        await update_merchant(db, args.merchant, webhook_url=args.webhook_url, clear_webhook=args.no_webhook,
+                              return_domains=args.return_domains)
+    except LookupError as exc:
+        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        return 2
+    finally:
+        await db.dispose()
+    print(json.dumps({"merchant_id": args.merchant, "updated": True}))
+    return 0
 
 
 async def set_channel_cmd(settings: Settings, args: argparse.Namespace) -> int:

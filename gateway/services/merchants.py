@@ -76,6 +76,25 @@ async def set_channel_account(db: Database, settings: Settings, registry: Any, m
         return account_id
 
 
+async def update_merchant(db: Database, merchant_id: str, *, webhook_url: str | None = None,
+                          clear_webhook: bool = False, return_domains: list[str] | None = None) -> None:
+    import sqlalchemy as sa
+
+    from gateway.store.tables import merchants
+
+    values: dict[str, Any] = {}
+    if webhook_url is not None or clear_webhook:
+        values["webhook_url"] = None if clear_webhook else webhook_url
+    if return_domains is not None:
+        values["return_domains"] = json.dumps([d.lower() for d in return_domains])
+    if not values:
+        return
+    async with db.begin() as conn:
+        result = await conn.execute(sa.update(merchants).where(merchants.c.id == merchant_id).values(**values))
+    if result.rowcount != 1:
+        raise LookupError(f"no merchant {merchant_id}")
+
+
 class Authenticator:
     """API key → merchant, with a short in-process cache so a hot API does not read the merchant row on
     every request. A key is stored only as its keyed hash."""

@@ -100,3 +100,18 @@ def test_set_channel_replaces_credentials_in_place(tmp_path: Path) -> None:
     bad = _run("set-channel", "--merchant", merchant["merchant_id"], "--channel", "alipay",
                "--credentials", str(path), data_dir=tmp_path)
     assert bad.returncode == 2 and "not a key" not in bad.stderr
+
+
+def test_update_merchant_changes_webhook_and_return_domains(tmp_path: Path) -> None:
+    import sqlite3
+
+    merchant = json.loads(_run("create-merchant", "--name", "Shop", "--no-sandbox-accounts", data_dir=tmp_path).stdout)
+    done = _run("update-merchant", "--merchant", merchant["merchant_id"], "--webhook-url", "https://shop.example/h",
+                "--return-domain", "Shop.Example", "--return-domain", "pay.shop.example", data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(tmp_path / "gateway.sqlite3") as db:
+        url, domains = db.execute("SELECT webhook_url, return_domains FROM merchants").fetchone()
+    assert url == "https://shop.example/h" and json.loads(domains) == ["shop.example", "pay.shop.example"]
+    assert _run("update-merchant", "--merchant", "mch_nope", "--no-webhook", data_dir=tmp_path).returncode == 2
+    assert _run("update-merchant", "--merchant", merchant["merchant_id"], "--webhook-url", "ftp://x",
+                data_dir=tmp_path).returncode == 2

@@ -3,6 +3,7 @@
 without internals."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -60,6 +61,8 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
         code = _HTTP_CODES.get(exc.status, f"http_{exc.status}")
         return problem(code, exc.reason, exc.text if exc.text and exc.text != f"{exc.status}: {exc.reason}" else None,
                        status=exc.status)
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise  # the client went away mid-request: nothing to answer, nothing to log as our error
     except Exception:
         log.exception("unhandled error in %s %s [request %s]", request.method, request.path,
                       request.get("request_id"))

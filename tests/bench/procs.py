@@ -108,6 +108,36 @@ class Reference:
 
 
 @dataclass
+class Receiver:
+    """The webhook receiver (``tests/bench/receiver.py``) in its own process."""
+
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Receiver:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.bench.receiver", "--port", str(self.port)],
+                                     cwd=ROOT, env=clean_env())
+        wait_http(f"{self.url}/ready", self.proc)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc:
+            stop(self.proc)
+
+    async def stats(self, http: aiohttp.ClientSession) -> dict[str, dict[str, Any]]:
+        async with http.get(f"{self.url}/stats") as resp:
+            return await resp.json()
+
+    async def reset(self, http: aiohttp.ClientSession) -> None:
+        async with http.post(f"{self.url}/reset") as resp:
+            await resp.read()
+
+
+@dataclass
 class GatewayProcess:
     """``python run.py`` on a free port over a fresh data dir; on MariaDB over a freshly reset database.
 
@@ -118,6 +148,7 @@ class GatewayProcess:
     mysql_url: str = DEFAULT_MYSQL_URL
     redis_url: str | None = None
     background: bool = False
+    settings: dict[str, str] = field(default_factory=dict)  # extra GATEWAY_* variables
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     merchant: dict[str, Any] = field(default_factory=dict)
@@ -148,32 +179,53 @@ class GatewayProcess:
             extra["GATEWAY_DATABASE_URL"] = self.mysql_url
             if self.redis_url:
                 extra["GATEWAY_REDIS_URL"] = self.redis_url
-        return clean_env(**extra)
+        return clean_env(**extra, **self.settings)
+
+    @property
+    def _flags(self) -> list[str]:
+        return ["--port", str(self.port), "--data-dir", str(self.data_dir)]
 
     def __enter__(self) -> GatewayProcess:
         self._tmp = tempfile.TemporaryDirectory(prefix="gateway-bench-")
         self.data_dir = Path(self._tmp.name) / "data"
-        flags = ["--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.db == "mysql":
             drop_all_tables(self.mysql_url)
-            subprocess.run([sys.executable, "run.py", "migrate", *flags], cwd=ROOT, env=self.env(), check=True,
+            subprocess.run([sys.executable, "run.py", "migrate", *self._flags], cwd=ROOT, env=self.env(), check=True,
                            capture_output=True)
-        out = subprocess.run([sys.executable, "run.py", "create-merchant", *flags, "--name", "Bench Shop",
-                              "--return-domain", "127.0.0.1"], cwd=ROOT, env=self.env(), check=True,
+        self.merchant = self.create_merchant("Bench Shop")
+        self._serve()
+        return self
+
+    def create_merchant(self, name: str, *flags: str) -> dict[str, Any]:
+        """``python run.py create-merchant`` (with the sandbox channel accounts); its credentials."""
+        out = subprocess.run([sys.executable, "run.py", "create-merchant", *self._flags, "--name", name,
+                              "--return-domain", "127.0.0.1", *flags], cwd=ROOT, env=self.env(), check=True,
                              capture_output=True, text=True).stdout
-        self.merchant = json.loads(out.strip().splitlines()[-1])
+        return json.loads(out.strip().splitlines()[-1])
+
+    def restart(self, *, background: bool | None = None, **settings: str) -> None:
+        """Stop the server and start it again over the same data, with background work switched and
+        ``settings`` (GATEWAY_* variables) added."""
+        assert self.proc is not None
+        stop(self.proc)
+        if background is not None:
+            self.background = background
+        self.settings = {**self.settings, **settings}
+        self._serve()
+
+    def _serve(self) -> None:
         # The server's log goes to a file: a load generator ending a run mid-request makes it log the
         # dropped connections, which would drown the runner's own output.
+        assert self.data_dir is not None
         log = self.data_dir.parent / "gateway.log"
-        with log.open("wb") as fh:
-            self.proc = subprocess.Popen([sys.executable, "run.py", *flags], cwd=ROOT, env=self.env(),
+        with log.open("ab") as fh:
+            self.proc = subprocess.Popen([sys.executable, "run.py", *self._flags], cwd=ROOT, env=self.env(),
                                          stdout=subprocess.DEVNULL, stderr=fh)
         try:
             wait_http(f"{self.url}/readyz", self.proc)
         except RuntimeError:
             sys.stderr.write(log.read_text()[-3000:])
             raise
-        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc:
@@ -186,8 +238,12 @@ class GatewayProcess:
         return json.loads((self.data_dir / "sandbox-keys.json").read_text())
 
     async def api(self, http: aiohttp.ClientSession, method: str, path: str,
-                  body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        async with http.request(method, f"{self.url}/api/v1{path}", headers=self.api_headers,
+                  body: dict[str, Any] | None = None, *, api_key: str | None = None) -> tuple[int, Any]:
+        """One merchant API call, as the bench merchant or as the merchant whose ``api_key`` is given."""
+        headers = self.api_headers
+        if api_key:
+            headers = {**headers, "Authorization": f"Bearer {api_key}"}
+        async with http.request(method, f"{self.url}/api/v1{path}", headers=headers,
                                 data=json.dumps(body) if body is not None else None) as resp:
             text = await resp.text()
             return resp.status, json.loads(text) if text else None

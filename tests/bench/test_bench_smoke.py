@@ -35,3 +35,17 @@ def test_quick_api_run_reports_figures_with_ratios(tmp_path: Path) -> None:
         assert set(run["subject"]["statuses"]) == ({"201"} if "create" in f["name"] else {"200"})
         assert run["subject"]["driver"] == "python" and run["reference"]["rps"] > 0
     assert "| api | payment GET | sqlite |" in done.stdout
+
+
+def test_quick_expiry_run_reports_both_sizes_and_the_index_plan(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "tests.bench", "expiry", "--db", "sqlite", "--quick",
+                           "--out", str(tmp_path)], cwd=ROOT, env=clean_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [path] = tmp_path.glob("bench-*.json")
+    small, large = json.loads(path.read_text())["figures"]
+    assert small["scenario"] == large["scenario"] == "expiry" and small["unit"] == "ms/claim"
+    assert "10,000 payment rows" in small["name"] and "100,000 payment rows" in large["name"]
+    assert small["value"] > 0 and large["value"] > 0 and large["ratio"] > 0
+    # the claim's SELECT goes through the (status, expires_at) index, never a scan of the table
+    assert "USING INDEX ix_payments_status_expires" in large["note"]

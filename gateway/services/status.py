@@ -42,10 +42,17 @@ class StatusBus:
         await self._cache.set(f"status:{payment_id}", status, self._ttl)
         await self._cache.publish(TOPIC, f"{payment_id} {status}")
 
-    async def cached(self, payment_id: str) -> str | None:
+    def peek(self, payment_id: str) -> str | None:
+        """The in-process layer alone, without awaiting: the status endpoint's fast path."""
         hit = self._local.get(payment_id)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        return None
+
+    async def cached(self, payment_id: str) -> str | None:
+        status = self.peek(payment_id)
+        if status is not None:
+            return status
         status = await self._cache.get(f"status:{payment_id}")
         if status is not None:
             self._keep(payment_id, status)

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.errors import DuplicateOutRefundNo
-from gateway.domain.states import REFUND_TRANSITIONS, REFUNDABLE
+from gateway.domain.states import PAYMENT_TRANSITIONS, REFUND_TRANSITIONS, REFUNDABLE
 from gateway.store.base import Row, all_rows, is_unique_violation, one, transition, utcnow
 from gateway.store.tables import payments, refunds
 
@@ -69,14 +69,25 @@ async def transition_refund(conn: AsyncConnection, name: str, refund_id: str, **
 
 
 async def add_refunded(conn: AsyncConnection, payment_id: str, amount: int) -> str | None:
-    """Count a succeeded refund on its payment: ``refunded`` when it completes the amount, else
-    ``partially_refunded``. Returns the new status, or None if the payment was not refundable."""
-    from gateway.store.payments import transition_payment
+    """Count a succeeded refund on its payment: ``mark_refunded`` when it completes the amount, else
+    ``mark_partially_refunded``. Returns the new status, or None if the payment was not refundable.
 
+    One statement, choosing between the two named transitions on the row as it is when the statement
+    runs: two refunds settling at once must not each decide from a stale read that the other is not the
+    last (read committed re-evaluates an UPDATE's expressions on the newest row version). ``status`` is
+    assigned before ``refunded_amount`` because MySQL evaluates SET left to right.
+    """
+    full, partial = PAYMENT_TRANSITIONS["mark_refunded"], PAYMENT_TRANSITIONS["mark_partially_refunded"]
+    sources = sorted(full.sources | partial.sources)
     new_total = payments.c.refunded_amount + amount
-    if await transition_payment(conn, "mark_refunded", payment_id, refunded_amount=new_total,
-                                where=new_total == payments.c.amount):
-        return "refunded"
-    if await transition_payment(conn, "mark_partially_refunded", payment_id, refunded_amount=new_total):
-        return "partially_refunded"
-    return None
+    result = await conn.execute(
+        sa.update(payments)
+        .where(payments.c.id == payment_id, payments.c.status.in_(sources))
+        .ordered_values(
+            (payments.c.status, sa.case((new_total == payments.c.amount, full.target), else_=partial.target)),
+            (payments.c.refunded_amount, new_total),
+            (payments.c.updated_at, utcnow())))
+    if result.rowcount != 1:
+        return None
+    status = (await conn.execute(sa.select(payments.c.status).where(payments.c.id == payment_id))).scalar_one()
+    return str(status)

@@ -128,3 +128,29 @@ async def test_simultaneous_reservations_and_settlements_never_over_refund(gatew
           f" (+{STORE_CONCURRENCY // 2} during settlement), {accepted} accepted, over-refunds: {over_refunds}")
     assert over_refunds == 0
     await assert_books_balance(gateway)
+
+
+async def test_refunds_completing_a_payment_together_make_it_refunded(gateway: Gateway) -> None:
+    """Two refunds that together complete the amount, settled at the same moment: whichever commits last
+    must see the other and make the payment ``refunded`` (a decision from a stale read left it
+    ``partially_refunded`` with everything refunded)."""
+    m = await gateway.merchant()
+    svc = gateway.svc
+    for _ in range(15):
+        payment_id = await _paid_directly(gateway, m, 1000)
+        ids = []
+        for part in (400, 600):
+            async with svc.db.begin() as conn:
+                ids.append((await service.open_refund(conn, m.id, payment_id, amount=part,
+                                                      out_refund_no=unique("rc")))["id"])
+
+        async def settle(refund_id: str) -> None:
+            async with svc.db.begin() as conn:
+                row = await refunds_repo.get_refund(conn, refund_id)
+                assert row is not None
+                await service.settle_refund_succeeded(conn, row, None, "")
+
+        await asyncio.gather(*(settle(i) for i in ids))
+        async with svc.db.read() as conn:
+            row = await payments_repo.get_payment(conn, payment_id)
+        assert row is not None and (row["status"], row["refunded_amount"]) == ("refunded", 1000)

@@ -45,14 +45,16 @@ def _status_body(status: str) -> bytes:
 
 
 async def current_status(svc: Services, payment_id: str) -> str | None:
-    status = svc.status.peek(payment_id) or await svc.status.cached(payment_id)
-    if status is None:
+    status = svc.status.peek(payment_id)
+    if status is not None:
+        return status
+
+    async def from_database() -> str | None:
         async with svc.db.read() as conn:
-            status = (await conn.execute(sa.select(payments.c.status)
-                                         .where(payments.c.id == payment_id))).scalar_one_or_none()
-        if status is not None:
-            await svc.status.remember(payment_id, status)
-    return status
+            return (await conn.execute(sa.select(payments.c.status)
+                                       .where(payments.c.id == payment_id))).scalar_one_or_none()
+
+    return await svc.status.cached_or_load(payment_id, from_database)
 
 
 def _etag(status: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable
 
 from gateway.cache.base import Cache
 
@@ -29,6 +30,7 @@ class StatusBus:
         self._waiters: defaultdict[str, set[asyncio.Future[str]]] = defaultdict(set)
         self._local: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._local_ttl = local_ttl
+        self._loading: dict[str, asyncio.Future[str | None]] = {}
         cache.subscribe(TOPIC, self._on_message)
 
     def _keep(self, payment_id: str, status: str) -> None:
@@ -56,6 +58,25 @@ class StatusBus:
         status = await self._cache.get(f"status:{payment_id}")
         if status is not None:
             self._keep(payment_id, status)
+        return status
+
+    async def cached_or_load(self, payment_id: str, load: Callable[[], Awaitable[str | None]]) -> str | None:
+        """The cached status, or ``load()``-ed once however many requests miss at the same moment: when a
+        hot payment's entry expires, one database read refills it instead of a burst of them."""
+        status = self.peek(payment_id) or await self.cached(payment_id)
+        if status is not None:
+            return status
+        loading = self._loading.get(payment_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(payment_id, load))
+            self._loading[payment_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(payment_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, payment_id: str, load: Callable[[], Awaitable[str | None]]) -> str | None:
+        status = await load()
+        if status is not None:
+            await self.remember(payment_id, status)
         return status
 
     async def remember(self, payment_id: str, status: str) -> None:

@@ -6,12 +6,13 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from gateway.checkout import links
-from gateway.checkout.i18n import STRINGS, format_amount, language
-from gateway.checkout.security import NONCE
+from gateway.checkout.i18n import STRINGS, language
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.money import MoneyError, parse_major
 from gateway.keys import SERVICES
 from gateway.store.base import Row
+from gateway.web.i18n import format_amount
+from gateway.web.pages import NONCE
 
 routes = web.RouteTableDef()
 

@@ -11,14 +11,15 @@ from aiohttp import web
 from gateway.channels.base import VerificationError
 from gateway.checkout import flow, oauth
 from gateway.checkout.agent import QR_METHODS, REDIRECT_METHODS, Client, detect
-from gateway.checkout.i18n import COOKIE, LANGS, STRINGS, format_amount, language
-from gateway.checkout.security import NONCE
+from gateway.checkout.i18n import COOKIE, STRINGS, language
 from gateway.domain.errors import ChannelDeclined, ChannelUnavailable, InvalidState, NotFound
 from gateway.domain.states import PaymentStatus
 from gateway.keys import CHECKOUT, HTTP, SERVICES
 from gateway.services import payments
 from gateway.store import merchants as merchants_repo
 from gateway.store import payments as repo
+from gateway.web.i18n import LANGS, format_amount
+from gateway.web.pages import NONCE
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

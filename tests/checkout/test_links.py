@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from gateway.checkout.i18n import format_amount
 from gateway.checkout.state import Checkout
 from gateway.crypto.secrets import Secret
 from gateway.domain.money import parse_major
+from gateway.web.i18n import format_amount
 from tests.checkout.helpers import get
 from tests.factories import Gateway
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.checkout import link_pages, pages, status
 from gateway.checkout.i18n import CATALOGUE
+from gateway.checkout.oauth_state import OAuthState
 from gateway.checkout.security import form_targets
 from gateway.checkout.state import Checkout
 from gateway.web.pages import DEFAULT_TITLES, Pages, setup_pages
@@ -18,7 +19,7 @@ ERROR_TITLES = {**DEFAULT_TITLES, 502: "channel_error", 503: "channel_error"}
 
 
 async def checkout_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[keys.CHECKOUT] = Checkout(app[keys.SETTINGS].secret_key)
+    app[keys.CHECKOUT] = Checkout(OAuthState(app[keys.SETTINGS].secret_key))
     yield
 
 

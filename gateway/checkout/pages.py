@@ -84,7 +84,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         app = await oauth.oauth_app(svc, data.payment["merchant_id"])
         if app is not None:  # get the payer's openid first; the attempt opens when WeChat sends them back
             base, _ = svc.settings.wechat_oauth_bases()
-            state = request.config_dict[CHECKOUT].sign_state(data.payment["id"])
+            state = request.config_dict[CHECKOUT].oauth.sign(data.payment["id"])
             raise web.HTTPFound(oauth.authorize_url(base, app, svc.url(f"/pay/{data.payment['id']}/oauth"), state))
         methods = [m for m in methods if m != "wechat_jsapi"]
         notice = "in_wechat_unavailable"
@@ -135,7 +135,7 @@ async def oauth_return(request: web.Request) -> web.StreamResponse:
     state, code = request.query.get("state", ""), request.query.get("code", "")
     if not data.payable:
         raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")
-    if not code or not request.config_dict[CHECKOUT].check_state(data.payment["id"], state):
+    if not code or not request.config_dict[CHECKOUT].oauth.check(data.payment["id"], state):
         raise web.HTTPBadRequest(text="invalid OAuth state")
     app = await oauth.oauth_app(svc, data.payment["merchant_id"])
     if app is None:

@@ -87,6 +87,7 @@ class DatabaseStorage(AbstractStorage):
                                   expires_at=now + self.absolute)
             elif not await repo.save(conn, _key(str(session.identity)), data, now=now, idle_until=now + self.idle):
                 return  # it died meanwhile (rotated by another request, or timed out): it stays dead
+        # Decided per request (behind TLS or not), set just before use: no await in between, so no mixing.
         self._cookie_params["secure"] = self._is_secure(request)
         self.save_cookie(response, str(session.identity))
         if session.new:

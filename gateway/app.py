@@ -1,4 +1,5 @@
-"""The application factory: every resource opened in one cleanup context, every sub-app mounted here."""
+"""The application factory: every resource opened in one cleanup context, every context and sub-app
+composed here (a context may be defined in its own package; only this module appends it)."""
 from __future__ import annotations
 
 import logging
@@ -16,7 +17,7 @@ from gateway.api.app import create_api_app
 from gateway.cache.memory import MemoryCache
 from gateway.callbacks.app import create_callbacks_app
 from gateway.channels.registry import Registry, default_registry
-from gateway.checkout.app import setup_checkout
+from gateway.checkout.app import checkout_ctx, release_long_polls, setup_checkout
 from gateway.config import Settings
 from gateway.services.channels import ChannelPool
 from gateway.services.context import Services
@@ -105,7 +106,9 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = registry or default_registry(timeout=settings.channel_timeout)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
-    app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, tasks_ctx, *(extra_contexts or [])])
+    app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, checkout_ctx, tasks_ctx,
+                            *(extra_contexts or [])])
+    app.on_shutdown.append(release_long_polls)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_static("/static", ROOT / "static", name="static")

@@ -11,18 +11,14 @@ if TYPE_CHECKING:
     from gateway.channels.registry import Registry
     from gateway.checkout.state import Checkout
     from gateway.config import Settings
-    from gateway.services.channels import ChannelPool
     from gateway.services.context import Services
     from gateway.store.db import Database
-    from gateway.tasks.runner import Runner
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
 CACHE: web.AppKey[Cache] = web.AppKey("cache")
 HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
 REGISTRY: web.AppKey[Registry] = web.AppKey("registry")
-CHANNELS: web.AppKey[ChannelPool] = web.AppKey("channels")
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 SANDBOX_KEYS: web.AppKey[dict] = web.AppKey("sandbox_keys")
 CHECKOUT: web.AppKey[Checkout] = web.AppKey("checkout")
-TASKS: web.AppKey[Runner] = web.AppKey("tasks")

@@ -1,18 +1,12 @@
-"""Checkout strings in Simplified Chinese (the default) and English, and locale-aware amounts.
-
-The language is the shopper's explicit choice (a cookie set by the switch), else the best match of
-``Accept-Language``, else zh-CN.
+"""The checkout's messages in Simplified Chinese (the default) and English: its catalogue, registered over
+the shared one in :mod:`gateway.web.i18n` (which negotiates the language and formats amounts). The
+shopper's explicit choice lives in the ``checkout_lang`` cookie set by the switch.
 """
 from __future__ import annotations
 
-from aiohttp import web
+from gateway.web.i18n import Catalogue
 
-from gateway.domain.money import format_major
-
-LANGS = ("zh-CN", "en")
-COOKIE = "checkout_lang"
-
-STRINGS: dict[str, dict[str, str]] = {
+MESSAGES: dict[str, dict[str, str]] = {
     "zh-CN": {
         "title": "收银台", "amount": "应付金额", "merchant": "商户", "order": "订单",
         "expires_in": "剩余支付时间", "choose": "选择支付方式", "scan_with_wechat": "请使用微信扫一扫",
@@ -57,29 +51,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
 }
 
-
-def language(request: web.Request) -> str:
-    chosen = request.cookies.get(COOKIE)
-    if chosen in LANGS:
-        return chosen
-    best, best_q = "zh-CN", 0.0
-    for part in request.headers.get("Accept-Language", "").split(","):
-        tag, _, params = part.strip().partition(";")
-        try:
-            q = float(params.strip().removeprefix("q=")) if params.strip().startswith("q=") else 1.0
-        except ValueError:
-            continue
-        tag = tag.strip().lower()
-        lang = "zh-CN" if tag.startswith("zh") else "en" if tag.startswith("en") else None
-        if lang and q > best_q:
-            best, best_q = lang, q
-    return best
-
-
-def format_amount(minor: int, currency: str, lang: str) -> str:
-    """Exact, from integer fen: ``123456`` → ``¥1,234.56`` (zh-CN) / ``CN¥1,234.56`` (en)."""
-    whole, _, frac = format_major(minor, currency).partition(".")
-    grouped = f"{int(whole):,}" + (f".{frac}" if frac else "")
-    if currency == "CNY":
-        return ("¥" if lang == "zh-CN" else "CN¥") + grouped
-    return f"{currency} {grouped}"
+CATALOGUE = Catalogue(MESSAGES, cookie="checkout_lang")
+COOKIE = CATALOGUE.cookie
+STRINGS = CATALOGUE.strings
+language = CATALOGUE.language

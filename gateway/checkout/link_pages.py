@@ -2,16 +2,16 @@
 checkout; an open amount asks for it first (in yuan, parsed exactly into fen)."""
 from __future__ import annotations
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from gateway.checkout import links
-from gateway.checkout.i18n import STRINGS, format_amount, language
-from gateway.checkout.security import NONCE
+from gateway.checkout.i18n import STRINGS, language
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.money import MoneyError, parse_major
 from gateway.keys import SERVICES
 from gateway.store.base import Row
+from gateway.web.i18n import format_amount
+from gateway.web.pages import render_page
 
 routes = web.RouteTableDef()
 
@@ -21,9 +21,9 @@ def _form(request: web.Request, link: Row, merchant: Row, error: bool = False, v
     lo, hi = link["min_amount"] or 1, link["max_amount"]
     bounds = format_amount(lo, link["currency"], lang) + (f" – {format_amount(hi, link['currency'], lang)}"
                                                           if hi else "")
-    return aiohttp_jinja2.render_template("checkout/link.html", request, {
-        "t": STRINGS[lang], "lang": lang, "nonce": request[NONCE], "link": link, "merchant_name": merchant["name"],
-        "bounds": bounds, "error": error, "value": value}, status=422 if error else 200)
+    return render_page(request, "checkout/link.html", {
+        "link": link, "merchant_name": merchant["name"], "bounds": bounds, "error": error, "value": value},
+        status=422 if error else 200)
 
 
 @routes.get("/{slug}", name="link")

@@ -9,7 +9,6 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from gateway.checkout.i18n import format_amount
 from gateway.checkout.qr import png
 from gateway.domain.errors import ChannelDeclined, ChannelUnavailable, NotFound, ValidationFailed
 from gateway.domain.ids import new_id, new_slug
@@ -20,6 +19,7 @@ from gateway.services.views import iso
 from gateway.store import links as repo
 from gateway.store import merchants as merchants_repo
 from gateway.store.base import Row, utcnow
+from gateway.web.i18n import format_amount
 
 
 @dataclass(frozen=True)

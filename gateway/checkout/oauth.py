@@ -1,7 +1,7 @@
 """WeChat web OAuth2 (``snsapi_base``): the openid of the shopper inside WeChat, which JSAPI needs.
 
 Flow: our page redirects to ``{open}/connect/oauth2/authorize`` with a ``state`` bound to the payment and
-MACed (:meth:`Checkout.sign_state`); WeChat sends the browser back to ``/pay/{id}/oauth?code&state``; we
+MACed (:class:`~gateway.checkout.oauth_state.OAuthState`); WeChat sends the browser back to ``/pay/{id}/oauth?code&state``; we
 exchange the code at ``{api}/sns/oauth2/access_token`` for the openid. ``snsapi_base`` is silent -- the
 shopper sees no consent screen.
 

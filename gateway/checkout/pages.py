@@ -11,14 +11,15 @@ from aiohttp import web
 from gateway.channels.base import VerificationError
 from gateway.checkout import flow, oauth
 from gateway.checkout.agent import QR_METHODS, REDIRECT_METHODS, Client, detect
-from gateway.checkout.i18n import COOKIE, LANGS, STRINGS, format_amount, language
-from gateway.checkout.security import NONCE
+from gateway.checkout.i18n import COOKIE, STRINGS, language
 from gateway.domain.errors import ChannelDeclined, ChannelUnavailable, InvalidState, NotFound
 from gateway.domain.states import PaymentStatus
 from gateway.keys import CHECKOUT, HTTP, SERVICES
 from gateway.services import payments
 from gateway.store import merchants as merchants_repo
 from gateway.store import payments as repo
+from gateway.web.i18n import LANGS, format_amount
+from gateway.web.pages import NONCE
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -83,7 +84,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         app = await oauth.oauth_app(svc, data.payment["merchant_id"])
         if app is not None:  # get the payer's openid first; the attempt opens when WeChat sends them back
             base, _ = svc.settings.wechat_oauth_bases()
-            state = request.config_dict[CHECKOUT].sign_state(data.payment["id"])
+            state = request.config_dict[CHECKOUT].oauth.sign(data.payment["id"])
             raise web.HTTPFound(oauth.authorize_url(base, app, svc.url(f"/pay/{data.payment['id']}/oauth"), state))
         methods = [m for m in methods if m != "wechat_jsapi"]
         notice = "in_wechat_unavailable"
@@ -134,7 +135,7 @@ async def oauth_return(request: web.Request) -> web.StreamResponse:
     state, code = request.query.get("state", ""), request.query.get("code", "")
     if not data.payable:
         raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")
-    if not code or not request.config_dict[CHECKOUT].check_state(data.payment["id"], state):
+    if not code or not request.config_dict[CHECKOUT].oauth.check(data.payment["id"], state):
         raise web.HTTPBadRequest(text="invalid OAuth state")
     app = await oauth.oauth_app(svc, data.payment["merchant_id"])
     if app is None:

@@ -156,7 +156,6 @@ async def tasks_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     runner = Runner(app[keys.SERVICES], app[keys.HTTP])
-    app[keys.TASKS] = runner
     runner.start()
     yield
     await runner.stop()

@@ -27,7 +27,7 @@ def _sub_app(form_action: str) -> web.Application:
 
 def setup_checkout(app: web.Application) -> None:
     """Called once by :func:`gateway.app.create_app` after ``SETTINGS`` is set."""
-    form_action = form_action_sources(app[keys.SETTINGS])
+    form_action = form_action_sources(app[keys.SETTINGS], app[keys.REGISTRY])
     app.cleanup_ctx.append(checkout_ctx)
     app.on_shutdown.append(_release_long_polls)
     # The status endpoint is the hot path: its own sub-app-free route on the root, no page middleware.

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import aiohttp_jinja2
 from aiohttp import web
 
+from gateway.channels.registry import Registry
 from gateway.checkout.i18n import STRINGS, language
 from gateway.config import Settings
 from gateway.domain.errors import GatewayError
@@ -19,14 +20,12 @@ log = logging.getLogger(__name__)
 NONCE = "csp_nonce"
 
 # Forms post to us; a few answer with a redirect to the channel's cashier, and browsers check redirects
-# after a form submission against form-action too -- so the channels' cashier hosts are listed.
-CHANNEL_FORM_TARGETS = ("https://openapi.alipay.com", "https://mapi.alipay.com", "https://*.alipay.com",
-                        "https://wx.tenpay.com", "https://*.weixin.qq.com")
-
-
-def form_action_sources(settings: Settings) -> str:
-    sources = ["'self'", *CHANNEL_FORM_TARGETS]
-    for url in (settings.sandbox_base, settings.alipay_gateway_url):
+# after a form submission against form-action too -- so the channels' cashier hosts (which each channel's
+# factory declares) are listed.
+def form_action_sources(settings: Settings, registry: Registry) -> str:
+    sources = ["'self'", *(target for f in registry.factories for target in f.form_targets)]
+    browser_targets = [settings.endpoint(s) for f in registry.factories for s in f.settings if s.browser_target]
+    for url in (settings.sandbox_base, *browser_targets):
         if url:
             parts = urlsplit(url)
             sources.append(f"{parts.scheme}://{parts.netloc}")

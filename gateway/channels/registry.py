@@ -87,7 +87,7 @@ def pay_method_specs() -> list[PayMethodSpec]:
 
 
 def endpoint_settings() -> list[EndpointSetting]:
-    return [s for f in FACTORIES for s in f.settings]
+    return [s for f in sorted(FACTORIES, key=lambda f: f.name) for s in f.settings]
 
 
 def account_ref(channel: str, credentials: Mapping[str, Any]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        conv = {"port": int, "max_body_bytes": int, "rate_limit": int, "sandbox": _bool, "background": _bool,
+        conv: dict[str, Callable[[str], Any]] = {"port": int, "max_body_bytes": int, "rate_limit": int, "sandbox": _bool, "background": _bool,
                 "sandbox_time_scale": float, "channel_timeout": float, "task_time_scale": float, "task_interval": float,
                 "task_lease": float, "webhook_timeout": float, "webhook_concurrency": int, "data_dir": Path,
                 "secret_key": Secret, "redis_url": lambda v: Secret(v) if v else None}

@@ -308,6 +308,9 @@ class FactoryBase:
     def pay_methods(self) -> frozenset[str]:
         return frozenset(m.code for m in self.methods)
 
+    def account_ref(self, credentials: Mapping[str, Any]) -> str:
+        raise NotImplementedError
+
     def payer_redirect(self, credentials: Mapping[str, Any], urls: Mapping[str, str], redirect_uri: str,
                        state: str) -> str | None:
         return None

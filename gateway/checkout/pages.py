@@ -64,7 +64,7 @@ async def _current_view(request: web.Request, attempt: Any) -> dict[str, Any]:
     svc, checkout = request.config_dict[SERVICES], request.config_dict[CHECKOUT]
     method, action = attempt["pay_method"], flow.action(attempt)
     view: dict[str, Any] = {"method": method, "id": attempt["id"], "kind": action.kind.value}
-    if action.kind is ActionKind.QR:
+    if action.kind is ActionKind.QR and action.qr is not None:
         view |= {"svg": checkout.qr.svg(attempt["id"], action.qr),
                  "prompt": scan_prompt(svc.registry, language(request), method),
                  "png_url": f"/pay/{attempt['payment_id']}/qr/{attempt['id']}.png",

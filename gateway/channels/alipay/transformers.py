@@ -291,7 +291,7 @@ def notification(params: Mapping[str, str]) -> Notification:
     if params.get("total_amount") and amount is None:
         raise VerificationError("malformed", "total_amount is not an amount")
     identities = {k: params[k] for k in ("app_id", "seller_id") if params.get(k)}
-    common = {
+    common: dict[str, Any] = {
         "trade_no": trade_no, "amount": amount, "channel_trade_no": params.get("trade_no") or None,
         "event_id": params.get("notify_id") or None, "identities": identities, "raw": dict(params),
     }

@@ -238,7 +238,7 @@ def parse_notification(envelope: Mapping[str, Any], resource: Mapping[str, Any])
     event = envelope.get("event_type")
     identities = {k: str(resource[k]) for k in ("mchid", "appid") if isinstance(resource.get(k), str)}
     trade_no = resource.get("out_trade_no")
-    common = {"event_id": envelope.get("id") if isinstance(envelope.get("id"), str) else None,
+    common: dict[str, Any] = {"event_id": envelope.get("id") if isinstance(envelope.get("id"), str) else None,
               "identities": identities, "raw": dict(resource),
               "channel_trade_no": resource.get("transaction_id") or None}
     if event != "TRANSACTION.SUCCESS" and event not in _REFUND_EVENTS:

@@ -282,6 +282,7 @@ def notification(params: Mapping[str, str]) -> Notification:
     / ``gmt_refund``; ``trade_status`` stays TRADE_SUCCESS, or TRADE_CLOSED once fully refunded.
     ``refund_amount`` is ``refund_fee``: the CUMULATIVE amount refunded on the trade so far, not this
     refund's own amount -- equal for a single refund, larger after earlier partial refunds.
+    A verified notify in a state we do not act on is an ``"unsupported"`` notification.
     """
     trade_no = params.get("out_trade_no")
     status = params.get("trade_status")

@@ -233,16 +233,16 @@ _REFUND_EVENTS = {"REFUND.SUCCESS": Outcome.SUCCESS, "REFUND.ABNORMAL": Outcome.
 
 
 def parse_notification(envelope: Mapping[str, Any], resource: Mapping[str, Any]) -> Notification:
-    """``envelope`` is the outer JSON, ``resource`` the decrypted plaintext object. Raises
-    :class:`Malformed` for an unsupported event or a missing field."""
+    """``envelope`` is the outer JSON, ``resource`` the decrypted plaintext object. An event we do not act
+    on is a ``"unsupported"`` notification (it decrypted under our key: genuine); raises :class:`Malformed`
+    for a missing field."""
     event = envelope.get("event_type")
     identities = {k: str(resource[k]) for k in ("mchid", "appid") if isinstance(resource.get(k), str)}
     trade_no = resource.get("out_trade_no")
     common: dict[str, Any] = {"event_id": envelope.get("id") if isinstance(envelope.get("id"), str) else None,
-              "identities": identities, "raw": dict(resource),
-              "channel_trade_no": resource.get("transaction_id") or None}
+                              "identities": identities, "raw": dict(resource),
+                              "channel_trade_no": resource.get("transaction_id") or None}
     if event != "TRANSACTION.SUCCESS" and event not in _REFUND_EVENTS:
-        # Genuine (it decrypted under our key) but not an event we act on: acknowledged, logged, ignored.
         return Notification("unsupported", Outcome.WAITING, trade_no if isinstance(trade_no, str) else "",
                             None, **common)
     if not isinstance(trade_no, str) or not trade_no:
@@ -252,17 +252,15 @@ def parse_notification(envelope: Mapping[str, Any], resource: Mapping[str, Any])
             raise Malformed("TRANSACTION.SUCCESS without trade_state SUCCESS")
         return Notification("payment", Outcome.SUCCESS, trade_no, _money(resource.get("amount"), "total"),
                             paid_at=parse_time(resource.get("success_time")), **common)
-    if event in _REFUND_EVENTS:
-        refund_no = resource.get("out_refund_no")
-        if not isinstance(refund_no, str) or not refund_no:
-            raise Malformed("out_refund_no missing")
-        amount = resource.get("amount")
-        channel_refund_no = resource.get("refund_id")
-        return Notification("refund", _REFUND_EVENTS[event], trade_no, _money(amount, "total"),
-                            refund_no=refund_no, refund_amount=_money(amount, "refund"),
-                            channel_refund_no=channel_refund_no if isinstance(channel_refund_no, str) else None,
-                            **common)
-    raise AssertionError(event)
+    refund_no = resource.get("out_refund_no")
+    if not isinstance(refund_no, str) or not refund_no:
+        raise Malformed("out_refund_no missing")
+    amount = resource.get("amount")
+    channel_refund_no = resource.get("refund_id")
+    return Notification("refund", _REFUND_EVENTS[event], trade_no, _money(amount, "total"),
+                        refund_no=refund_no, refund_amount=_money(amount, "refund"),
+                        channel_refund_no=channel_refund_no if isinstance(channel_refund_no, str) else None,
+                        **common)
 
 
 # --- bills ---------------------------------------------------------------------------------------------

@@ -256,6 +256,7 @@ class ChannelFactory(Protocol):
     app_names: ClassVar[Mapping[str, str]]           # language → the wallet app's name ("scan with …")
     in_app_marker: ClassVar[str | None]              # User-Agent marker of the wallet app's browser
     form_targets: ClassVar[tuple[str, ...]]          # CSP form-action sources of the channel's cashier
+    credential_fields: ClassVar[tuple[str, ...]]     # an account's credential fields; "name?" = optional
     required_identities: ClassVar[tuple[str, ...]]   # identities a genuine callback always carries
     logged_headers: ClassVar[tuple[str, ...]]        # callback headers worth keeping in the notify log
 
@@ -297,6 +298,7 @@ class FactoryBase:
     settings: ClassVar[tuple[EndpointSetting, ...]]
     app_names: ClassVar[Mapping[str, str]]
     form_targets: ClassVar[tuple[str, ...]] = ()
+    credential_fields: ClassVar[tuple[str, ...]] = ()
     in_app_marker: ClassVar[str | None] = None
     required_identities: ClassVar[tuple[str, ...]] = ()
     logged_headers: ClassVar[tuple[str, ...]] = ()

@@ -81,6 +81,11 @@ def channel_names() -> list[str]:
     return sorted(f.name for f in FACTORIES)
 
 
+def credentials_help() -> str:
+    """Each channel's credential fields, for the CLI's help ("?" = optional)."""
+    return "; ".join(f"{f.name}: {', '.join(f.credential_fields)}" for f in sorted(FACTORIES, key=lambda f: f.name))
+
+
 def pay_method_specs() -> list[PayMethodSpec]:
     """Every pay method, in registry order (for enums and documentation, before any app exists)."""
     return [spec for f in FACTORIES for spec in f.methods]

@@ -39,6 +39,8 @@ class AlipayFactory(FactoryBase):
     # WAP and page pay answer a form post with a redirect to Alipay's cashier.
     form_targets: ClassVar[tuple[str, ...]] = ("https://openapi.alipay.com", "https://mapi.alipay.com",
                                                "https://*.alipay.com")
+    credential_fields: ClassVar[tuple[str, ...]] = ("app_id", "seller_id", "app_private_key", "alipay_public_key",
+                                                    "alipay_public_keys?")
     required_identities: ClassVar[tuple[str, ...]] = ("app_id",)
 
     def __init__(self, *, timeout: float = 15.0) -> None:

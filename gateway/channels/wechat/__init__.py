@@ -47,6 +47,9 @@ class WechatFactory(FactoryBase):
     in_app_marker: ClassVar[str | None] = "MicroMessenger"
     # H5 pay redirects the browser to WeChat's cashier.
     form_targets: ClassVar[tuple[str, ...]] = ("https://wx.tenpay.com", "https://*.weixin.qq.com")
+    credential_fields: ClassVar[tuple[str, ...]] = (
+        "mchid", "appid", "merchant_serial", "merchant_private_key", "apiv3_key", "platform_certificates?",
+        "public_key_id?", "public_key?", "app_secret?")
     required_identities: ClassVar[tuple[str, ...]] = ("mchid",)
     # Headers worth keeping in the notify log (never Authorization or cookies).
     logged_headers: ClassVar[tuple[str, ...]] = (

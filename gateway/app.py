@@ -16,10 +16,10 @@ from gateway.api.app import PREFIX as API_PREFIX
 from gateway.api.app import create_api_app
 from gateway.cache.memory import MemoryCache
 from gateway.callbacks.app import create_callbacks_app
+from gateway.channels.pool import ChannelPool
 from gateway.channels.registry import Registry, default_registry
 from gateway.checkout.app import checkout_ctx, release_long_polls, setup_checkout
 from gateway.config import Settings
-from gateway.services.channels import ChannelPool
 from gateway.services.context import Services
 from gateway.services.merchants import Authenticator
 from gateway.services.status import StatusBus
@@ -124,4 +124,8 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
         app[keys.SANDBOX_KEYS] = sandbox_keys
         app.add_subapp("/sandbox", create_sandbox_app(sandbox_keys, public_url=f"{settings.public_url}/sandbox",
                                                       time_scale=settings.sandbox_time_scale))
+    if settings.sandbox_base:  # mounted here or its own process: the checkout links to its phone pages
+        from gateway.sandbox.app import phone_pages
+
+        app[keys.PHONE_PAGES] = phone_pages(settings.sandbox_base)
     return app

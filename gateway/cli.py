@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import keys
+from gateway.channels.registry import channel_names, credentials_help
 from gateway.config import VARIABLES, Settings
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade_async
@@ -50,8 +51,9 @@ def parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("set-channel", help="configure a merchant's channel account (credentials from a JSON file)")
     _common(sc)
     sc.add_argument("--merchant", required=True)
-    sc.add_argument("--channel", required=True, choices=["alipay", "wechat"])
-    sc.add_argument("--credentials", required=True, help="JSON file; '-' for standard input")
+    sc.add_argument("--channel", required=True, choices=channel_names())
+    sc.add_argument("--credentials", required=True,
+                    help=f"JSON file; '-' for standard input. Fields -- {credentials_help()}")
     sc.add_argument("--methods", help="comma-separated pay methods to enable (default: all of the channel's)")
     sb = sub.add_parser("sandbox", help="run the channel sandboxes as their own process")
     _common(sb)

@@ -1,6 +1,7 @@
 """Every typed application key, in one place."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from gateway.channels.registry import Registry
     from gateway.checkout.state import Checkout
     from gateway.config import Settings
+    from gateway.domain.pay import PayAction
     from gateway.services.context import Services
     from gateway.store.db import Database
 
@@ -22,3 +24,5 @@ REGISTRY: web.AppKey[Registry] = web.AppKey("registry")
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 SANDBOX_KEYS: web.AppKey[dict] = web.AppKey("sandbox_keys")
 CHECKOUT: web.AppKey[Checkout] = web.AppKey("checkout")
+# Set only when the sandboxes answer: (pay method, pay action) → the sandbox page a phone would open.
+PHONE_PAGES: web.AppKey[Callable[[str, PayAction], str | None]] = web.AppKey("phone_pages")

@@ -22,7 +22,7 @@ STATUSES = {"pending", "paid", "partially_refunded", "refunded", "closed"}
 async def create_payment(request: web.Request) -> web.Response:
     body = await parse(request, PaymentCreate)
     svc = request.config_dict[SERVICES]
-    view = await service.create_payment(svc, request[MERCHANT], service.NewPayment(**body.model_dump()),
+    view = await service.create_payment(svc, request[MERCHANT], service.NewPayment(**body.new_payment()),
                                         client_ip=request.remote)
     return json_response(view, status=201)
 

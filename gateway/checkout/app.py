@@ -30,8 +30,8 @@ async def release_long_polls(app: web.Application) -> None:
 
 def setup_checkout(app: web.Application) -> None:
     """Routes and sub-apps; called once by :func:`gateway.app.create_app` after ``SETTINGS`` is set."""
-    config = Pages(CATALOGUE, error_template="checkout/error.html", form_targets=form_targets(app[keys.SETTINGS]),
-                   titles=ERROR_TITLES)
+    targets = form_targets(app[keys.SETTINGS], app[keys.REGISTRY])
+    config = Pages(CATALOGUE, error_template="checkout/error.html", form_targets=targets, titles=ERROR_TITLES)
     # The status endpoint is the hot path: its own sub-app-free route on the root, no page middleware.
     app.router.add_get("/pay/{id}/status", status.status, name="checkout_status")
     for prefix, routes in (("/pay", pages.routes), ("/l", link_pages.routes)):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.checkout import links
-from gateway.checkout.i18n import STRINGS, language
+from gateway.checkout.i18n import language
+from gateway.checkout.labels import texts
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.money import MoneyError, parse_major
 from gateway.keys import SERVICES
@@ -22,8 +23,8 @@ def _form(request: web.Request, link: Row, merchant: Row, error: bool = False, v
     bounds = format_amount(lo, link["currency"], lang) + (f" – {format_amount(hi, link['currency'], lang)}"
                                                           if hi else "")
     return render_page(request, "checkout/link.html", {
-        "link": link, "merchant_name": merchant["name"], "bounds": bounds, "error": error, "value": value},
-        status=422 if error else 200)
+        "t": texts(request.config_dict[SERVICES].registry, lang), "link": link, "merchant_name": merchant["name"],
+        "bounds": bounds, "error": error, "value": value}, status=422 if error else 200)
 
 
 @routes.get("/{slug}", name="link")
@@ -58,5 +59,5 @@ async def poster(request: web.Request) -> web.Response:
     link, merchant = await links.active_link(svc, request.match_info["slug"])
     lang = language(request)
     body = links.poster(svc.url(f"/l/{link['slug']}"), merchant["name"], link["subject"],
-                        links.amount_text(link, lang), STRINGS[lang]["aggregated"])
+                        links.amount_text(link, lang), texts(svc.registry, lang)["aggregated"])
     return web.Response(body=body, content_type="image/png", headers={"Cache-Control": "public, max-age=300"})

@@ -5,10 +5,11 @@ import json
 import time
 from typing import Any
 
+from gateway.channels.pool import seal_credentials
+from gateway.channels.registry import account_ref
 from gateway.config import Settings
 from gateway.crypto.secrets import hash_api_key, new_api_key, new_webhook_secret, seal
 from gateway.domain.ids import new_id
-from gateway.services.channels import seal_credentials
 from gateway.store import merchants as repo
 from gateway.store.base import Row, utcnow
 from gateway.store.db import Database
@@ -38,7 +39,7 @@ async def create_merchant(db: Database, settings: Settings, *, name: str, return
 async def add_account(conn: Any, settings: Settings, merchant_id: str, channel: str,
                       credentials: dict[str, Any], pay_methods: list[str]) -> str:
     account_id = new_id("acct")
-    ref = str(credentials.get("app_id") or credentials.get("mchid") or "")
+    ref = account_ref(channel, credentials)
     await repo.insert_account(conn, {
         "id": account_id, "merchant_id": merchant_id, "channel": channel, "account_ref": ref,
         "credentials_sealed": seal_credentials(settings, channel, credentials),
@@ -58,7 +59,7 @@ async def set_channel_account(db: Database, settings: Settings, registry: Any, m
     from gateway.store.tables import channel_accounts
 
     factory = registry.channel(channel)
-    factory.open(credentials, None, settings.channel_base_url(channel))  # raises on unusable keys
+    factory.open(credentials, None, settings.endpoint(factory.settings[0]))  # raises on unusable keys
     methods = sorted(pay_methods or factory.pay_methods)
     unknown = set(methods) - set(factory.pay_methods)
     if unknown:
@@ -72,7 +73,7 @@ async def set_channel_account(db: Database, settings: Settings, registry: Any, m
         account_id = existing[0]["id"]
         await conn.execute(sa.update(channel_accounts).where(channel_accounts.c.id == account_id).values(
             credentials_sealed=seal_credentials(settings, channel, credentials), pay_methods=json.dumps(methods),
-            account_ref=str(credentials.get("app_id") or credentials.get("mchid") or "")))
+            account_ref=factory.account_ref(credentials)))
         return account_id
 
 

@@ -1,7 +1,6 @@
 """Payment use cases: create, read, list, open a channel attempt, close."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -9,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from gateway.channels.base import CreateRequest
+from gateway.channels.base import CreateRequest, TradeRef
 from gateway.domain.errors import (
     ChannelDeclined,
     ChannelUnavailable,
@@ -20,6 +19,7 @@ from gateway.domain.errors import (
 from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
+from gateway.domain.pay import PayAction
 from gateway.domain.states import AttemptStatus, PaymentStatus
 from gateway.services.confirm import settle_paid_with_policy, submit_automatic
 from gateway.services.context import Services
@@ -47,12 +47,12 @@ class NewPayment:
     expires_in: int = 900
     metadata: dict[str, str] | None = None
     link_id: str | None = None
-    payer_openid: str | None = None
+    payer_id: str | None = None  # the payer's identity the fixed method needs (``PayMethodSpec.needs_payer``)
 
 
 def _view(svc: Services, payment: Row, attempt: Row | None = None) -> dict[str, Any]:
-    pay_data = json.loads(attempt["pay_data"]) if attempt and attempt["status"] == "pending" else None
-    return payment_view(payment, base_url=svc.settings.public_url or "", pay_data=pay_data)
+    action = PayAction.loads(attempt["pay_data"]) if attempt and attempt["status"] == "pending" else None
+    return payment_view(payment, base_url=svc.settings.public_url or "", next_action=action)
 
 
 async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
@@ -86,7 +86,7 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
     await svc.status.remember(row["id"], row["status"])
     attempt = None
     if new.channel:
-        attempt = await open_attempt(svc, row, new.channel, client_ip=client_ip, openid=new.payer_openid)
+        attempt = await open_attempt(svc, row, new.channel, client_ip=client_ip, payer_id=new.payer_id)
     return _view(svc, row, attempt)
 
 
@@ -119,7 +119,7 @@ async def enabled_methods(svc: Services, merchant_id: str) -> list[str]:
 
 
 async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_ip: str | None = None,
-                       openid: str | None = None) -> Row:
+                       payer_id: str | None = None) -> Row:
     """Open a trade at the channel for this payment: a new attempt row, then the channel call.
 
     The row is written first, so a crash or a timeout during the call leaves an attempt that the sync
@@ -144,9 +144,10 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
         trade_no=attempt["id"], pay_method=pay_method, amount=Money(payment["amount"], payment["currency"]),
         subject=payment["subject"], description=payment["description"], expires_at=payment["expires_at"],
         notify_url=svc.notify_url(account["channel"]), return_url=svc.url(f"/pay/{payment['id']}/return"),
-        quit_url=svc.url(f"/pay/{payment['id']}"), client_ip=client_ip, openid=openid))
+        quit_url=svc.url(f"/pay/{payment['id']}"), client_ip=client_ip, payer_id=payer_id))
     if result.outcome == Outcome.SUCCESS:
-        attempt["pay_data"] = dumps(dict(result.pay_data))
+        assert result.action is not None
+        attempt["pay_data"] = dumps(result.action.to_json())
         async with svc.db.begin() as conn:
             await repo.set_pay_data(conn, attempt["id"], attempt["pay_data"])
         return attempt
@@ -161,6 +162,10 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
                              payment_id=payment["id"])
 
 
+def _trade_ref(attempt: Row) -> TradeRef:
+    return TradeRef(attempt["id"], attempt["created_at"], attempt.get("channel_trade_no"))
+
+
 async def apply_trade_state(svc: Services, attempt: Row) -> SettleResult:
     """Ask the channel about an attempt and apply a confirmed answer. Used by close, sync and expiry."""
     from gateway.services.settlement import settle_attempt_closed
@@ -168,7 +173,7 @@ async def apply_trade_state(svc: Services, attempt: Row) -> SettleResult:
     async with svc.db.read() as conn:
         account = await merchants_repo.get_account(conn, attempt["account_id"])
     assert account is not None
-    state = await svc.pool.get(account).query(attempt["id"])
+    state = await svc.pool.get(account).query(_trade_ref(attempt))
     async with svc.db.begin() as conn:
         fresh = await repo.get_attempt(conn, attempt["id"])
         assert fresh is not None
@@ -205,7 +210,7 @@ async def close_attempts_at_channel(svc: Services, payment_id: str, *, keep: str
         async with svc.db.read() as conn:
             account = await merchants_repo.get_account(conn, attempt["account_id"])
         assert account is not None
-        closed = await svc.pool.get(account).close(attempt["id"])
+        closed = await svc.pool.get(account).close(_trade_ref(attempt))
         if closed.outcome == Outcome.SUCCESS:
             async with svc.db.begin() as conn:
                 await settle_attempt_closed(conn, attempt)

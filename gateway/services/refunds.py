@@ -151,15 +151,12 @@ async def sync(svc: Services, refund_id: str) -> None:
         return
     channel, request = await _channel_request(svc, refund)
     result = await channel.query_refund(request)
-    if result.outcome in (Outcome.CHANNEL_ERROR, Outcome.WAITING) and result.error_code in NOT_FOUND_CODES:
+    if result.not_found:
         result = await channel.refund(request)  # it never arrived: same number, so at most once
     elif result.outcome == Outcome.CHANNEL_ERROR:
         log.warning("refund query for %s refused: %s %s", refund_id, result.error_code, result.error_message)
         return
     await apply_result(svc, refund, result)
-
-
-NOT_FOUND_CODES = frozenset({"RESOURCE_NOT_EXISTS", "REFUND_NOT_FOUND"})
 
 
 async def apply_result(svc: Services, refund: Row, result: RefundResult) -> None:
@@ -239,8 +236,7 @@ async def apply_refund_notification(svc: Services, conn: AsyncConnection, attemp
         if refund["status"] == RefundStatus.FAILED:
             # We only fail on a definitive answer; a success after it needs a person, not a guess.
             log.error("refund %s: the channel reports success but it is failed here", refund["id"])
-        channel_refund_no = note.raw.get("refund_id") if isinstance(note.raw.get("refund_id"), str) else None
-        applied, status = await settle_refund_succeeded(conn, refund, channel_refund_no,
+        applied, status = await settle_refund_succeeded(conn, refund, note.channel_refund_no,
                                                         svc.settings.public_url or "")
         return SettleResult(Settled.REFUND_APPLIED if applied else Settled.DUPLICATE, refund["payment_id"], status)
     if note.outcome == Outcome.FAIL:

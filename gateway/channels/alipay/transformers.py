@@ -28,6 +28,7 @@ from gateway.channels.base import (
 )
 from gateway.domain.money import Money, MoneyError, format_major, parse_major
 from gateway.domain.outcomes import Outcome
+from gateway.domain.pay import PayAction
 
 # Alipay's clock and every time field it sends or accepts is Beijing time, without an offset.
 BEIJING = timezone(timedelta(hours=8), "GMT+8")
@@ -183,7 +184,7 @@ def _error(resp: Mapping[str, Any]) -> tuple[str, str]:
 
 def create_result(resp: Mapping[str, Any]) -> CreateResult:
     if resp.get("code") == SUCCESS_CODE and _text(resp, "qr_code"):
-        return CreateResult(Outcome.SUCCESS, {"qr_code": resp["qr_code"]})
+        return CreateResult(Outcome.SUCCESS, PayAction.show_qr(resp["qr_code"]))
     code, msg = _error(resp)
     return CreateResult(_failure_outcome(resp) if resp.get("code") != SUCCESS_CODE else Outcome.UNKNOWN,
                         error_code=code, error_message=msg)
@@ -258,7 +259,7 @@ def refund_query_result(resp: Mapping[str, Any]) -> RefundResult:
         return RefundResult(Outcome.WAITING, amount=amount, error_code=status)
     if status == "REFUND_SUCCESS" or (status is None and amount is not None and _text(resp, "out_request_no")):
         return RefundResult(Outcome.SUCCESS, amount=amount)
-    return RefundResult(Outcome.WAITING, error_code="REFUND_NOT_FOUND",
+    return RefundResult(Outcome.WAITING, not_found=True, error_code="REFUND_NOT_FOUND",
                         error_message="no refund with this out_request_no (yet)")
 
 
@@ -281,6 +282,7 @@ def notification(params: Mapping[str, str]) -> Notification:
     / ``gmt_refund``; ``trade_status`` stays TRADE_SUCCESS, or TRADE_CLOSED once fully refunded.
     ``refund_amount`` is ``refund_fee``: the CUMULATIVE amount refunded on the trade so far, not this
     refund's own amount -- equal for a single refund, larger after earlier partial refunds.
+    A verified notify in a state we do not act on is an ``"unsupported"`` notification.
     """
     trade_no = params.get("out_trade_no")
     status = params.get("trade_status")
@@ -290,14 +292,14 @@ def notification(params: Mapping[str, str]) -> Notification:
     if params.get("total_amount") and amount is None:
         raise VerificationError("malformed", "total_amount is not an amount")
     identities = {k: params[k] for k in ("app_id", "seller_id") if params.get(k)}
-    common = {
+    common: dict[str, Any] = {
         "trade_no": trade_no, "amount": amount, "channel_trade_no": params.get("trade_no") or None,
         "event_id": params.get("notify_id") or None, "identities": identities, "raw": dict(params),
     }
     is_refund = bool(params.get("out_biz_no") or params.get("refund_fee") or params.get("gmt_refund"))
     if is_refund:
         if status not in ("TRADE_SUCCESS", "TRADE_FINISHED", "TRADE_CLOSED"):
-            raise VerificationError("unsupported", f"refund notify with trade_status {status}")
+            return Notification(kind="unsupported", outcome=Outcome.WAITING, **common)
         return Notification(kind="refund", outcome=Outcome.SUCCESS, refund_no=params.get("out_biz_no") or None,
                             refund_amount=to_money(params.get("refund_fee")), **common)
     if status in ("TRADE_SUCCESS", "TRADE_FINISHED"):
@@ -307,7 +309,7 @@ def notification(params: Mapping[str, str]) -> Notification:
         return Notification(kind="payment", outcome=Outcome.FAIL, **common)
     if status == "WAIT_BUYER_PAY":  # only sent if the app opted in; nothing changes for us
         return Notification(kind="payment", outcome=Outcome.WAITING, **common)
-    raise VerificationError("unsupported", f"trade_status {status}")
+    return Notification(kind="unsupported", outcome=Outcome.WAITING, **common)
 
 
 # ---------------------------------------------------------------- bill

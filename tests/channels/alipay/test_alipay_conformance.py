@@ -99,7 +99,7 @@ async def test_b_sandbox_answers_notifies_and_returns_verify_independently(
         req = CreateRequest(trade_no="S2", pay_method="alipay_wap", amount=Money(500), subject="茶",
                             expires_at=datetime.now(UTC) + timedelta(minutes=5), notify_url=receiver_url,
                             return_url="http://127.0.0.1:9/return")
-        pay_url = (await channel.create(req)).pay_data["pay_url"]
+        pay_url = (await channel.create(req)).action.url
         async with http.post(pay_url, data={"action": "pay"}, allow_redirects=False) as resp:
             location = resp.headers["Location"]
         returned = dict(parse_qsl(location.split("?", 1)[1]))

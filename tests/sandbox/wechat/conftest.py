@@ -128,7 +128,7 @@ def make_request(receiver: Receiver) -> Any:
 def create_request(receiver: Receiver, method: str = "wechat_native", *, trade_no: str = "T20240101000001",
                    amount: int = 1234, expires_in: float = 900, **extra: Any) -> CreateRequest:
     defaults: dict[str, Any] = {"wechat_h5": {"client_ip": "203.0.113.7"},
-                                "wechat_jsapi": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}.get(method, {})
+                                "wechat_jsapi": {"payer_id": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}.get(method, {})
     return CreateRequest(trade_no=trade_no, pay_method=method, amount=Money(amount),
                          expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
                          notify_url=receiver.url, **{"subject": "测试商品 <b>&", **defaults, **extra})

@@ -14,3 +14,12 @@ TRANSACTION_SUCCESS = "TRANSACTION.SUCCESS"
 REFUND_SUCCESS = "REFUND.SUCCESS"
 REFUND_ABNORMAL = "REFUND.ABNORMAL"
 REFUND_CLOSED = "REFUND.CLOSED"
+
+
+def serial_key(serial: str) -> int | None:
+    """Certificate serials compare as numbers: WeChat sends upper-case hex, a PEM tool may print lower
+    case or leading zeros."""
+    try:
+        return int(serial, 16)
+    except ValueError:
+        return None

@@ -61,7 +61,7 @@ class Fault:
         """A fault from its JSON object; ``ValueError`` says what is wrong with it."""
         if not isinstance(item, dict):
             raise ValueError(f"{group} faults must be objects")
-        values = {_KEY_ALIASES.get(k, k): v for k, v in item.items()}
+        values: dict[str, Any] = {_KEY_ALIASES.get(str(k), str(k)): v for k, v in item.items()}
         if group == "refunds" and "mode" not in values and "status" in values:
             values["mode"] = values.pop("status")
         unknown = set(values) - {f.name for f in fields(cls)}

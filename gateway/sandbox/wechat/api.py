@@ -24,7 +24,7 @@ from aiohttp import web
 from cryptography import x509
 
 from gateway.channels.wechat import signing
-from gateway.channels.wechat.keystore import serial_key
+from gateway.channels.wechat.protocol import serial_key
 from gateway.crypto import aead, rsa
 from gateway.sandbox import kit
 from gateway.sandbox.wechat import actions, bill
@@ -177,13 +177,13 @@ async def create_order(request: web.Request) -> web.Response:
     expire = _time_expire(data.get("time_expire"))
     openid = None
     if kind == "h5":
-        scene = data.get("scene_info") if isinstance(data.get("scene_info"), dict) else {}
+        scene: dict[str, Any] = data["scene_info"] if isinstance(data.get("scene_info"), dict) else {}
         text(scene, "payer_client_ip", max_len=45)
         h5 = scene.get("h5_info")
         if not isinstance(h5, dict) or h5.get("type") not in H5_TYPES:
             raise param_error("scene_info.h5_info.type", "必须为 iOS / Android / Wap", None)
     elif kind == "jsapi":
-        payer = data.get("payer") if isinstance(data.get("payer"), dict) else {}
+        payer: dict[str, Any] = data["payer"] if isinstance(data.get("payer"), dict) else {}
         openid = text(payer, "openid", max_len=128)
     attach = text(data, "attach", max_len=128, required=False)
     fingerprint = (kind, data["appid"], description, total, currency, openid)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from gateway.sandbox.wechat.app import create_app
-from gateway.sandbox.wechat.keys import generate_keys, merchant_credentials
+from gateway.sandbox.wechat.key_material import generate_keys, merchant_credentials
 
 __all__ = ["create_app", "generate_keys", "merchant_credentials", "scan_page_url"]
 

@@ -15,7 +15,7 @@ from typing import Any
 from gateway.channels.wechat import signing
 from gateway.channels.wechat.protocol import CHINA
 from gateway.crypto import rsa
-from gateway.sandbox.wechat import keys as keygen
+from gateway.sandbox.wechat import key_material
 
 TRADE_TYPES = {"native": "NATIVE", "h5": "MWEB", "jsapi": "JSAPI"}
 STATE_DESC = {"NOTPAY": "未支付", "SUCCESS": "支付成功", "CLOSED": "已关闭", "REFUND": "转入退款"}
@@ -161,13 +161,13 @@ class SandboxState:
         """A new platform certificate (the old one stays listed, as during WeChat's overlap) or a new
         public key (the old id stops working: a merchant must download the new one)."""
         if what == "certificate":
-            fresh = keygen.new_platform()
+            fresh = key_material.new_platform()
             self.platforms.append(Platform(rsa.load_private_key(fresh["platform_private_key"]),
                                            fresh["platform_certificate"], fresh["platform_serial"]))
             return {"platform_serial": fresh["platform_serial"],
                     "platform_certificate": fresh["platform_certificate"]}
         if what == "public_key":
-            fresh = keygen.new_public_key(self.keys["mchid"])
+            fresh = key_material.new_public_key(self.keys["mchid"])
             self.public_key = rsa.load_private_key(fresh["public_key_private"])
             self.public_key_id = fresh["public_key_id"]
             return {"public_key_id": fresh["public_key_id"], "public_key": fresh["public_key"]}

@@ -9,7 +9,8 @@ Public API for the core:
   cannot be opened by a desktop browser, so the sandbox serves the "scanned" page at
   ``{public_url}/pay/T``; the checkout links there in sandbox mode.
 
-See :mod:`gateway.sandbox.wechat.control` for the ``/_control/`` API (faults, key rotation, mode, pay).
+The ``/_control/`` API is the kit's (:mod:`gateway.sandbox.kit.control`); :mod:`.control` adds ``mode``
+and ``probe``.
 """
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ from gateway.sandbox.alipay.appkeys import SANDBOX
 from gateway.sandbox.alipay.gateway_do import GatewayRequest
 from gateway.sandbox.alipay.service import BizError, Sandbox
 from gateway.sandbox.alipay.state import TRADE_CLOSED, TRADE_SUCCESS, WAIT_BUYER_PAY, Trade
-from gateway.sandbox.kit.page import pay_buttons
 
 _STATUS_TEXT = {
     WAIT_BUYER_PAY: "待付款 Waiting for payment", TRADE_SUCCESS: "支付成功 Paid",
@@ -38,7 +37,7 @@ def error_page(code: str, message: str, status: int = 200) -> web.Response:
 def cashier(trade: Trade, action_url: str, note: str = "") -> web.Response:
     buttons = ""
     if trade.status == WAIT_BUYER_PAY:
-        buttons = pay_buttons(action_url)
+        buttons = kit.pay_buttons(action_url)
     status = _STATUS_TEXT.get(trade.status, trade.status)
     body = (f'<p class="subject">{html.escape(trade.subject)}</p>'
             f'<p class="amount">¥ {format_major(trade.total)}</p>'

@@ -5,7 +5,7 @@
 * :mod:`.notifier` -- callbacks: retry schedules as data, drop/duplicate/delay/reorder, time compression,
   tasks owned by the app and cancelled on reset;
 * :mod:`.control` -- the ``/_control/`` API, the same routes and JSON bodies for every channel;
-* :mod:`.page` -- the phone-page shell (each channel fills in its content).
+* :mod:`.shell` -- the phone-page shell (each channel fills in its content).
 
 :func:`install` wires the first three into a channel's app.
 """
@@ -15,7 +15,8 @@ from gateway.sandbox.kit.control import CONTROLS, ChannelControls, NotPayable, i
 from gateway.sandbox.kit.faults import Fault, FaultAnswers, FaultBook
 from gateway.sandbox.kit.keys import FAULTS, NOTIFIER, PUBLIC_URL, TIME_SCALE
 from gateway.sandbox.kit.notifier import Delivery, Message, Notifier, Schedule
-from gateway.sandbox.kit.page import page
+from gateway.sandbox.kit.shell import page, pay_buttons
 
 __all__ = ["CONTROLS", "FAULTS", "NOTIFIER", "PUBLIC_URL", "TIME_SCALE", "ChannelControls", "Delivery", "Fault",
-           "FaultAnswers", "FaultBook", "Message", "NotPayable", "Notifier", "Schedule", "install", "page"]
+           "FaultAnswers", "FaultBook", "Message", "NotPayable", "Notifier", "Schedule", "install", "page",
+           "pay_buttons"]

@@ -15,7 +15,6 @@ from aiohttp import web
 
 from gateway.domain.money import format_major
 from gateway.sandbox import kit
-from gateway.sandbox.kit.page import pay_buttons
 from gateway.sandbox.wechat import actions
 from gateway.sandbox.wechat.appkeys import STATE
 from gateway.sandbox.wechat.state import Trade
@@ -47,7 +46,7 @@ async def show(request: web.Request) -> web.Response:
     if trade.state != "NOTPAY":
         return _page(title, _summary(trade) + f"<p><strong>{escape(RESULT.get(trade.state, trade.state))}"
                      "</strong></p>")
-    return _page(title, _summary(trade) + pay_buttons(request.path_qs, pay="确认支付", cancel="取消"))
+    return _page(title, _summary(trade) + kit.pay_buttons(request.path_qs, pay="确认支付", cancel="取消"))
 
 
 async def submit(request: web.Request) -> web.StreamResponse:

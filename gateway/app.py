@@ -118,7 +118,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     setup_checkout(app)
     if settings.sandbox and not settings.sandbox_url:
         from gateway.sandbox.app import create_sandbox_app
-        from gateway.sandbox.keys import load_or_create
+        from gateway.sandbox.key_material import load_or_create
 
         sandbox_keys = load_or_create(settings.data_dir)
         app[keys.SANDBOX_KEYS] = sandbox_keys

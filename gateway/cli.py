@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     elif command == "check-ledger":
         return asyncio.run(check_ledger_cmd(settings))
     elif command == "sandbox-credentials":
-        from gateway.sandbox.keys import load_or_create, merchant_credentials
+        from gateway.sandbox.key_material import load_or_create, merchant_credentials
 
         print(json.dumps(merchant_credentials(load_or_create(settings.data_dir)), indent=2))
     return 0
@@ -116,7 +116,7 @@ def config_reference() -> str:
 
 
 def sandbox_accounts(settings: Settings) -> dict[str, dict[str, Any]]:
-    from gateway.sandbox.keys import load_or_create, merchant_credentials
+    from gateway.sandbox.key_material import load_or_create, merchant_credentials
 
     return merchant_credentials(load_or_create(settings.data_dir))
 
@@ -222,7 +222,7 @@ def serve(settings: Settings) -> None:
 
 def serve_sandbox(settings: Settings) -> None:
     from gateway.sandbox.app import standalone_app
-    from gateway.sandbox.keys import load_or_create
+    from gateway.sandbox.key_material import load_or_create
 
     public = settings.public_url or f"http://{settings.host}:{settings.port}"
     app = standalone_app(load_or_create(settings.data_dir), public_url=public,

@@ -137,7 +137,7 @@ def shared_sandbox_keys() -> str:
 
 
 def seed_sandbox_keys(data_dir: Path) -> None:
-    from gateway.sandbox.keys import FILENAME
+    from gateway.sandbox.key_material import FILENAME
 
     data_dir.mkdir(parents=True, exist_ok=True)
     if not (data_dir / FILENAME).exists():

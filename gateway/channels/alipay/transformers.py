@@ -11,10 +11,26 @@ import io
 import json
 import zipfile
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from gateway.channels.alipay.protocol import (  # noqa: F401 - wire constants, re-exported for the client
+    BEIJING,
+    BILL_URL_QUERY,
+    BROWSER_METHODS,
+    CLOSE,
+    PAGE_PAY,
+    PRECREATE,
+    QUERY,
+    REFUND,
+    REFUND_QUERY,
+    SUCCESS_CODE,
+    TIME_FORMAT,
+    WAP_PAY,
+    beijing_time,
+    parse_beijing,
+)
 from gateway.channels.base import (
     BillLine,
     CloseResult,
@@ -30,52 +46,19 @@ from gateway.domain.money import Money, MoneyError, format_major, parse_major
 from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import PayAction
 
-# Alipay's clock and every time field it sends or accepts is Beijing time, without an offset.
-BEIJING = timezone(timedelta(hours=8), "GMT+8")
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-PRECREATE = "alipay.trade.precreate"
-WAP_PAY = "alipay.trade.wap.pay"
-PAGE_PAY = "alipay.trade.page.pay"
-QUERY = "alipay.trade.query"
-CLOSE = "alipay.trade.close"
-REFUND = "alipay.trade.refund"
-REFUND_QUERY = "alipay.trade.fastpay.refund.query"
-BILL_URL_QUERY = "alipay.data.dataservice.bill.downloadurl.query"
-
 # our pay-method code → (Alipay method, product_code)
 PAY_METHODS: dict[str, tuple[str, str]] = {
     "alipay_qr": (PRECREATE, "FACE_TO_FACE_PAYMENT"),
     "alipay_wap": (WAP_PAY, "QUICK_WAP_WAY"),
     "alipay_page": (PAGE_PAY, "FAST_INSTANT_TRADE_PAY"),
 }
-BROWSER_METHODS = frozenset({WAP_PAY, PAGE_PAY})
 
-SUCCESS_CODE = "10000"
 # Answers that mean "we do not know what happened": retry or query, never conclude.
 UNKNOWN_CODES = frozenset({"20000"})
 UNKNOWN_SUB_CODES = frozenset({"ACQ.SYSTEM_ERROR", "isp.unknow-error", "aop.ACQ.SYSTEM_ERROR"})
 
 
 # ---------------------------------------------------------------- times and amounts
-
-def beijing_time(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: Alipay times need a known offset")
-    return moment.astimezone(BEIJING).strftime(TIME_FORMAT)
-
-
-def parse_beijing(value: Any) -> datetime | None:
-    """``2019-09-17 09:19:03`` (notify ``gmt_refund`` may carry ``.SSS``) → aware datetime."""
-    if not isinstance(value, str) or not value:
-        return None
-    for fmt in (TIME_FORMAT, TIME_FORMAT + ".%f"):
-        try:
-            return datetime.strptime(value, fmt).replace(tzinfo=BEIJING)
-        except ValueError:
-            continue
-    return None
-
 
 def timeout_express(expires_at: datetime, now: datetime) -> str:
     """The relative form (``Nm``, whole minutes, at least ``1m``), rounded down so the trade never

@@ -7,7 +7,7 @@ so a fractional amount is caught, never rounded).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 from gateway.channels.base import (
@@ -20,11 +20,11 @@ from gateway.channels.base import (
     RefundResult,
     TradeState,
 )
+from gateway.channels.wechat.protocol import CHINA
 from gateway.domain.money import Money, MoneyError, parse_major
 from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import PayAction
 
-CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 DESCRIPTION_MAX = 127
 ENDPOINTS = {"wechat_native": "native", "wechat_h5": "h5", "wechat_jsapi": "jsapi"}
 

@@ -11,7 +11,7 @@ import io
 import zipfile
 from datetime import datetime, timedelta
 
-from gateway.channels.alipay import transformers as tx
+from gateway.channels.alipay import protocol as wire
 from gateway.domain.money import format_major
 from gateway.sandbox.alipay.state import BUYER_LOGON_ID, SandboxState
 
@@ -43,23 +43,23 @@ def build_zip(state: SandboxState, app_id: str, bill_date: str, now: datetime) -
     for t in sorted(state.trades.values(), key=lambda t: t.paid_at or t.created_at):
         if t.app_id != app_id or t.paid_at is None:
             continue
-        if tx.beijing_time(t.paid_at).startswith(bill_date):
+        if wire.beijing_time(t.paid_at).startswith(bill_date):
             pays += 1
             paid_total += t.total
-            rows.append(_row(t.trade_no, t.out_trade_no, "交易", t.subject, tx.beijing_time(t.created_at),
-                             tx.beijing_time(t.paid_at), t.total, ""))
+            rows.append(_row(t.trade_no, t.out_trade_no, "交易", t.subject, wire.beijing_time(t.created_at),
+                             wire.beijing_time(t.paid_at), t.total, ""))
         for r in t.refunds.values():
-            if tx.beijing_time(r.at).startswith(bill_date):
+            if wire.beijing_time(r.at).startswith(bill_date):
                 refunds += 1
                 refund_total += r.amount
-                rows.append(_row(t.trade_no, t.out_trade_no, "退款", t.subject, tx.beijing_time(t.created_at),
-                                 tx.beijing_time(r.at), -r.amount, r.out_request_no))
+                rows.append(_row(t.trade_no, t.out_trade_no, "退款", t.subject, wire.beijing_time(t.created_at),
+                                 wire.beijing_time(r.at), -r.amount, r.out_request_no))
     if not rows:
         return None
     start = datetime.strptime(bill_date + ("-01" if len(bill_date) == 7 else ""), "%Y-%m-%d")
     end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) if len(bill_date) == 7 \
         else start + timedelta(days=1)
-    exported = _cn(now.astimezone(tx.BEIJING))
+    exported = _cn(now.astimezone(wire.BEIJING))
     period = f"#起始日期：[{_cn(start)}]   终止日期：[{_cn(end)}]"
     account = f"#账号：[{state.seller_id}]"
 
@@ -91,7 +91,7 @@ def build_zip(state: SandboxState, app_id: str, bill_date: str, now: datetime) -
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, text in ((f"{stem}_业务明细.csv", detail), (f"{stem}_业务明细(汇总).csv", summary)):
-            info = _GbkName(name, date_time=now.astimezone(tx.BEIJING).timetuple()[:6])
+            info = _GbkName(name, date_time=now.astimezone(wire.BEIJING).timetuple()[:6])
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, text.getvalue().encode("gbk", errors="replace"))
     return out.getvalue()

@@ -1,8 +1,9 @@
 """Paying as the shopper on the sandboxes: the page a shopper's phone would open for a payment, and
 pressing its Pay / Cancel button as a person would (a form POST of ``action`` to the page's own URL).
 
-:func:`pay_data_of` is the one place the tests read a payment's pay data from the merchant API's answer:
-when the shape of that answer changes, only it changes.
+:func:`pay_data_of` is the one place the tests take a payment's pay data out of the merchant API's
+answer; when the shape of that answer changes, it is the one function to change. What a pay method's
+data means is the channel's business: its contract driver (``tests/contract/drivers/``) knows.
 """
 from __future__ import annotations
 
@@ -10,41 +11,25 @@ from typing import Any
 
 import aiohttp
 
-# Where each pay method's page address lies in the pay data, and how it becomes a page URL.
-PAY_DATA_FIELDS = {"alipay_qr": "qr_code", "alipay_wap": "pay_url", "alipay_page": "pay_url",
-                   "wechat_native": "code_url", "wechat_h5": "h5_url", "wechat_jsapi": "prepay_id"}
-JSAPI_FIELDS = frozenset({"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"})
+# The fields of the merchant API's Payment object; anything else in a create answer is pay data.
+PAYMENT_FIELDS = frozenset({
+    "id", "object", "status", "amount", "currency", "refunded_amount", "refundable_amount", "out_trade_no",
+    "subject", "description", "channel", "checkout_url", "return_url", "notify_url", "metadata",
+    "created_at", "expires_at", "paid_at", "closed_at", "late_payment",
+})
 
 
 def pay_data_of(payment: dict[str, Any]) -> dict[str, Any]:
     """The channel's pay data in a Payment JSON (empty once the payment is no longer pending)."""
-    method = payment.get("channel")
-    keys = {PAY_DATA_FIELDS.get(method or ""), *JSAPI_FIELDS}
-    return {k: payment[k] for k in keys if k and k in payment}
-
-
-def pay_url_of(payment: dict[str, Any]) -> str:
-    """The address the pay data points the shopper to (a URL, a QR payload or a prepay id)."""
-    return str(pay_data_of(payment)[PAY_DATA_FIELDS[payment["channel"]]])
+    return {k: v for k, v in payment.items() if k not in PAYMENT_FIELDS}
 
 
 def phone_page(sandbox_url: str, pay_method: str, payment: dict[str, Any]) -> str:
-    """The sandbox page a shopper's phone lands on for this payment. ``sandbox_url`` is where
-    ``/sandbox`` answers."""
-    from gateway.sandbox.wechat import scan_page_url
+    """The sandbox page a shopper's phone lands on for this payment (``sandbox_url``: where ``/sandbox``
+    answers)."""
+    from tests.contract.drivers import driver_for
 
-    data = pay_data_of({**payment, "channel": pay_method})
-    if pay_method == "alipay_qr":
-        return str(data["qr_code"])  # the sandbox's qr_code is already a page URL
-    if pay_method in ("alipay_wap", "alipay_page"):
-        return str(data["pay_url"])
-    if pay_method == "wechat_native":
-        return scan_page_url(f"{sandbox_url}/wechat", data["code_url"])
-    if pay_method == "wechat_h5":
-        return str(data["h5_url"])
-    if pay_method == "wechat_jsapi":
-        return f"{sandbox_url}/wechat/jsapi/{data['prepay_id']}"
-    raise KeyError(pay_method)
+    return driver_for(pay_method).phone_page(sandbox_url, pay_method, pay_data_of(payment))
 
 
 async def press(http: aiohttp.ClientSession, page_url: str, action: str = "pay") -> tuple[int, str]:
@@ -54,3 +39,9 @@ async def press(http: aiohttp.ClientSession, page_url: str, action: str = "pay")
         assert 'name="action"' in await page.text()
     async with http.post(page_url, data={"action": action}, allow_redirects=False) as done:
         return done.status, await done.text()
+
+
+async def pay_as_shopper(gw: Any, payment: dict[str, Any], action: str = "pay") -> None:
+    """The shopper opens the payment's sandbox page and presses ``action``."""
+    status, text = await press(gw.http, phone_page(f"{gw.url}/sandbox", payment["channel"], payment), action)
+    assert status in (200, 302, 303), text

@@ -1,0 +1,64 @@
+"""The contract driver for WeChat Pay (its sandbox mounted at ``/sandbox/wechat``)."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from gateway import keys
+from gateway.channels.base import Channel
+from gateway.crypto import rsa
+from tests.contract.drivers.base import DUPLICATE_CALLBACK, LOSE_CALLBACKS
+from tests.factories import Gateway
+from tests.support import forge
+
+# WeChat's sandbox drops only a first delivery and then retries within milliseconds at the tests' time
+# scale, so "lost" callbacks are held back a minute instead (count 0: until reset).
+_FAULTS = {LOSE_CALLBACKS: {"callbacks": {"mode": "delay", "seconds": 60, "count": 0}},
+           DUPLICATE_CALLBACK: {"callbacks": {"mode": "duplicate", "count": 1}}}
+_OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+_JSAPI_FIELDS = {"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"}
+
+
+class WechatDriver:
+    name = "wechat"
+    pay_methods = ("wechat_native", "wechat_h5", "wechat_jsapi")
+
+    def create_fields(self, pay_method: str) -> dict[str, Any]:
+        return {"payer_openid": _OPENID} if pay_method == "wechat_jsapi" else {}
+
+    def check_pay_data(self, pay_method: str, pay_data: dict[str, Any]) -> None:
+        if pay_method == "wechat_native":
+            assert str(pay_data["code_url"]).startswith("weixin://wxpay/bizpayurl?pr="), pay_data
+        elif pay_method == "wechat_h5":
+            assert str(pay_data["h5_url"]).startswith("http"), pay_data
+        else:
+            assert pay_data["prepay_id"] and _JSAPI_FIELDS <= set(pay_data), pay_data
+
+    def phone_page(self, sandbox_url: str, pay_method: str, pay_data: dict[str, Any]) -> str:
+        from gateway.sandbox.wechat import scan_page_url
+
+        if pay_method == "wechat_native":
+            return scan_page_url(f"{sandbox_url}/wechat", pay_data["code_url"])
+        if pay_method == "wechat_h5":
+            return str(pay_data["h5_url"])
+        return f"{sandbox_url}/wechat/jsapi/{pay_data['prepay_id']}"  # stands in for WeixinJSBridge
+
+    async def fault(self, gw: Gateway, kind: str) -> None:
+        async with gw.http.post(f"{gw.url}/sandbox/wechat/_control/faults", json=_FAULTS[kind]) as resp:
+            assert resp.status == 200, await resp.text()
+
+    def payment_callback(self, gw: Gateway, trade_no: str, amount: int, *,
+                         genuine: bool = True) -> tuple[bytes, dict[str, str]]:
+        sandbox_keys = dict(gw.app[keys.SANDBOX_KEYS]["wechat"])
+        if not genuine:
+            sandbox_keys["public_key_private"] = rsa.private_pem(rsa.generate_private_key())
+        return forge.wechat_notify(sandbox_keys, forge.wechat_resource(sandbox_keys, trade_no, amount))
+
+    def open(self, gw: Gateway) -> Channel:
+        from gateway.cli import sandbox_accounts
+
+        credentials = sandbox_accounts(gw.svc.settings)[self.name]
+        return gw.svc.registry.channel(self.name).open(credentials, gw.http, f"{gw.url}/sandbox/wechat")
+
+    def today(self) -> date:
+        return datetime.now(timezone(timedelta(hours=8))).date()  # China time, all year

@@ -16,8 +16,8 @@ _FAULTS = {LOSE_CALLBACKS: {"callbacks": {"mode": "drop", "count": 1000}},
 
 
 class AlipayDriver:
-    name = "alipay"
-    pay_methods = ("alipay_qr", "alipay_wap", "alipay_page")
+    name: str = "alipay"
+    pay_methods: tuple[str, ...] = ("alipay_qr", "alipay_wap", "alipay_page")
 
     def create_fields(self, pay_method: str) -> dict[str, Any]:
         return {}

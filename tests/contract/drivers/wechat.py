@@ -20,8 +20,8 @@ _JSAPI_FIELDS = {"appId", "timeStamp", "nonceStr", "package", "signType", "paySi
 
 
 class WechatDriver:
-    name = "wechat"
-    pay_methods = ("wechat_native", "wechat_h5", "wechat_jsapi")
+    name: str = "wechat"
+    pay_methods: tuple[str, ...] = ("wechat_native", "wechat_h5", "wechat_jsapi")
 
     def create_fields(self, pay_method: str) -> dict[str, Any]:
         return {"payer_openid": _OPENID} if pay_method == "wechat_jsapi" else {}

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from gateway.crypto import rsa
 from gateway.store.tables import attempts, events, ledger_entries, notify_log
-from tests.callbacks import forge
 from tests.factories import Gateway, Merchant
+from tests.support import forge
 
 FAIL_WECHAT = {"code": "FAIL", "message": "失败"}
 

@@ -9,20 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.store.tables import events, ledger_entries, notify_log
-from tests.factories import Gateway, Merchant
-from tests.sandbox_pages import phone_page, press
+from tests.factories import Gateway
+from tests.support.paying import phone_page, press
+from tests.support.waiting import wait_status
 
 NEXT_ACTION = {"alipay_qr": "qr", "alipay_wap": "redirect", "alipay_page": "redirect",
                "wechat_native": "qr", "wechat_h5": "redirect", "wechat_jsapi": "jsapi"}
-
-
-async def wait_status(gw: Gateway, m: Merchant, payment_id: str, status: str, seconds: float = 10) -> dict:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        body = (await gw.api(m, "GET", f"/payments/{payment_id}")).body
-        if body["status"] == status or asyncio.get_running_loop().time() > deadline:
-            return body
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("method", sorted(NEXT_ACTION))

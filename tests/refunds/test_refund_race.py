@@ -15,7 +15,8 @@ from gateway.store import payments as payments_repo
 from gateway.store import refunds as refunds_repo
 from gateway.store.tables import payments, refunds
 from tests.factories import Gateway, unique
-from tests.refunds.helpers import assert_books_balance, eventually, paid_payment, refund
+from tests.refunds.helpers import assert_books_balance, paid_payment, refund
+from tests.support.waiting import eventually
 
 API_ROUNDS, API_CONCURRENCY = 6, 12
 STORE_ROUNDS, STORE_CONCURRENCY = 25, 40

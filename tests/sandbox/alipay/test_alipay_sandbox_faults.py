@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from alipay_env import Env
 
 from gateway.channels.alipay import signing
 from gateway.channels.alipay import transformers as tx
@@ -15,6 +14,7 @@ from gateway.crypto import rsa
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from gateway.sandbox.alipay import generate_keys
+from tests.sandbox.alipay.alipay_env import Env
 
 
 async def _paid(env: Env, no: str, fen: int = 1000) -> None:

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
-from alipay_env import Env
 
 from gateway.channels.alipay import transformers as tx
 from gateway.channels.base import RefundRequest
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
+from tests.sandbox.alipay.alipay_env import Env
 
 
 async def test_qr_precreate_scan_pay_notify_query(env: Env) -> None:

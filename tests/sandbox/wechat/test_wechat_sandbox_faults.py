@@ -83,15 +83,15 @@ async def test_callback_faults(sandbox: Any, receiver: Any, channel: WechatChann
 
 async def test_callbacks_retried_until_acknowledged(
         sandbox: Any, receiver: Any, channel: WechatChannel, make_request: Any) -> None:
-    receiver.status = 500
+    receiver.default_status = 500
     await channel.create(make_request(trade_no="RETRY00001"))
     await sandbox.control("pay/RETRY00001", {})
     await receiver.next()
     await receiver.next()  # retried after 15 s × 0.01
-    receiver.status = 200
+    receiver.default_status = 200
     await receiver.next()
     await asyncio.sleep(0.5)
-    assert receiver.callbacks.empty()
+    assert receiver.unread() == 0
 
 
 async def test_reset_cancels_pending_retries(

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from gateway.channels.registry import FACTORIES, default_registry
-from gateway.checkout.i18n import LANGS
 from gateway.domain.pay import BrowserKind
+from gateway.web.i18n import LANGS
 
 ROOT = Path(__file__).resolve().parents[2] / "gateway"
 # The review's scan, plus the channel names the registry knows.

@@ -55,11 +55,10 @@ def wechat_resource(keys: dict[str, Any], trade_no: str, total: int, **overrides
 def wechat_envelope(keys: dict[str, Any], resource: dict[str, Any], *, event_type: str = "TRANSACTION.SUCCESS",
                     original_type: str = "transaction", summary: str = "支付成功") -> bytes:
     """The notification body exactly as the WeChat sandbox sends it (encrypted with ``keys["apiv3_key"]``)."""
-    from gateway.sandbox.wechat.notify import Notifier
+    from gateway.sandbox.wechat.notify import envelope
     from gateway.sandbox.wechat.state import SandboxState
 
-    notifier = Notifier(SandboxState(keys), None, 1.0)  # type: ignore[arg-type]  # envelope() sends nothing
-    return notifier.envelope(event_type, original_type, summary, resource)
+    return envelope(SandboxState(keys), event_type, original_type, summary, resource)
 
 
 def wechat_notify(keys: dict[str, Any], resource: dict[str, Any], *, timestamp: int | None = None,

@@ -96,13 +96,13 @@ async def test_callbacks_retried_until_acknowledged(
 
 async def test_reset_cancels_pending_retries(
         sandbox: Any, receiver: Any, channel: WechatChannel, make_request: Any) -> None:
-    receiver.status = 500
+    receiver.default_status = 500
     await channel.create(make_request(trade_no="RESET00001"))
     await sandbox.control("pay/RESET00001", {})
     await receiver.next()
     assert (await sandbox.control("reset", {})) == {"ok": True}
     await asyncio.sleep(0.5)  # the 15 s retry × 0.01 would have come by now
-    assert receiver.callbacks.empty()
+    assert receiver.unread() == 0
 
 
 @pytest.mark.parametrize("break_it", ["wrong_key", "stale", "unknown_mchid", "wrong_serial", "garbled"])

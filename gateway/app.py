@@ -12,6 +12,8 @@ import jinja2
 from aiohttp import web
 
 from gateway import keys
+from gateway.admin.app import PREFIX as ADMIN_PREFIX
+from gateway.admin.app import create_admin_app
 from gateway.api.app import PREFIX as API_PREFIX
 from gateway.api.app import create_api_app
 from gateway.cache.memory import MemoryCache
@@ -115,6 +117,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
 
     app.add_subapp(API_PREFIX, create_api_app())
     app.add_subapp("/notify", create_callbacks_app())
+    app.add_subapp(ADMIN_PREFIX, create_admin_app())
     setup_checkout(app)
     if settings.sandbox and not settings.sandbox_url:
         from gateway.sandbox.app import create_sandbox_app

@@ -6,7 +6,11 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import gateway.store.sessions  # noqa: F401  (its table is on the shared metadata)
+# Modules whose tables (and indexes) join the shared metadata when imported.
+import gateway.store.audit
+import gateway.store.operators
+import gateway.store.sessions
+import gateway.store.stats  # noqa: F401
 from gateway.store.tables import metadata
 
 config = context.config

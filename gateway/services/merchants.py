@@ -116,3 +116,7 @@ class Authenticator:
                 self._cache.clear()
             self._cache[digest] = (time.monotonic() + self._ttl, row)
         return row
+
+    def forget_all(self) -> None:
+        """Drop the cache: a key just rotated or revoked stops working in this process at once."""
+        self._cache.clear()

@@ -1,0 +1,68 @@
+"""What the console can change, each through the same service function the merchant API, the CLI and
+the background tasks use -- the console has no path of its own for money. This module is the console's
+only caller of those services, so a change of their signatures is fixed here once.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.crypto.secrets import hash_api_key, new_api_key
+from gateway.domain.errors import NotFound
+from gateway.domain.states import AttemptStatus, RefundStatus
+from gateway.services import payments as payment_service
+from gateway.services import refunds as refund_service
+from gateway.services import webhooks
+from gateway.services.context import Services
+from gateway.store import merchant_keys, outbox
+from gateway.store import payments as payments_repo
+from gateway.store import refunds as refunds_repo
+from gateway.store.base import Row
+
+
+async def sync_payment(svc: Services, payment: Row) -> int:
+    """Ask the channel now about every attempt and refund of the payment still in progress (what the
+    sync task would do later). Returns how many were asked."""
+    async with svc.db.read() as conn:
+        tries = [a for a in await payments_repo.attempts_of(conn, payment["id"])
+                 if a["status"] == AttemptStatus.PENDING]
+        pending_refunds = [r for r in await refunds_repo.refunds_of(conn, payment["id"])
+                           if r["status"] == RefundStatus.PENDING]
+    for attempt in tries:
+        await payment_service.apply_trade_state(svc, attempt)
+    for refund in pending_refunds:
+        await refund_service.sync(svc, refund["id"])
+    return len(tries) + len(pending_refunds)
+
+
+async def close_payment(svc: Services, payment: Row) -> Row:
+    return await payment_service.close_payment(svc, payment, reason="operator")
+
+
+async def refund(svc: Services, payment: Row, *, amount: int, out_refund_no: str, reason: str | None) -> dict[str, Any]:
+    """A refund as the merchant's API would make it; ``out_refund_no`` comes from the form, so a double
+    submit is refused as a duplicate instead of refunding twice."""
+    return await refund_service.create_refund(svc, payment["merchant_id"], payment["id"], amount=amount,
+                                              out_refund_no=out_refund_no, reason=reason)
+
+
+async def resend_event(svc: Services, merchant_id: str, event_id: str) -> None:
+    await webhooks.require_endpoint(svc, merchant_id)
+    if not await outbox.resend(svc.db, merchant_id, event_id):
+        raise NotFound(f"No event {event_id}")
+
+
+async def rotate_webhook_secret(svc: Services, merchant_id: str) -> str:
+    return str((await webhooks.rotate_secret(svc, merchant_id))["webhook_secret"])
+
+
+async def rotate_api_key(svc: Services, merchant_id: str, *, revoke: bool = False) -> str | None:
+    """A new API key (shown once), or with ``revoke`` none at all: the old key stops working at once in
+    this process and within the authenticator's cache time (10 s) in the others."""
+    key = new_api_key()
+    async with svc.db.begin() as conn:
+        replaced = await merchant_keys.replace_api_key(conn, merchant_id, hash_api_key(svc.settings.secret_key, key),
+                                                       "----" if revoke else key[-4:])
+    if not replaced:
+        raise NotFound(f"No merchant {merchant_id}")
+    svc.auth.forget_all()
+    return None if revoke else key

@@ -44,3 +44,13 @@ ChannelDeclined = _error("ChannelDeclined", "channel_declined", "The payment cha
 ChannelUnavailable = _error("ChannelUnavailable", "channel_unavailable",
                             "The payment channel did not answer; the request will be resolved by query")
 RateLimited = _error("RateLimited", "rate_limited", "Too many requests")
+
+
+class Rejected(Exception):
+    """A channel callback we refuse: forged, tampered, stale, unknown or not matching our records. The
+    channel gets its failure answer and nothing changes but the notify log. Raised by the ingress
+    pipeline and by the refund-notification checks; not an HTTP error (the channel's ack format is)."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(detail or code)
+        self.code = code

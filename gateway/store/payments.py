@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.domain import states
 from gateway.domain.errors import DuplicateOutTradeNo
-from gateway.domain.states import ATTEMPT_TRANSITIONS, PAYMENT_TRANSITIONS
 from gateway.store.base import Row, all_rows, is_unique_violation, one, transition, utcnow
 from gateway.store.tables import attempts, payments
 
@@ -63,8 +62,25 @@ async def list_payments(conn: AsyncConnection, merchant_id: str, *, limit: int,
     return await all_rows(conn, stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit))
 
 
-async def transition_payment(conn: AsyncConnection, name: str, payment_id: str, **values: Any) -> bool:
-    return await transition(conn, payments, PAYMENT_TRANSITIONS[name], payment_id, **values)
+# -- payment transitions (table in gateway.domain.states): each reports whether it applied ----------
+
+async def mark_paid(conn: AsyncConnection, payment_id: str, *, attempt_id: str, amount: int,
+                    paid_at: datetime) -> bool:
+    """``pending → paid`` by ``attempt_id``: all of ``amount`` becomes refundable."""
+    return await transition(conn, payments, states.MARK_PAID, payment_id, paid_attempt_id=attempt_id,
+                            refundable_amount=amount, paid_at=paid_at)
+
+
+async def mark_paid_late(conn: AsyncConnection, payment_id: str, *, attempt_id: str, amount: int,
+                         paid_at: datetime) -> bool:
+    """``closed → paid``, flagged ``late``: the channel's success arrived after we closed locally."""
+    return await transition(conn, payments, states.MARK_PAID_LATE, payment_id, paid_attempt_id=attempt_id,
+                            refundable_amount=amount, paid_at=paid_at, late=True)
+
+
+async def mark_closed(conn: AsyncConnection, payment_id: str, *, closed_at: datetime) -> bool:
+    """``pending → closed``: every attempt is closed at its channel."""
+    return await transition(conn, payments, states.MARK_CLOSED, payment_id, closed_at=closed_at)
 
 
 # -- attempts -------------------------------------------------------------------------------------
@@ -87,5 +103,20 @@ async def set_pay_data(conn: AsyncConnection, attempt_id: str, pay_data: str) ->
                        .values(pay_data=pay_data, updated_at=utcnow()))
 
 
-async def transition_attempt(conn: AsyncConnection, name: str, attempt_id: str, **values: Any) -> bool:
-    return await transition(conn, attempts, ATTEMPT_TRANSITIONS[name], attempt_id, **values)
+# -- attempt transitions: each leaves the attempt with no sync due --------------------------------
+
+async def attempt_succeeded(conn: AsyncConnection, attempt_id: str, *, paid_at: datetime,
+                            channel_trade_no: str | None) -> bool:
+    """``pending | closed | failed → succeeded``: the channel confirmed the money arrived."""
+    return await transition(conn, attempts, states.ATTEMPT_SUCCEEDED, attempt_id, paid_at=paid_at,
+                            channel_trade_no=channel_trade_no, next_sync_at=None)
+
+
+async def attempt_closed(conn: AsyncConnection, attempt_id: str) -> bool:
+    """``pending → closed``: the trade is closed at the channel."""
+    return await transition(conn, attempts, states.ATTEMPT_CLOSED, attempt_id, next_sync_at=None)
+
+
+async def attempt_failed(conn: AsyncConnection, attempt_id: str) -> bool:
+    """``pending → failed``: the channel refused to open the trade."""
+    return await transition(conn, attempts, states.ATTEMPT_FAILED, attempt_id, next_sync_at=None)

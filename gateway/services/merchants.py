@@ -53,10 +53,6 @@ async def set_channel_account(db: Database, settings: Settings, registry: Any, m
 
     The credentials are tried first (``open`` parses every key), and sealed before they are stored.
     """
-    import sqlalchemy as sa
-
-    from gateway.store.tables import channel_accounts
-
     factory = registry.channel(channel)
     factory.open(credentials, None, settings.channel_base_url(channel))  # raises on unusable keys
     methods = sorted(pay_methods or factory.pay_methods)
@@ -70,28 +66,23 @@ async def set_channel_account(db: Database, settings: Settings, registry: Any, m
         if not existing:
             return await add_account(conn, settings, merchant_id, channel, credentials, methods)
         account_id = existing[0]["id"]
-        await conn.execute(sa.update(channel_accounts).where(channel_accounts.c.id == account_id).values(
-            credentials_sealed=seal_credentials(settings, channel, credentials), pay_methods=json.dumps(methods),
-            account_ref=str(credentials.get("app_id") or credentials.get("mchid") or "")))
+        await repo.update_account(conn, account_id, credentials_sealed=seal_credentials(settings, channel, credentials),
+                                  pay_methods=methods,
+                                  account_ref=str(credentials.get("app_id") or credentials.get("mchid") or ""))
         return account_id
 
 
 async def update_merchant(db: Database, merchant_id: str, *, webhook_url: str | None = None,
                           clear_webhook: bool = False, return_domains: list[str] | None = None) -> None:
-    import sqlalchemy as sa
-
-    from gateway.store.tables import merchants
-
-    values: dict[str, Any] = {}
-    if webhook_url is not None or clear_webhook:
-        values["webhook_url"] = None if clear_webhook else webhook_url
-    if return_domains is not None:
-        values["return_domains"] = json.dumps([d.lower() for d in return_domains])
-    if not values:
+    if webhook_url is None and not clear_webhook and return_domains is None:
         return
     async with db.begin() as conn:
-        result = await conn.execute(sa.update(merchants).where(merchants.c.id == merchant_id).values(**values))
-    if result.rowcount != 1:
+        found = True
+        if webhook_url is not None or clear_webhook:
+            found = await repo.set_webhook_url(conn, merchant_id, None if clear_webhook else webhook_url)
+        if found and return_domains is not None:
+            found = await repo.set_return_domains(conn, merchant_id, [d.lower() for d in return_domains])
+    if not found:
         raise LookupError(f"no merchant {merchant_id}")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-import sqlalchemy as sa
 
 from gateway.crypto.secrets import new_webhook_secret, seal, unseal
 from gateway.domain.errors import InvalidState, NotFound
@@ -29,7 +29,6 @@ from gateway.services.context import Services
 from gateway.services.views import iso
 from gateway.store import merchants as merchants_repo
 from gateway.store.base import Row, utcnow
-from gateway.store.tables import merchants
 
 PREFIX = "whsec_"
 TOLERANCE = 300  # seconds a receiver accepts a timestamp away from its clock
@@ -121,19 +120,14 @@ async def rotate_secret(svc: Services, merchant_id: str) -> dict[str, Any]:
         merchant = await merchants_repo.get_merchant(conn, merchant_id)
         if merchant is None:
             raise NotFound(f"No merchant {merchant_id}")
-        await conn.execute(sa.update(merchants).where(
-            merchants.c.id == merchant_id,
-            merchants.c.webhook_secret_sealed == merchant["webhook_secret_sealed"],  # no lost update
-        ).values(webhook_secret_sealed=seal(master, "webhook", fresh),
-                 webhook_secret_prev_sealed=merchant["webhook_secret_sealed"],
-                 webhook_secret_prev_until=now + ROTATION_GRACE))
+        await merchants_repo.rotate_webhook_secret(
+            conn, merchant_id, current_sealed=merchant["webhook_secret_sealed"],
+            new_sealed=seal(master, "webhook", fresh), previous_until=now + ROTATION_GRACE)
     return {"object": "webhook_secret", "webhook_secret": fresh,
             "previous_valid_until": iso(now + ROTATION_GRACE)}
 
 
 def event_view(e: Row, deliveries: list[Row] | None = None) -> dict[str, Any]:
-    import json
-
     view: dict[str, Any] = {
         "id": e["id"], "object": "event", "type": e["type"], "created_at": iso(e["created_at"]),
         "data": json.loads(e["payload"]).get("data"), "delivery_status": e["delivery_status"],

@@ -37,6 +37,12 @@ async def get_payment(conn: AsyncConnection, payment_id: str, merchant_id: str |
     return await one(conn, stmt)
 
 
+async def status_of(conn: AsyncConnection, payment_id: str) -> str | None:
+    """The status alone: one primary-key read (the checkout's status endpoint on a cache miss)."""
+    status = (await conn.execute(sa.select(payments.c.status).where(payments.c.id == payment_id))).scalar_one_or_none()
+    return None if status is None else str(status)
+
+
 async def by_out_trade_no(conn: AsyncConnection, merchant_id: str, out_trade_no: str) -> Row | None:
     return await one(conn, sa.select(payments).where(payments.c.merchant_id == merchant_id,
                                                      payments.c.out_trade_no == out_trade_no))

@@ -5,7 +5,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway.services.ledger_check import check_database
+from gateway.store.ledger_check import check_database
 from tests.factories import Gateway, Merchant, unique
 from tests.sandbox_pages import phone_page, press
 

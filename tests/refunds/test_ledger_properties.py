@@ -17,11 +17,11 @@ from gateway.domain.errors import GatewayError
 from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.services import settlement
-from gateway.services.ledger_check import check_database
 from gateway.store import ledger
 from gateway.store import refunds as refunds_repo
 from gateway.store.base import utcnow
 from gateway.store.db import Database
+from gateway.store.ledger_check import check_database
 from gateway.store.migrate import upgrade, upgrade_async
 from gateway.store.tables import attempts, channel_accounts, merchants, payments
 

@@ -140,7 +140,7 @@ def poster(url: str, merchant_name: str, subject: str, amount_text: str | None, 
             text, font = _fit(draw, text, size, width - 2 * margin)
             draw.text((width // 2, y), text, fill="#1d2129", font=font, anchor="ma")
             y += size + 24
-    code = Image.open(io.BytesIO(png(url, box_size=10))).convert("RGB").resize((440, 440), Image.NEAREST)
+    code = Image.open(io.BytesIO(png(url, box_size=10))).convert("RGB").resize((440, 440), Image.Resampling.NEAREST)
     img.paste(code, ((width - 440) // 2, y + 10))
     caption_text, font = _fit(draw, caption, 22, width - 2 * margin)
     draw.text((width // 2, y + 470), caption_text, fill="#6b7280", font=font, anchor="ma")

@@ -21,6 +21,7 @@ from gateway.store import merchants as merchants_repo
 from gateway.store import notify_log
 from gateway.store import payments as repo
 from gateway.store.base import Row
+from gateway.store.rows import AttemptRow
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ async def _owner(svc: Services, channel_name: str, raw: RawCallback, account: Ro
         raise Rejected("account_mismatch", f"not verifiable by the trade's account: {exc.code}") from None
 
 
-def _cross_check(account: Row, channel: Channel, note: Notification, attempt: Row | None) -> Row:
+def _cross_check(account: Row, channel: Channel, note: Notification, attempt: AttemptRow | None) -> AttemptRow:
     if attempt is None:
         raise Rejected("unknown_trade", f"no attempt {note.trade_no}")
     if attempt["account_id"] != account["id"]:

@@ -32,6 +32,7 @@ from gateway.store import merchants as merchants_repo
 from gateway.store import payments as payments_repo
 from gateway.store import refunds as repo
 from gateway.store.base import Row
+from gateway.store.rows import RefundRow
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ async def list_refunds(svc: Services, merchant_id: str, payment_id: str) -> list
     return [refund_view(r) for r in rows]
 
 
-async def _channel_request(svc: Services, refund: Row) -> tuple[Any, RefundRequest]:
+async def _channel_request(svc: Services, refund: RefundRow) -> tuple[Any, RefundRequest]:
     async with svc.db.read() as conn:
         attempt = await payments_repo.get_attempt(conn, refund["attempt_id"])
         assert attempt is not None
@@ -119,7 +120,7 @@ async def sync(svc: Services, refund_id: str) -> None:
 NOT_FOUND_CODES = frozenset({"RESOURCE_NOT_EXISTS", "REFUND_NOT_FOUND"})
 
 
-async def apply_result(svc: Services, refund: Row, result: RefundResult) -> None:
+async def apply_result(svc: Services, refund: RefundRow, result: RefundResult) -> None:
     """SUCCESS settles; FAIL (the channel closed it) and CHANNEL_ERROR (the channel refused the refund
     request itself) fail it and give the amount back; WAITING and UNKNOWN change nothing."""
     if result.amount is not None and result.outcome == Outcome.SUCCESS and result.amount.minor != refund["amount"]:

@@ -44,6 +44,7 @@ from gateway.store import merchants as merchants_repo
 from gateway.store import payments as payments_repo
 from gateway.store import refunds as refunds_repo
 from gateway.store.base import Row, utcnow
+from gateway.store.rows import RefundRow
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +230,7 @@ async def open_refund(conn: AsyncConnection, merchant_id: str, payment_id: str, 
     return refund
 
 
-async def settle_refund_succeeded(conn: AsyncConnection, refund: Row, channel_refund_no: str | None,
+async def settle_refund_succeeded(conn: AsyncConnection, refund: RefundRow, channel_refund_no: str | None,
                                   base_url: str) -> tuple[bool, str | None]:
     """The channel confirmed the refund: ``pending → succeeded``, and only if that applied, the ledger
     entry, the merchant event and the payment's refunded amount, in the caller's transaction.
@@ -256,7 +257,7 @@ async def settle_refund_succeeded(conn: AsyncConnection, refund: Row, channel_re
     return True, status
 
 
-async def settle_refund_failed(conn: AsyncConnection, refund: Row, code: str | None, message: str | None) -> bool:
+async def settle_refund_failed(conn: AsyncConnection, refund: RefundRow, code: str | None, message: str | None) -> bool:
     """The channel will not refund: ``pending → failed`` and, only if that applied, the reservation
     goes back to the payment's refundable balance (once: the transition applies once)."""
     if not await refunds_repo.refund_failed(conn, refund["id"], code=code, message=message):

@@ -100,7 +100,7 @@ async def check(conn: AsyncConnection) -> Report:
     kinds = {ledger.RECEIVED: ("attempt", ":received"), ledger.REFUND: ("refund", ":refunded")}
     by_ref = {e.ref: e for e in entries.values()}
     for entry_id, entry in entries.items():
-        target = entry
+        target: sa.Row[Any] | None = entry
         while target is not None and target.kind == ledger.REVERSAL:
             target = by_ref.get(target.ref.removesuffix(":reversal"))
         if target is None or target.kind not in kinds:
@@ -119,6 +119,7 @@ async def check(conn: AsyncConnection) -> Report:
     report.payments, report.refunds = len(pays), len(refs)
 
     expected: dict[tuple[str, str], Movement] = {}
+    a: sa.Row[Any] | None  # an attempt, where there is one
     for a in atts.values():
         if a.status == AttemptStatus.SUCCEEDED:
             expected[("attempt", a.id)] = {(ledger.channel_account(a.account_id), a.currency): a.amount,

@@ -67,9 +67,7 @@ async def accounts_of(conn: AsyncConnection, merchant_id: str) -> list[Row]:
     rows = await all_rows(conn, sa.select(channel_accounts).where(
         channel_accounts.c.merchant_id == merchant_id, channel_accounts.c.active.is_(True))
         .order_by(channel_accounts.c.created_at))
-    for r in rows:
-        r["pay_methods"] = json.loads(r["pay_methods"])
-    return rows
+    return [{**r, "pay_methods": json.loads(r["pay_methods"])} for r in rows]
 
 
 async def get_account(conn: AsyncConnection, account_id: str) -> Row | None:

@@ -51,7 +51,7 @@ async def claim_due(conn: AsyncConnection, *, limit: int, per_merchant: int, lea
         if conn.dialect.name != "sqlite":  # serialise the count-then-take per merchant between processes
             await conn.execute(sa.select(merchants.c.id).where(merchants.c.id.in_(owners))
                                .order_by(merchants.c.id).with_for_update())
-        busy = dict((await conn.execute(
+        busy: dict[str, int] = dict((await conn.execute(
             sa.select(c.merchant_id, sa.func.count()).where(
                 c.delivery_status == PENDING, c.lease_until >= now, c.merchant_id.in_(owners))
             .group_by(c.merchant_id))).all())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.domain import states
 from gateway.domain.errors import DuplicateOutTradeNo
 from gateway.store.base import Row, all_rows, is_unique_violation, one, transition, utcnow
+from gateway.store.rows import AttemptRow, PaymentRow
 from gateway.store.tables import attempts, payments
 
 
@@ -30,11 +32,11 @@ async def duplicate_out_trade_no(conn: AsyncConnection, exc: IntegrityError, mer
         payment_id=existing["id"] if existing else None)
 
 
-async def get_payment(conn: AsyncConnection, payment_id: str, merchant_id: str | None = None) -> Row | None:
+async def get_payment(conn: AsyncConnection, payment_id: str, merchant_id: str | None = None) -> PaymentRow | None:
     stmt = sa.select(payments).where(payments.c.id == payment_id)
     if merchant_id is not None:
         stmt = stmt.where(payments.c.merchant_id == merchant_id)
-    return await one(conn, stmt)
+    return cast(PaymentRow | None, await one(conn, stmt))
 
 
 async def status_of(conn: AsyncConnection, payment_id: str) -> str | None:
@@ -43,15 +45,15 @@ async def status_of(conn: AsyncConnection, payment_id: str) -> str | None:
     return None if status is None else str(status)
 
 
-async def by_out_trade_no(conn: AsyncConnection, merchant_id: str, out_trade_no: str) -> Row | None:
-    return await one(conn, sa.select(payments).where(payments.c.merchant_id == merchant_id,
-                                                     payments.c.out_trade_no == out_trade_no))
+async def by_out_trade_no(conn: AsyncConnection, merchant_id: str, out_trade_no: str) -> PaymentRow | None:
+    return cast(PaymentRow | None, await one(conn, sa.select(payments).where(payments.c.merchant_id == merchant_id,
+                                                     payments.c.out_trade_no == out_trade_no)))
 
 
 async def list_payments(conn: AsyncConnection, merchant_id: str, *, limit: int,
                         status: str | None = None, out_trade_no: str | None = None,
                         created_gte: datetime | None = None, created_lt: datetime | None = None,
-                        after: tuple[datetime, str] | None = None) -> list[Row]:
+                        after: tuple[datetime, str] | None = None) -> list[PaymentRow]:
     """Newest first, keyset-paginated on ``(created_at, id)``: ``after`` is the last row seen."""
     c = payments.c
     stmt = sa.select(payments).where(c.merchant_id == merchant_id)
@@ -65,7 +67,7 @@ async def list_payments(conn: AsyncConnection, merchant_id: str, *, limit: int,
         stmt = stmt.where(c.created_at < created_lt)
     if after:
         stmt = stmt.where(sa.or_(c.created_at < after[0], sa.and_(c.created_at == after[0], c.id < after[1])))
-    return await all_rows(conn, stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit))
+    return cast(list[PaymentRow], await all_rows(conn, stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit)))
 
 
 # -- payment transitions (table in gateway.domain.states): each reports whether it applied ----------
@@ -95,13 +97,13 @@ async def insert_attempt(conn: AsyncConnection, row: Row) -> None:
     await conn.execute(sa.insert(attempts).values(**row))
 
 
-async def get_attempt(conn: AsyncConnection, attempt_id: str) -> Row | None:
-    return await one(conn, sa.select(attempts).where(attempts.c.id == attempt_id))
+async def get_attempt(conn: AsyncConnection, attempt_id: str) -> AttemptRow | None:
+    return cast(AttemptRow | None, await one(conn, sa.select(attempts).where(attempts.c.id == attempt_id)))
 
 
-async def attempts_of(conn: AsyncConnection, payment_id: str) -> list[Row]:
-    return await all_rows(conn, sa.select(attempts).where(attempts.c.payment_id == payment_id)
-                          .order_by(attempts.c.created_at, attempts.c.id))
+async def attempts_of(conn: AsyncConnection, payment_id: str) -> list[AttemptRow]:
+    return cast(list[AttemptRow], await all_rows(conn, sa.select(attempts).where(attempts.c.payment_id == payment_id)
+                                                 .order_by(attempts.c.created_at, attempts.c.id)))
 
 
 async def set_pay_data(conn: AsyncConnection, attempt_id: str, pay_data: str) -> None:

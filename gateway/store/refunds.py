@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +12,7 @@ from gateway.domain import states
 from gateway.domain.errors import DuplicateOutRefundNo
 from gateway.domain.states import REFUNDABLE
 from gateway.store.base import Row, all_rows, is_unique_violation, one, transition, utcnow
+from gateway.store.rows import RefundRow
 from gateway.store.tables import payments, refunds
 
 
@@ -46,23 +48,23 @@ async def insert_refund(conn: AsyncConnection, row: Row) -> None:
             refund_id=existing["id"] if existing else None) from None
 
 
-async def get_refund(conn: AsyncConnection, refund_id: str, merchant_id: str | None = None) -> Row | None:
+async def get_refund(conn: AsyncConnection, refund_id: str, merchant_id: str | None = None) -> RefundRow | None:
     stmt = sa.select(refunds).where(refunds.c.id == refund_id)
     if merchant_id is not None:
         stmt = stmt.where(refunds.c.merchant_id == merchant_id)
-    return await one(conn, stmt)
+    return cast(RefundRow | None, await one(conn, stmt))
 
 
-async def by_out_refund_no(conn: AsyncConnection, merchant_id: str, out_refund_no: str) -> Row | None:
-    return await one(conn, sa.select(refunds).where(refunds.c.merchant_id == merchant_id,
-                                                    refunds.c.out_refund_no == out_refund_no))
+async def by_out_refund_no(conn: AsyncConnection, merchant_id: str, out_refund_no: str) -> RefundRow | None:
+    return cast(RefundRow | None, await one(conn, sa.select(refunds).where(
+        refunds.c.merchant_id == merchant_id, refunds.c.out_refund_no == out_refund_no)))
 
 
-async def refunds_of(conn: AsyncConnection, payment_id: str, merchant_id: str | None = None) -> list[Row]:
+async def refunds_of(conn: AsyncConnection, payment_id: str, merchant_id: str | None = None) -> list[RefundRow]:
     stmt = sa.select(refunds).where(refunds.c.payment_id == payment_id)
     if merchant_id is not None:
         stmt = stmt.where(refunds.c.merchant_id == merchant_id)
-    return await all_rows(conn, stmt.order_by(refunds.c.created_at, refunds.c.id))
+    return cast(list[RefundRow], await all_rows(conn, stmt.order_by(refunds.c.created_at, refunds.c.id)))
 
 
 async def refund_succeeded(conn: AsyncConnection, refund_id: str, *, succeeded_at: datetime,

@@ -14,6 +14,7 @@ from gateway import keys
 from gateway.api.app import PREFIX as API_PREFIX
 from gateway.api.app import create_api_app
 from gateway.cache.memory import MemoryCache
+from gateway.cache.status import StatusBus
 from gateway.callbacks.app import create_callbacks_app
 from gateway.channels.registry import Registry, default_registry
 from gateway.checkout.app import setup_checkout
@@ -21,7 +22,6 @@ from gateway.config import Settings
 from gateway.services.channels import ChannelPool
 from gateway.services.context import Services
 from gateway.services.merchants import Authenticator
-from gateway.services.status import StatusBus
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade_async
 from gateway.tasks.runner import tasks_ctx

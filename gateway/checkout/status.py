@@ -15,9 +15,9 @@ import json
 
 from aiohttp import web
 
+from gateway.cache.status import LOCAL_TTL
 from gateway.keys import CHECKOUT, SERVICES
 from gateway.services.context import Services
-from gateway.services.status import LOCAL_TTL
 from gateway.store import payments as payments_repo
 
 MAX_WAIT = 30

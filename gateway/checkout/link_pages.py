@@ -5,12 +5,13 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.checkout import links
 from gateway.checkout.i18n import STRINGS, format_amount, language
+from gateway.checkout.poster import amount_text, render_poster
 from gateway.checkout.security import NONCE
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.money import MoneyError, parse_major
 from gateway.keys import SERVICES
+from gateway.services import links
 from gateway.store.base import Row
 
 routes = web.RouteTableDef()
@@ -57,6 +58,6 @@ async def poster(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
     link, merchant = await links.active_link(svc, request.match_info["slug"])
     lang = language(request)
-    body = links.poster(svc.url(f"/l/{link['slug']}"), merchant["name"], link["subject"],
-                        links.amount_text(link, lang), STRINGS[lang]["aggregated"])
+    body = render_poster(svc.url(f"/l/{link['slug']}"), merchant["name"], link["subject"],
+                         amount_text(link, lang), STRINGS[lang]["aggregated"])
     return web.Response(body=body, content_type="image/png", headers={"Cache-Control": "public, max-age=300"})

@@ -11,7 +11,7 @@ from gateway.api.auth import MERCHANT
 from gateway.api.common import json_response, page_request, page_response
 from gateway.domain.errors import NotFound
 from gateway.keys import SERVICES
-from gateway.services import webhooks
+from gateway.services import merchants, webhooks
 from gateway.store import events as repo
 from gateway.store import outbox
 
@@ -103,4 +103,4 @@ async def resend_event(request: web.Request) -> web.Response:
 @routes.post("/webhook-secret/rotate", name="rotate_webhook_secret")
 async def rotate_webhook_secret(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
-    return json_response(await webhooks.rotate_secret(svc, request[MERCHANT]["id"]), status=201)
+    return json_response(await merchants.rotate_webhook_secret(svc.db, svc.settings, request[MERCHANT]["id"]), status=201)

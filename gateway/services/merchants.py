@@ -1,17 +1,23 @@
-"""Merchants: creation (credentials shown once), API-key authentication, channel accounts."""
+"""Merchants: creation (credentials shown once), API-key authentication, channel accounts, webhook
+secret rotation."""
 from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 from gateway.config import Settings
 from gateway.crypto.secrets import hash_api_key, new_api_key, new_webhook_secret, seal
+from gateway.domain.errors import NotFound
 from gateway.domain.ids import new_id
 from gateway.services.channels import seal_credentials
+from gateway.services.views import iso
 from gateway.store import merchants as repo
 from gateway.store.base import Row, utcnow
 from gateway.store.db import Database
+
+ROTATION_GRACE = timedelta(hours=24)  # how long the previous webhook secret still signs deliveries
 
 
 async def create_merchant(db: Database, settings: Settings, *, name: str, return_domains: list[str] | None = None,
@@ -84,6 +90,23 @@ async def update_merchant(db: Database, merchant_id: str, *, webhook_url: str | 
             found = await repo.set_return_domains(conn, merchant_id, [d.lower() for d in return_domains])
     if not found:
         raise LookupError(f"no merchant {merchant_id}")
+
+
+async def rotate_webhook_secret(db: Database, settings: Settings, merchant_id: str) -> dict[str, Any]:
+    """A new secret, shown this once; the current one stays valid (deliveries carry both signatures)
+    for :data:`ROTATION_GRACE`. A rotation during a grace period ends the older secret at once."""
+    now = utcnow()
+    fresh = new_webhook_secret()
+    master = settings.secret_key
+    async with db.begin() as conn:
+        merchant = await repo.get_merchant(conn, merchant_id)
+        if merchant is None:
+            raise NotFound(f"No merchant {merchant_id}")
+        await repo.rotate_webhook_secret(
+            conn, merchant_id, current_sealed=merchant["webhook_secret_sealed"],
+            new_sealed=seal(master, "webhook", fresh), previous_until=now + ROTATION_GRACE)
+    return {"object": "webhook_secret", "webhook_secret": fresh,
+            "previous_valid_until": iso(now + ROTATION_GRACE)}
 
 
 class Authenticator:

@@ -18,7 +18,7 @@ from gateway.services.payments import apply_trade_state, close_payment
 from gateway.store import leases, outbox
 from gateway.store.base import Row, utcnow
 from gateway.store.leases import ATTEMPT_SYNC, EXPIRY, REFUND_SYNC
-from gateway.tasks.schedule import EXPIRY_RETRY, next_sync, scaled
+from gateway.tasks.schedule import EXPIRY_RETRY, next_sync, scaled, webhook_backoff
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ async def deliver_event(svc: Services, http: aiohttp.ClientSession, event: Row) 
     if result.ok:
         outcome, due = outbox.DELIVERED, None
     else:
-        wait = webhooks.backoff(event["attempts"] + 1)
+        wait = webhook_backoff(event["attempts"] + 1)
         outcome = outbox.PENDING if wait is not None else outbox.FAILED
         due = utcnow() + scaled(wait, svc.settings.task_time_scale) if wait is not None else None
     async with svc.db.begin() as conn:

@@ -59,7 +59,7 @@ class NewPayment:
 
 
 def _view(svc: Services, payment: Row, attempt: Row | None = None) -> dict[str, Any]:
-    pay_data = json.loads(attempt["pay_data"]) if attempt and attempt["status"] == "pending" else None
+    pay_data = json.loads(attempt["pay_data"]) if attempt and attempt["status"] == AttemptStatus.PENDING else None
     return payment_view(payment, base_url=svc.settings.public_url or "", pay_data=pay_data)
 
 

@@ -36,7 +36,7 @@ from gateway.domain.errors import (
 )
 from gateway.domain.ids import new_id
 from gateway.domain.money import Money
-from gateway.domain.states import REFUNDABLE, RefundStatus
+from gateway.domain.states import REFUNDABLE, PaymentStatus, RefundStatus
 from gateway.services.context import Services
 from gateway.services.views import payment_view, refund_view
 from gateway.store import events, ledger
@@ -118,11 +118,11 @@ async def settle_paid(conn: AsyncConnection, attempt: Row, amount: Money, *, cha
     if await payments_repo.mark_paid(conn, payment_id, attempt_id=attempt["id"], amount=amount.minor,
                                      paid_at=paid_at):
         await emit_payment_event(conn, "payment.succeeded", payment_id, base_url)
-        return SettleResult(Settled.PAID, payment_id, "paid")
+        return SettleResult(Settled.PAID, payment_id, PaymentStatus.PAID.value)
     if await payments_repo.mark_paid_late(conn, payment_id, attempt_id=attempt["id"], amount=amount.minor,
                                           paid_at=paid_at):
         await emit_payment_event(conn, "payment.succeeded", payment_id, base_url)
-        return SettleResult(Settled.PAID_LATE, payment_id, "paid")
+        return SettleResult(Settled.PAID_LATE, payment_id, PaymentStatus.PAID.value)
     await emit_payment_event(conn, "payment.double_paid", payment_id, base_url,
                              extra_attempt={"id": attempt["id"], "amount": amount.minor,
                                             "channel": attempt["pay_method"]})

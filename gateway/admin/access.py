@@ -18,12 +18,15 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from gateway import keys
+from gateway.admin import auth
 from gateway.store import audit
 from gateway.store import operators as repo
+from gateway.web.pages import render_page
 
 OPERATOR = "admin_operator"  # request key: the signed-in Operator
 SESSION_OPERATOR = "op"  # session key: operator id
 SESSION_MFA_AT = "mfa_at"  # session key: unix time of the last TOTP code this session gave
+STEP_UP_FIELD = "totp"  # the form field a step-up code comes in
 STEP_UP_FOR = 300.0  # seconds a TOTP code counts as fresh for a money-moving action
 
 READ, EXPORT, PAY_ACTIONS, REFUND, RESEND, MERCHANT_KEYS, OPERATORS, AUDIT = (
@@ -92,6 +95,28 @@ def fresh_mfa(session: Any) -> bool:
     return isinstance(at, int | float) and time.time() - at <= STEP_UP_FOR
 
 
+async def step_up_satisfied(request: web.Request, op: Operator) -> web.StreamResponse | None:
+    """None when this session gave a TOTP code in the last few minutes, or the form carries a new one;
+    otherwise the step-up page, which posts the same form again with a code."""
+    session = await get_session(request)
+    if fresh_mfa(session):
+        return None
+    form = await request.post()
+    code = str(form.get(STEP_UP_FIELD, ""))
+    db, settings = request.config_dict[keys.DB], request.config_dict[keys.SETTINGS]
+    if code:
+        async with db.read() as conn:
+            row = await repo.get(conn, op.id)
+        if row is not None and await auth.check_code(db, settings, row, code):
+            session[SESSION_MFA_AT] = int(time.time())
+            await record(request, "step_up", object_type="operator", object_id=op.id)
+            return None
+        await record(request, "step_up", outcome="denied", object_type="operator", object_id=op.id)
+    fields = [(k, str(v)) for k, v in form.items() if k not in (STEP_UP_FIELD, "csrf_token")]
+    return render_page(request, "admin/step_up.html", {"action": request.path, "fields": fields,
+                                                        "failed": bool(code)}, status=401)
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -111,8 +136,6 @@ def guard(permission: str = READ, *, step_up: bool = False) -> Callable[[Handler
                              detail={"permission": permission, "path": request.path})
                 raise web.HTTPForbidden()
             if step_up:
-                from gateway.admin.views_auth import step_up_satisfied
-
                 refused = await step_up_satisfied(request, op)
                 if refused is not None:
                     return refused

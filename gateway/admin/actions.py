@@ -9,6 +9,7 @@ from typing import Any
 from gateway.crypto.secrets import hash_api_key, new_api_key
 from gateway.domain.errors import NotFound
 from gateway.domain.states import AttemptStatus, RefundStatus
+from gateway.services import merchants as merchant_service
 from gateway.services import payments as payment_service
 from gateway.services import refunds as refund_service
 from gateway.services import webhooks
@@ -47,12 +48,14 @@ async def refund(svc: Services, payment: Row, *, amount: int, out_refund_no: str
 
 async def resend_event(svc: Services, merchant_id: str, event_id: str) -> None:
     await webhooks.require_endpoint(svc, merchant_id)
-    if not await outbox.resend(svc.db, merchant_id, event_id):
+    async with svc.db.begin() as conn:
+        resent = await outbox.resend(conn, merchant_id, event_id)
+    if not resent:
         raise NotFound(f"No event {event_id}")
 
 
 async def rotate_webhook_secret(svc: Services, merchant_id: str) -> str:
-    return str((await webhooks.rotate_secret(svc, merchant_id))["webhook_secret"])
+    return str((await merchant_service.rotate_webhook_secret(svc.db, svc.settings, merchant_id))["webhook_secret"])
 
 
 async def rotate_api_key(svc: Services, merchant_id: str, *, revoke: bool = False) -> str | None:

@@ -2,8 +2,9 @@
 ``<title>`` per mark (the browser's tooltip) and the pages show the same numbers in a table beside it."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
+from typing import Any
 
 from markupsafe import Markup
 
@@ -20,7 +21,7 @@ def _nice_max(value: int) -> int:
     return value
 
 
-def daily_bars(days: Sequence[dict[str, int | str]], label: Callable[[int], str], *, width: int = 720,
+def daily_bars(days: Sequence[Mapping[str, Any]], label: Callable[[int], str], *, width: int = 720,
                height: int = 220, title: str = "") -> Markup:
     """Paid amount per day as bars, refunds as a thinner bar in front."""
     pad_l, pad_b, pad_t = 56, 22, 8

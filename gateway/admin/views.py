@@ -6,6 +6,7 @@ import asyncio
 import json
 import platform
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from gateway.domain.money import format_major, parse_major
 from gateway.domain.states import PaymentStatus
 from gateway.store import audit, stats
 from gateway.store import operators as operators_repo
-from gateway.store.base import utcnow
+from gateway.store.base import Row, utcnow
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
@@ -149,7 +150,7 @@ async def payments_csv(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _timeline(p: dict[str, Any], story: dict[str, list[dict[str, Any]]], actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _timeline(p: Row, story: Mapping[str, list[Row]], actions: list[Row]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = [{"at": p["created_at"], "kind": "payment", "text": "created",
                                     "detail": f"{p['amount']} {p['currency']}"}]
     for a in story["attempts"]:

@@ -2,8 +2,6 @@
 audited (succeeded or failed), and done by :mod:`gateway.admin.actions` -- the services' own functions."""
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from gateway import keys
@@ -14,11 +12,12 @@ from gateway.domain.errors import NotFound, ValidationFailed
 from gateway.domain.money import parse_major
 from gateway.store import operators as operators_repo
 from gateway.store import stats
+from gateway.store.base import Row
 
 routes = web.RouteTableDef()
 
 
-async def _payment(request: web.Request) -> dict[str, Any]:
+async def _payment(request: web.Request) -> Row:
     async with request.config_dict[keys.DB].read() as conn:
         p = await stats.payment(conn, request.match_info["id"], operator_of(request).scope)
     if p is None:
@@ -84,7 +83,7 @@ async def webhook_resend(request: web.Request) -> web.Response:
     raise _back(request, "webhook", "resend", id=event["id"])
 
 
-async def _merchant(request: web.Request) -> dict[str, Any]:
+async def _merchant(request: web.Request) -> Row:
     async with request.config_dict[keys.DB].read() as conn:
         m = await stats.merchant(conn, request.match_info["id"], operator_of(request).scope)
     if m is None:
@@ -134,10 +133,10 @@ def enroll_url(request: web.Request, token: str) -> str:
     return f"{base}/admin/enroll/{token}"
 
 
-async def _operator(request: web.Request) -> dict[str, Any]:
+async def _operator(request: web.Request) -> Row:
     async with request.config_dict[keys.DB].read() as conn:
         row = await operators_repo.get(conn, request.match_info["id"])
-    return dict(in_scope(request, row, "operator"))
+    return in_scope(request, row, "operator")
 
 
 @routes.post("/operators/{id}/{what:role|disable|enable|reset}", name="operator_change")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pyotp
@@ -10,15 +11,13 @@ from aiohttp_session import get_session
 
 from gateway import keys
 from gateway.admin import auth
-from gateway.admin.access import SESSION_MFA_AT, SESSION_OPERATOR, Operator, fresh_mfa, record
+from gateway.admin.access import SESSION_MFA_AT, SESSION_OPERATOR, record
 from gateway.checkout import qr
-from gateway.store.base import utcnow
 from gateway.web.pages import render_page
 from gateway.web.sessions import rotate_session
 
 routes = web.RouteTableDef()
 ENROLL_SECRET = "enroll_secret"  # session key: (token hash, secret) shown on the enrolment page
-STEP_UP_FIELD = "totp"
 
 
 def _safe_next(value: str | None) -> str:
@@ -72,7 +71,7 @@ async def switch_language(request: web.Request) -> web.Response:
     raise response
 
 
-async def _enrol_context(request: web.Request, token: str, operator: dict[str, Any]) -> dict[str, Any]:
+async def _enrol_context(request: web.Request, token: str, operator: Mapping[str, Any]) -> dict[str, Any]:
     session = await get_session(request)
     held = session.get(ENROLL_SECRET)
     if isinstance(held, list) and len(held) == 2 and held[0] == auth.token_hash(token):
@@ -111,27 +110,3 @@ async def enroll(request: web.Request) -> web.Response:
     session.pop(ENROLL_SECRET, None)
     await record(request, "enroll", actor=done["email"], object_type="operator", object_id=done["id"])
     raise web.HTTPSeeOther(str(request.app.router["login"].url_for()) + "?enrolled=1")
-
-
-async def step_up_satisfied(request: web.Request, op: Operator) -> web.StreamResponse | None:
-    """None when this session gave a TOTP code in the last few minutes, or the form carries a new one;
-    otherwise the step-up page, which posts the same form again with a code."""
-    session = await get_session(request)
-    if fresh_mfa(session):
-        return None
-    form = await request.post()
-    code = str(form.get(STEP_UP_FIELD, ""))
-    db, settings = request.config_dict[keys.DB], request.config_dict[keys.SETTINGS]
-    if code:
-        async with db.read() as conn:
-            from gateway.store import operators as repo
-
-            row = await repo.get(conn, op.id)
-        if row is not None and await auth.check_code(db, settings, row, code):
-            session[SESSION_MFA_AT] = int(utcnow().timestamp())
-            await record(request, "step_up", object_type="operator", object_id=op.id)
-            return None
-        await record(request, "step_up", outcome="denied", object_type="operator", object_id=op.id)
-    fields = [(k, str(v)) for k, v in form.items() if k not in (STEP_UP_FIELD, "csrf_token")]
-    return render_page(request, "admin/step_up.html", {"action": request.path, "fields": fields,
-                                                        "failed": bool(code)}, status=401)

@@ -55,7 +55,7 @@ async def append(db: Database, *, actor: str, action: str, outcome: str = "succe
                  detail: dict[str, Any] | None = None) -> int:
     """Write one entry at the head of the chain (its own transaction); returns its ``seq``."""
     at = utcnow()
-    entry: Row = {"at": at, "actor": actor[:254], "ip": ip, "action": action, "object_type": object_type,
+    entry: dict[str, Any] = {"at": at, "actor": actor[:254], "ip": ip, "action": action, "object_type": object_type,
                   "object_id": object_id, "merchant_id": merchant_id, "outcome": outcome,
                   "detail": json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))}
     for _ in range(20):

@@ -266,7 +266,7 @@ async def by_method(conn: AsyncConnection, scope: str | None, since: datetime) -
     return await all_rows(conn, _scoped(stmt, p.merchant_id, scope))
 
 
-async def daily(conn: AsyncConnection, scope: str | None, since: datetime, dialect: str) -> list[Row]:
+async def daily(conn: AsyncConnection, scope: str | None, since: datetime, dialect: str) -> list[dict[str, Any]]:
     """Per Shanghai day: paid count and amount, refunded amount."""
     p, r = payments.c, refunds.c
     pday = shanghai_day(p.paid_at, dialect).label("day")
@@ -278,14 +278,14 @@ async def daily(conn: AsyncConnection, scope: str | None, since: datetime, diale
     back = await all_rows(conn, _scoped(sa.select(rday, sa.func.sum(r.amount).label("amount"))
                                         .where(r.succeeded_at >= since, r.status == "succeeded").group_by(rday),
                                         r.merchant_id, scope))
-    out: dict[str, Row] = {}
+    out: dict[str, dict[str, int]] = {}
     for row in paid:
         out[str(row["day"])] = {"count": int(row["count"]), "amount": int(row["amount"] or 0), "refunded": 0}
     for row in back:
         out.setdefault(str(row["day"]), {"count": 0, "amount": 0, "refunded": 0})["refunded"] = int(row["amount"] or 0)
     start = (since + TZ_OFFSET).date()
     end = (datetime.now(since.tzinfo) + TZ_OFFSET).date()
-    days: list[Row] = []
+    days: list[dict[str, Any]] = []
     d: date = start
     while d <= end:
         days.append({"day": d.isoformat(), **out.get(d.isoformat(), {"count": 0, "amount": 0, "refunded": 0})})

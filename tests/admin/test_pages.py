@@ -25,7 +25,10 @@ async def test_search_by_every_number_and_the_payment_story(gateway: Gateway, co
     console: Console = await consoles("viewer")
     for number in (p["id"], p["out_trade_no"], attempt["id"], attempt["channel_trade_no"]):
         async with console.http.get(f"{console.url}/payments", params={"q": number}, allow_redirects=False) as r:
-            assert r.status == 303 and r.headers["Location"].endswith(f"/admin/payments/{p['id']}"), number
+            # One match opens the payment. (Each test's sandbox numbers its trades from 1, so on the shared
+            # MariaDB database a channel trade number can match earlier tests' payments too: then a list.)
+            found = r.status == 303 and r.headers["Location"].endswith(f"/admin/payments/{p['id']}")
+            assert found or (r.status == 200 and p["id"] in await r.text()), number
     status, html = await console.get(f"/payments/{p['id']}")
     assert status == 200
     assert "¥12.34" in html or "CN¥12.34" in html

@@ -30,7 +30,8 @@ def page(request: web.Request, template: str, context: Mapping[str, Any] | None 
     lang = page_context(request)["lang"]
     return render_page(request, template, {
         "op": request.get("admin_operator"), "when": when, "path": request.path, "qs": request.query_string,
-        "money": lambda minor, currency="CNY": format_amount(int(minor or 0), currency, lang),
+        "money": lambda minor, currency="CNY": ("-" if int(minor or 0) < 0 else "")
+        + format_amount(abs(int(minor or 0)), currency, lang),
         "major": lambda minor, currency="CNY": format_major(int(minor or 0), currency),
         **(context or {})}, status=status)
 

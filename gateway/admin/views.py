@@ -17,6 +17,7 @@ from gateway import keys
 from gateway.admin import charts
 from gateway.admin.access import AUDIT, EXPORT, OPERATORS, guard, operator_of, record
 from gateway.admin.common import BEIJING, csv_line, page, when
+from gateway.admin.dashboard import figures
 from gateway.domain.errors import NotFound, ValidationFailed
 from gateway.domain.money import format_major, parse_major
 from gateway.domain.states import PaymentStatus
@@ -27,7 +28,6 @@ from gateway.store.base import Row, utcnow
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
 EXPORT_MAX = 100_000
-RANGES = {"today": 0, "7d": 6, "30d": 29}
 
 
 def _day_start(days_back: int) -> datetime:
@@ -42,20 +42,12 @@ def _day_start(days_back: int) -> datetime:
 @routes.get("/", name="dashboard")
 @guard()
 async def dashboard(request: web.Request) -> web.Response:
-    scope = operator_of(request).scope
     chosen = request.query.get("range", "7d")
-    since = _day_start(RANGES.get(chosen, 6))
-    db = request.config_dict[keys.DB]
-    async with db.read() as conn:
-        tiles = {name: await stats.overview(conn, scope, _day_start(back)) for name, back in RANGES.items()}
-        methods = await stats.by_method(conn, scope, since)
-        days = await stats.daily(conn, scope, _day_start(29), db.dialect)
-        problems = await stats.problems(conn, scope, utcnow())
+    data = await figures(request.config_dict[keys.DB], operator_of(request).scope, utcnow(), chosen)
     label = lambda v: format_major(v)  # noqa: E731
-    return page(request, "admin/dashboard.html", {
-        "tiles": tiles, "methods": methods, "days": days, "problems": problems, "range": chosen,
-        "trend": charts.daily_bars(days, label, title="trend"),
-        "shares": charts.share_bars([(f"{m['channel']} · {m['pay_method']}", int(m["amount"] or 0)) for m in methods],
+    return page(request, "admin/dashboard.html", data | {
+        "range": chosen, "trend": charts.daily_bars(data["days"], label, title="trend"),
+        "shares": charts.share_bars([(f"{m['channel']} · {m['pay_method']}", m["amount"]) for m in data["methods"]],
                                     label, title="by method")})
 
 

@@ -7,7 +7,7 @@ Days are Asia/Shanghai days (UTC+8, no DST), computed in SQL; amounts are intege
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -264,33 +264,6 @@ async def by_method(conn: AsyncConnection, scope: str | None, since: datetime) -
             .where(p.paid_at >= since, p.status.in_(PAID))
             .group_by(a.channel, a.pay_method).order_by(sa.func.sum(p.amount).desc()))
     return await all_rows(conn, _scoped(stmt, p.merchant_id, scope))
-
-
-async def daily(conn: AsyncConnection, scope: str | None, since: datetime, dialect: str) -> list[dict[str, Any]]:
-    """Per Shanghai day: paid count and amount, refunded amount."""
-    p, r = payments.c, refunds.c
-    pday = shanghai_day(p.paid_at, dialect).label("day")
-    paid = await all_rows(conn, _scoped(sa.select(pday, sa.func.count().label("count"),
-                                                  sa.func.sum(p.amount).label("amount"))
-                                        .where(p.paid_at >= since, p.status.in_(PAID)).group_by(pday),
-                                        p.merchant_id, scope))
-    rday = shanghai_day(r.succeeded_at, dialect).label("day")
-    back = await all_rows(conn, _scoped(sa.select(rday, sa.func.sum(r.amount).label("amount"))
-                                        .where(r.succeeded_at >= since, r.status == "succeeded").group_by(rday),
-                                        r.merchant_id, scope))
-    out: dict[str, dict[str, int]] = {}
-    for row in paid:
-        out[str(row["day"])] = {"count": int(row["count"]), "amount": int(row["amount"] or 0), "refunded": 0}
-    for row in back:
-        out.setdefault(str(row["day"]), {"count": 0, "amount": 0, "refunded": 0})["refunded"] = int(row["amount"] or 0)
-    start = (since + TZ_OFFSET).date()
-    end = (datetime.now(since.tzinfo) + TZ_OFFSET).date()
-    days: list[dict[str, Any]] = []
-    d: date = start
-    while d <= end:
-        days.append({"day": d.isoformat(), **out.get(d.isoformat(), {"count": 0, "amount": 0, "refunded": 0})})
-        d += timedelta(days=1)
-    return days
 
 
 async def problems(conn: AsyncConnection, scope: str | None, now: datetime) -> Row:

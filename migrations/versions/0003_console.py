@@ -1,4 +1,5 @@
-"""console: operators and the hash-chained audit log (gateway.store.operators, gateway.store.audit)
+"""console: operators, the hash-chained audit log, the dashboard's daily rollup (gateway.store.operators,
+gateway.store.audit, gateway.store.rollup)
 
 Revision ID: 0003
 Revises: 0002
@@ -54,6 +55,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index('ix_audit_log_at', ['at'], unique=False)
+    op.create_table('stats_daily',
+    sa.Column('day', sa.String(length=10), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('pay_method', sa.String(length=24), nullable=False),
+    sa.Column('created_count', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('paid_count', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('paid_amount', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('refund_count', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('refund_amount', sa.BigInteger(), server_default='0', nullable=False),
+    sa.PrimaryKeyConstraint('day', 'merchant_id', 'channel', 'pay_method', name=op.f('pk_stats_daily'))
+    )
+    op.create_table('stats_days',
+    sa.Column('day', sa.String(length=10), nullable=False),
+    sa.Column('computed_at', gateway.store.tables.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('day', name=op.f('pk_stats_days'))
+    )
     # Console search and the dashboard read payments by paid time and by the channel's trade number.
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.create_index('ix_payments_paid_at', ['paid_at'], unique=False)
@@ -76,5 +94,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_payments_paid_at')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_log_at')
+    op.drop_table('stats_days')
+    op.drop_table('stats_daily')
     op.drop_table('audit_log')
     op.drop_table('operators')

@@ -72,8 +72,13 @@ def _fen(value: str | None, field: str) -> int | None:
         raise ValidationFailed(f"{field}: an amount in yuan expected") from None
 
 
+DEFAULT_DAYS = 7  # an unfiltered list shows the last week: its totals read a week of rows, not the table
+
+
 def payment_filter(request: web.Request) -> stats.PaymentFilter:
-    q = request.query
+    q = dict(request.query)
+    if not any(q.get(k) for k in ("q", "from", "to", "merchant", "status", "pay_method", "min", "max", "all")):
+        q["from"] = default_from()
     status = q.get("status") or None
     if status is not None and status not in {s.value for s in PaymentStatus}:
         raise ValidationFailed("unknown status")
@@ -83,6 +88,10 @@ def payment_filter(request: web.Request) -> stats.PaymentFilter:
         pay_method=q.get("pay_method") or None, created_from=_date(q.get("from"), "from"),
         created_to=to + timedelta(days=1) if to else None,
         amount_min=_fen(q.get("min"), "min"), amount_max=_fen(q.get("max"), "max"))
+
+
+def default_from() -> str:
+    return f"{datetime.now(UTC) + BEIJING - timedelta(days=DEFAULT_DAYS - 1):%Y-%m-%d}"
 
 
 @routes.get("/payments", name="payments")
@@ -105,6 +114,8 @@ async def payments(request: web.Request) -> web.Response:
     if len(rows) == 1 and f.q and not before:  # a number that names one payment: straight to it
         raise web.HTTPSeeOther(str(request.app.router["payment"].url_for(id=rows[0]["id"])))
     query = {k: v for k, v in request.query.items() if k != "before"}
+    if f.created_from is not None and "from" not in query and not f.q:
+        query["from"] = default_from()
     return page(request, "admin/payments.html", {"rows": rows, "totals": totals, "cursor": cursor, "query": query,
                                                  "statuses": [s.value for s in PaymentStatus]})
 

@@ -79,6 +79,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_payments_out_trade_no', ['out_trade_no'], unique=False)
     with op.batch_alter_table('payment_attempts', schema=None) as batch_op:
         batch_op.create_index('ix_attempts_channel_trade_no', ['channel_trade_no'], unique=False)
+        batch_op.create_index('ix_attempts_status_created', ['status', 'created_at'], unique=False)
     with op.batch_alter_table('notify_log', schema=None) as batch_op:
         batch_op.create_index('ix_notify_log_created_at', ['created_at'], unique=False)
 
@@ -87,6 +88,7 @@ def downgrade() -> None:
     with op.batch_alter_table('notify_log', schema=None) as batch_op:
         batch_op.drop_index('ix_notify_log_created_at')
     with op.batch_alter_table('payment_attempts', schema=None) as batch_op:
+        batch_op.drop_index('ix_attempts_status_created')
         batch_op.drop_index('ix_attempts_channel_trade_no')
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.drop_index('ix_payments_out_trade_no')

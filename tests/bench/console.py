@@ -152,7 +152,7 @@ async def main() -> None:
         from tests.factories import reset_mysql
 
         url = args.mysql_url
-        reset_mysql(url)
+        await asyncio.to_thread(reset_mysql, url)
     db = Database(url)
     try:
         seconds = await seed(db, args.rows)

@@ -6,6 +6,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import gateway.store.reconciliation  # noqa: F401  (its tables join the shared metadata)
 from gateway.store.tables import metadata
 
 config = context.config

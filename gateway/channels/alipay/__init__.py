@@ -6,14 +6,16 @@ list of Alipay public keys all accepted while Alipay's key is being rotated.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 import aiohttp
 
+from gateway.channels.alipay import transformers as tx
 from gateway.channels.alipay.client import AlipayChannel
-from gateway.channels.base import BillUnavailable, RawCallback
+from gateway.channels.base import BillLine, BillTotals, BillUnavailable, RawCallback
 from gateway.crypto import rsa
 
 __all__ = ["AlipayChannel", "AlipayFactory", "BillUnavailable"]
@@ -38,6 +40,11 @@ class AlipayFactory:
         )
 
     acknowledge = staticmethod(AlipayChannel.acknowledge)
+
+    @staticmethod
+    def read_bill(path: Path, stated: BillTotals) -> Iterator[BillLine]:
+        """A bill file of :meth:`bill_download`, line by line; ``ValueError`` if malformed."""
+        return tx.read_bill(path, stated)
 
     def callback_account_hint(self, raw: RawCallback) -> str | None:
         """The ``app_id`` a notify claims, read before verification to pick the account's keys."""

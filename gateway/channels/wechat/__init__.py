@@ -8,12 +8,14 @@ list, refreshed from ``GET /v3/certificates`` on an unknown serial) and ``public
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import aiohttp
 
-from gateway.channels.base import BillUnavailable, RawCallback
+from gateway.channels.base import BillLine, BillTotals, BillUnavailable, RawCallback
+from gateway.channels.wechat import transformers as tf
 from gateway.channels.wechat.client import WechatChannel
 
 __all__ = ["BillUnavailable", "WechatChannel", "WechatFactory"]
@@ -30,6 +32,11 @@ class WechatFactory:
         return WechatChannel(credentials, http, base_url, timeout=self.timeout)
 
     acknowledge = staticmethod(WechatChannel.acknowledge)
+
+    @staticmethod
+    def read_bill(path: Path, stated: BillTotals) -> Iterator[BillLine]:
+        """A bill file of :meth:`bill_download`, line by line; ``ValueError`` if malformed."""
+        return tf.read_bill(path, stated)
 
     def callback_account_hint(self, raw: RawCallback) -> str | None:
         # The body is encrypted under the merchant's APIv3 key and the envelope names no merchant:

@@ -391,9 +391,10 @@ def iter_bill(text: Iterable[str], stated: BillTotals) -> Iterator[BillLine]:
                 columns = {name: i for i, name in enumerate(cells)}
             continue
         row_of = _Row(columns, cells)
-        kind = {"交易": "payment", "退款": "refund"}.get(row_of["业务类型"])
-        if kind is None:
+        found = {"交易": "payment", "退款": "refund"}.get(row_of["业务类型"])
+        if found is None:
             continue
+        kind = found
         minor = abs(parse_major(row_of["订单金额（元）"]))
         if row_of["商家实收（元）"]:
             discount[kind] += minor - abs(parse_major(row_of["商家实收（元）"]))

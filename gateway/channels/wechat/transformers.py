@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from gateway.channels.base import (
     BillLine,
@@ -339,8 +339,8 @@ def _summary(names: list[str], row: str, stated: BillTotals) -> None:
 
 def read_bill(path: Path, stated: BillTotals) -> Iterator[BillLine]:
     """A downloaded bill file (gzip or plain UTF-8, a BOM tolerated), parsed line by line."""
-    opener = gzip.open if is_gzip(path) else open
-    with opener(path, "rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:  # type: ignore[operator]
+    raw = cast(IO[bytes], gzip.open(path, "rb") if is_gzip(path) else path.open("rb"))
+    with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
         try:
             yield from iter_bill(text, stated)
         except UnicodeDecodeError as exc:

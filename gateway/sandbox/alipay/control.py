@@ -10,6 +10,8 @@
 * ``POST /_control/pay/{out_trade_no}`` -- the shopper pays (same code path as the pay button).
 * ``GET /_control/notifies`` -- every notify delivery so far.
 * ``POST /_control/reset`` -- forget trades, faults, deliveries; back to the original Alipay key.
+* ``POST /_control/bill-inject`` ``{"kind": …, "day": …}`` -- a discrepancy in a day's bill (``bill.py``);
+  ``DELETE`` forgets them.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.crypto import rsa
+from gateway.sandbox.alipay import bill
 from gateway.sandbox.alipay.appkeys import NOTIFIER, SANDBOX
 from gateway.sandbox.alipay.state import API_MODES, CALLBACK_MODES, ApiFault, CallbackFault
 
@@ -107,3 +110,20 @@ async def reset(request: web.Request) -> web.Response:
     await request.app[NOTIFIER].close()  # pending retries belong to the forgotten trades
     request.app[SANDBOX].state.reset()
     return web.json_response({"ok": True})
+
+
+@routes.route("*", "/_control/bill-inject", name="control_bill_inject")
+async def bill_inject(request: web.Request) -> web.Response:
+    """``POST`` ``{"kind": …, "day": "YYYY-MM-DD", …}``: a discrepancy in a day's bill (see
+    :func:`bill.inject`); ``DELETE`` forgets every injection."""
+    sandbox = request.app[SANDBOX]
+    if request.method == "DELETE":
+        bill.injections(sandbox.state).clear()
+        return web.json_response({"cleared": True})
+    try:
+        spec = await request.json()
+        if not isinstance(spec, dict):
+            raise ValueError("body must be an object")
+        return web.json_response(bill.inject(sandbox.state, spec, sandbox.now()))
+    except ValueError as exc:
+        return _problem(400, str(exc))

@@ -13,6 +13,8 @@
 * ``POST /_control/probe``       ``{"notify_url": …}`` → sends a signature-probe callback, returns its status.
 * ``GET  /_control/stats``       → counters (certificate fetches, notification posts).
 * ``POST /_control/reset``       → forget trades, refunds, bills and faults.
+* ``POST /_control/bill-inject`` ``{"kind": …, "day": …}`` → a discrepancy in a day's bill (see ``bill.py``);
+  ``DELETE`` forgets them.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.sandbox.wechat import actions
+from gateway.sandbox.wechat import actions, bill
 from gateway.sandbox.wechat.appkeys import NOTIFIER, STATE
 
 
@@ -112,6 +114,19 @@ async def reset(request: web.Request) -> web.Response:
     return web.json_response({"reset": True})
 
 
+async def bill_inject(request: web.Request) -> web.Response:
+    """``POST /_control/bill-inject`` ``{"kind": …, "day": "YYYY-MM-DD", …}``: see :func:`bill.inject`;
+    ``DELETE`` forgets every injection."""
+    state = request.app[STATE]
+    if request.method == "DELETE":
+        bill.injections(state).clear()
+        return web.json_response({"cleared": True})
+    try:
+        return web.json_response(bill.inject(state, await _json(request)))
+    except (ValueError, TypeError) as exc:
+        return _bad(str(exc))
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/_control/faults", faults, name="control.faults")
@@ -122,3 +137,4 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/_control/probe", probe, name="control.probe")
     r.add_get("/_control/stats", stats, name="control.stats")
     r.add_post("/_control/reset", reset, name="control.reset")
+    r.add_route("*", "/_control/bill-inject", bill_inject, name="control.bill_inject")

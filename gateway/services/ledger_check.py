@@ -10,7 +10,8 @@ What must hold:
 * every account's balance, summed from postings, equals the balance the states imply;
 * per payment: ``refunded_amount`` = succeeded refunds of its paid attempt; ``refundable_amount`` =
   amount − pending and succeeded refunds when paid, 0 before; the status agrees with the amounts;
-* per attempt: pending and succeeded refunds never exceed what it was paid; refunds only of paid money.
+* per attempt: pending and succeeded refunds never exceed what it was paid; refunds only of paid money;
+* the channels' fees: one entry per reconciled account and day, equal to the fee its batch posted.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.domain.states import AttemptStatus, PaymentStatus, RefundStatus
 from gateway.store import ledger
 from gateway.store.db import Database
+from gateway.store.reconciliation import FEE_KIND, fee_account, fee_ref, recon_batches
 from gateway.store.tables import attempts, ledger_entries, ledger_postings, payments, refunds
 
 Movement = dict[tuple[str, str], int]  # (account, currency) -> minor units
@@ -97,7 +99,8 @@ async def check(conn: AsyncConnection) -> Report:
 
     # 2. Net movement per subject (an attempt's receipt, a refund), reversals folded into what they reverse.
     net: dict[tuple[str, str], Movement] = defaultdict(lambda: defaultdict(int))
-    kinds = {ledger.RECEIVED: ("attempt", ":received"), ledger.REFUND: ("refund", ":refunded")}
+    kinds = {ledger.RECEIVED: ("attempt", ":received"), ledger.REFUND: ("refund", ":refunded"),
+             FEE_KIND: ("fees", "")}
     by_ref = {e.ref: e for e in entries.values()}
     for entry_id, entry in entries.items():
         target = entry
@@ -107,7 +110,7 @@ async def check(conn: AsyncConnection) -> Report:
             flag("entry_kind", entry.ref, f"kind {entry.kind!r} (or what it reverses) is not one we write")
             continue
         subject, suffix = kinds[target.kind]
-        if not target.ref.endswith(suffix):
+        if not target.ref.endswith(suffix) or (target.kind == FEE_KIND and not target.ref.startswith("fees:")):
             flag("entry_ref", entry.ref, f"a {target.kind} entry's ref must end with {suffix}")
             continue
         for key, amount in per_entry[entry_id].items():
@@ -131,6 +134,12 @@ async def check(conn: AsyncConnection) -> Report:
         if r.status == RefundStatus.SUCCEEDED:
             expected[("refund", r.id)] = {(ledger.merchant_account(r.merchant_id), r.currency): r.amount,
                                           (ledger.channel_account(a.account_id), r.currency): -r.amount}
+    # The channels' fees, posted by reconciliation once per account and bill day (``fees:<acct>:<day>``).
+    for b in await _rows(conn, sa.select(recon_batches.c.account_id, recon_batches.c.bill_date,
+                                         recon_batches.c.fee_posted).where(recon_batches.c.fee_posted != 0)):
+        expected[("fees", fee_ref(b.account_id, b.bill_date.isoformat()))] = {
+            (fee_account(b.account_id), "CNY"): b.fee_posted,
+            (ledger.channel_account(b.account_id), "CNY"): -b.fee_posted}
     for key in set(expected) | set(net):
         want = {k: v for k, v in expected.get(key, {}).items() if v}
         got = {k: v for k, v in net.get(key, {}).items() if v}

@@ -113,6 +113,17 @@ recon_discrepancies = sa.Table(
     sa.Index("ix_recon_discrepancies_merchant", "merchant_id", "bill_date"),
 )
 
+FEE_KIND = "channel_fee"  # ledger entry kind of a bill day's fees
+
+
+def fee_ref(account_id: str, day: str) -> str:
+    return f"fees:{account_id}:{day}"
+
+
+def fee_account(account_id: str) -> str:
+    return f"fees:{account_id}"
+
+
 OPEN_STATES = ("open", "carried")
 FINAL_STATES = ("resolved", "ignored")
 

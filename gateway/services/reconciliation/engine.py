@@ -121,10 +121,10 @@ async def run(svc: Services, account: Row, day: date, opts: Options) -> dict[str
 
 
 async def _phases(svc: Services, account: Row, batch: Row, day: date, opts: Options) -> dict[str, Any]:
-    if not opts.file and not is_over(day):
-        raise Failed("bill_not_ready", f"{day} is not over in Asia/Shanghai", not_ready=True)
     values: dict[str, Any] = {}
     bill = await _obtain(svc, account, batch, day, opts)
+    if bill is None and not is_over(day):  # "no bill" for a day not over yet says nothing
+        raise Failed("bill_not_ready", f"{day} is not over in Asia/Shanghai", not_ready=True)
     if bill is not None:
         values.update(source="file" if opts.file else "api", file_path=str(bill.path), file_sha256=bill.sha256,
                       file_bytes=bill.size, channel_hash=bill.channel_hash)
@@ -188,7 +188,8 @@ async def _obtain(svc: Services, account: Row, batch: Row, day: date, opts: Opti
     try:
         return await channel.bill_download(day, _bill_dir(svc, account) / f"{day}.bill")
     except BillUnavailable as exc:
-        raise Failed(exc.code, str(exc), not_ready=exc.not_ready) from None
+        # A day not over is refused by the channels (or served early by a sandbox): not ready, not failed.
+        raise Failed(exc.code, str(exc), not_ready=exc.not_ready or not is_over(day)) from None
 
 
 def _sha256(path: Path) -> str:

@@ -25,11 +25,11 @@ from gateway.store import merchants as merchants_repo
 from gateway.store import payments as payments_repo
 from gateway.store import refunds as refunds_repo
 from gateway.store.base import Row
+from gateway.store.reconciliation import FEE_KIND, fee_account, fee_ref
 from gateway.store.tables import ledger_entries
 
 log = logging.getLogger(__name__)
 
-FEE_KIND = "channel_fee"
 PORTAL = "channel_portal"  # ``refunds.automatic`` of a refund made in the channel's merchant portal
 
 
@@ -114,10 +114,6 @@ def fee_fen(units: int) -> int:
     return -whole if units < 0 else whole
 
 
-def fee_ref(account_id: str, day: str) -> str:
-    return f"fees:{account_id}:{day}"
-
-
 async def post_fees(conn: AsyncConnection, account: Row, day: str, fen: int, currency: str = "CNY") -> bool:
     """The day's fees from the bill: ``fees:<account>`` +F, ``channel:<account>`` −F, once per account
     and day (the ledger's unique ref). Returns whether it was posted now."""
@@ -130,7 +126,3 @@ async def post_fees(conn: AsyncConnection, account: Row, day: str, fen: int, cur
     await ledger.post(conn, ref=ref, kind=FEE_KIND, merchant_id=account["merchant_id"], postings=[
         (fee_account(account["id"]), amount), (ledger.channel_account(account["id"]), -amount)])
     return True
-
-
-def fee_account(account_id: str) -> str:
-    return f"fees:{account_id}"

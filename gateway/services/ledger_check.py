@@ -113,8 +113,9 @@ async def check(conn: AsyncConnection) -> Report:
         if not target.ref.endswith(suffix) or (target.kind == FEE_KIND and not target.ref.startswith("fees:")):
             flag("entry_ref", entry.ref, f"a {target.kind} entry's ref must end with {suffix}")
             continue
+        name = ":".join(target.ref.split(":")[:3]) if target.kind == FEE_KIND else target.ref.removesuffix(suffix)
         for key, amount in per_entry[entry_id].items():
-            net[(subject, target.ref.removesuffix(suffix))][key] += amount
+            net[(subject, name)][key] += amount
 
     pays = {r.id: r for r in await _rows(conn, sa.select(payments))}
     atts = {r.id: r for r in await _rows(conn, sa.select(attempts))}

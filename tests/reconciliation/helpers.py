@@ -34,7 +34,8 @@ async def control(gw: Gateway, channel: str, method: str, path: str, body: Any =
 
 
 async def drop_callbacks(gw: Gateway, channel: str) -> None:
-    await gw.fault(channel, {"callbacks": {"mode": "drop", "count": 0}})
+    """Hold the channel's callbacks past the test (a "drop" is retried within milliseconds here)."""
+    await gw.fault(channel, {"callbacks": {"mode": "delay", "seconds": 300, "count": 100}})
 
 
 async def pay_at_channel(gw: Gateway, channel: str, attempt_id: str) -> None:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 5000
 RETRY = timedelta(minutes=30)
+DOWNLOAD_FAILURES = frozenset({"hash_mismatch", "malformed", "network", "unknown"})
 Progress = Callable[..., None]
 
 
@@ -149,11 +150,10 @@ async def _phases(svc: Services, account: Row, batch: Row, day: date, opts: Opti
             if f.remedy and f.state in ("open", "carried"):
                 await _remedy(svc, account, batch, day, f, now_day)
         await _recheck_carried(svc, account, batch["id"], now_day)
-        if parsed.fee:
-            fen = remedy.fee_fen(parsed.fee)
+        if parsed.fee or batch["fee_posted"]:
             async with svc.db.begin() as conn:
-                await remedy.post_fees(conn, account, day.isoformat(), fen)
-            values["fee_posted"] = fen
+                values["fee_posted"] = await remedy.post_fees(conn, account, day.isoformat(),
+                                                              remedy.fee_fen(parsed.fee))
     async with svc.db.read() as conn:
         values.update(await match.local_totals(conn, account["id"], day))
         values["matched"] = await match.matched_count(conn, batch["id"], account["id"])
@@ -188,8 +188,10 @@ async def _obtain(svc: Services, account: Row, batch: Row, day: date, opts: Opti
     try:
         return await channel.bill_download(day, _bill_dir(svc, account) / f"{day}.bill")
     except BillUnavailable as exc:
-        # A day not over is refused by the channels (or served early by a sandbox): not ready, not failed.
-        raise Failed(exc.code, str(exc), not_ready=exc.not_ready or not is_over(day)) from None
+        # The channels refuse a day not over yet: not ready. A bill that came and did not check out
+        # (hash, format, transport) failed, whatever the day.
+        refused = not (exc.code.lower() in DOWNLOAD_FAILURES or exc.code.lower().startswith("http_"))
+        raise Failed(exc.code, str(exc), not_ready=exc.not_ready or (refused and not is_over(day))) from None
 
 
 def _sha256(path: Path) -> str:

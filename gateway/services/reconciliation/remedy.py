@@ -26,7 +26,7 @@ from gateway.store import payments as payments_repo
 from gateway.store import refunds as refunds_repo
 from gateway.store.base import Row
 from gateway.store.reconciliation import FEE_KIND, fee_account, fee_ref
-from gateway.store.tables import ledger_entries
+from gateway.store.tables import ledger_entries, ledger_postings
 
 log = logging.getLogger(__name__)
 
@@ -114,15 +114,23 @@ def fee_fen(units: int) -> int:
     return -whole if units < 0 else whole
 
 
-async def post_fees(conn: AsyncConnection, account: Row, day: str, fen: int, currency: str = "CNY") -> bool:
-    """The day's fees from the bill: ``fees:<account>`` +F, ``channel:<account>`` −F, once per account
-    and day (the ledger's unique ref). Returns whether it was posted now."""
-    if fen == 0:
-        return False
+async def post_fees(conn: AsyncConnection, account: Row, day: str, fen: int, currency: str = "CNY") -> int:
+    """The day's fees from the bill: ``fees:<account>`` +F, ``channel:<account>`` −F. Posted once per
+    account and day (ref ``fees:<account>:<day>``); a re-run on a bill whose fees differ (re-fetched)
+    posts only the difference (ref ``…:<n>``), so the day's entries always sum to the bill's fees.
+    Returns the fen now posted for the day."""
     ref = fee_ref(account["id"], day)
-    if (await conn.execute(sa.select(ledger_entries.c.id).where(ledger_entries.c.ref == ref))).first():
-        return False
-    amount = Money(fen, currency)
-    await ledger.post(conn, ref=ref, kind=FEE_KIND, merchant_id=account["merchant_id"], postings=[
-        (fee_account(account["id"]), amount), (ledger.channel_account(account["id"]), -amount)])
-    return True
+    entries = (await conn.execute(sa.select(ledger_entries.c.id).where(
+        sa.or_(ledger_entries.c.ref == ref, ledger_entries.c.ref.like(ref + ":%"))))).scalars().all()
+    posted = 0
+    if entries:
+        posted = int((await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger_postings.c.amount), 0)).where(
+            ledger_postings.c.entry_id.in_(entries),
+            ledger_postings.c.account == fee_account(account["id"])))).scalar_one())
+    delta = fen - posted
+    if delta:
+        amount = Money(delta, currency)
+        await ledger.post(conn, ref=f"{ref}:{len(entries)}" if entries else ref, kind=FEE_KIND,
+                          merchant_id=account["merchant_id"], postings=[
+                              (fee_account(account["id"]), amount), (ledger.channel_account(account["id"]), -amount)])
+    return fen

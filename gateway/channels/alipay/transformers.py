@@ -399,12 +399,14 @@ def iter_bill(text: Iterable[str], stated: BillTotals) -> Iterator[BillLine]:
         if row_of["商家实收（元）"]:
             discount[kind] += minor - abs(parse_major(row_of["商家实收（元）"]))
         fee = row_of["服务费（元）"]
+        line_fee = -parse_major(fee) * FEE_UNITS_PER_FEN if fee else 0
+        stated.fee += line_fee  # the footer states no fee total: the fee is not cross-checked
         yield BillLine(
             kind=kind, trade_no=row_of["商户订单号"], channel_trade_no=row_of["支付宝交易号"],
             amount=Money(minor),
             refund_no=(row_of["退款批次号/请求号"] or None) if kind == "refund" else None,
             at=parse_beijing(row_of["完成时间"]),
-            fee=-parse_major(fee) * FEE_UNITS_PER_FEN if fee else 0,
+            fee=line_fee,
         )
     if columns is None:
         raise ValueError("no header row in the bill")

@@ -61,7 +61,7 @@ def _alipay_zip(detail: str, name: str = "20886126836996110156_20240501_业务�
 
     with zipfile.ZipFile(out, "w") as zf:
         zf.writestr(GbkName(name), detail.encode("gbk"))
-        zf.writestr(GbkName(name.replace("业务明细", "业务明细(汇总)")), "#汇总".encode("gbk"))
+        zf.writestr(GbkName(name[:-4] + "(汇总).csv"), "#汇总".encode("gbk"))
     return out.getvalue()
 
 

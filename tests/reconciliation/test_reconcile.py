@@ -225,3 +225,31 @@ async def test_wechat_bill_with_bom_reconciles(gw: Gateway) -> None:
     await inject(gw, "wechat", "bom")
     report = await run(gw, account)
     assert (report["status"], report["discrepancies"], report["matched"]) == ("done", [], 1)
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+async def test_refund_amount_mismatch_and_refund_failed_here(gw: Gateway, channel: str) -> None:
+    m = await gw.merchant()
+    account = await account_of(gw, m, channel)
+    p, attempt = await payment(gw, m, channel, 2000)
+    done = (await refund(gw, m, p["id"], 500)).body
+    await refund_status(gw, m, done["id"], "succeeded")
+    await inject(gw, channel, "amount", refund_no=done["id"], amount=499)
+    # A refund we hold as failed, which the channel's bill shows as done.
+    failed_id = "re_00000000000000000000000009"
+    await inject(gw, channel, "extra_refund", trade_no=attempt, refund_no=failed_id, amount=300)
+    from gateway.services.refunds import open_refund, settle_refund_failed
+
+    async with gw.svc.db.begin() as conn:
+        row = await open_refund(conn, m.id, p["id"], amount=300, out_refund_no="failed-one")
+        await conn.execute(sa.update(refunds).where(refunds.c.id == row["id"]).values(id=failed_id))
+        row["id"] = failed_id
+        await settle_refund_failed(conn, row, "ABNORMAL", "the card was closed")
+    report = await run(gw, account)
+    assert kinds(report) == [("refund_amount_mismatch", "open"), ("refund_local_failed", "open")]
+    by_type = {d["type"]: d for d in report["discrepancies"]}
+    assert (by_type["refund_amount_mismatch"]["refund_id"], by_type["refund_amount_mismatch"]["channel"]["amount"],
+            by_type["refund_amount_mismatch"]["local"]["amount"]) == (done["id"], 499, 500)
+    assert (by_type["refund_local_failed"]["local"]["status"], by_type["refund_local_failed"]["channel"]["status"]) \
+        == ("failed", "SUCCESS")
+    await assert_books(gw)

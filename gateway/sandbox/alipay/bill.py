@@ -95,6 +95,10 @@ def _apply(rows: list[list[str]], bill_date: str, items: list[dict[str, Any]]) -
             rows = [r for r in rows if r[COL["商户订单号"]].strip() != trade_no]
         elif kind == "duplicate" and mine:
             rows.append(list(mine[0]))
+        elif kind == "amount" and item.get("refund_no"):
+            for r in rows:
+                if r[COL["退款批次号/请求号"]].strip() == item["refund_no"]:
+                    r[COL["订单金额（元）"]] = r[COL["商家实收（元）"]] = format_major(-int(item["amount"]))
         elif kind == "amount" and mine:
             for r in mine:
                 r[COL["订单金额（元）"]] = r[COL["商家实收（元）"]] = format_major(int(item["amount"]))

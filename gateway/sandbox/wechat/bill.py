@@ -129,6 +129,10 @@ def _apply(rows: list[list[str]], day: date, items: list[dict[str, Any]]) -> lis
             rows = [r for r in rows if r[COL["商户订单号"]] != trade_no]
         elif kind == "duplicate" and mine:
             rows.append(list(mine[0]))
+        elif kind == "amount" and item.get("refund_no"):
+            for r in rows:
+                if r[COL["商户退款单号"]] == item["refund_no"]:
+                    r[COL["退款金额"]] = r[COL["申请退款金额"]] = format_major(int(item["amount"]))
         elif kind == "amount" and mine:
             fen = int(item["amount"])
             for r in mine:

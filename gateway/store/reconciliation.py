@@ -163,9 +163,24 @@ async def discrepancies_of(conn: AsyncConnection, batch_id: str) -> list[Row]:
                           .order_by(recon_discrepancies.c.type, recon_discrepancies.c.key))
 
 
-async def stage(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(sa.insert(recon_lines), list(rows))
+LINE_COLUMNS = ("batch_id", "line_no", "kind", "key", "trade_no", "channel_no", "amount", "fee", "status",
+                "occurred_at", "ours")
+
+
+async def stage(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert bill lines (tuples in :data:`LINE_COLUMNS` order, ``occurred_at`` naive UTC) with the
+    driver's own executemany: at a million lines, the Core's per-row parameter processing costs more
+    than the database does."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    names = ", ".join(dialect.identifier_preparer.quote(c) for c in LINE_COLUMNS)
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    if dialect.name == "sqlite":  # how UTCDateTime keeps it there: text with microseconds
+        i = LINE_COLUMNS.index("occurred_at")
+        rows = [(*r[:i], r[i].strftime("%Y-%m-%d %H:%M:%S.%f") if r[i] else None, *r[i + 1:]) for r in rows]
+    await conn.exec_driver_sql(f"INSERT INTO recon_lines ({names}) VALUES ({', '.join([mark] * len(LINE_COLUMNS))})",
+                               list(rows))
 
 
 async def unstage(conn: AsyncConnection, batch_id: str) -> None:

@@ -12,12 +12,13 @@ discrepancies again (remedies are idempotent in the settlement itself).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from gateway.store.tables import channel_accounts
 
 log = logging.getLogger(__name__)
 
-CHUNK = 5000
+CHUNK = 10_000
 RETRY = timedelta(minutes=30)
 DOWNLOAD_FAILURES = frozenset({"hash_mismatch", "malformed", "network", "unknown"})
 Progress = Callable[..., None]
@@ -220,23 +221,37 @@ async def _stage(svc: Services, account: Row, batch_id: str, bill: BillFile | No
     if bill is None:
         return parsed
     reader = svc.registry.channel(account["channel"]).read_bill(bill.path, stated)
-    line_no = 0
     progress("parsing", total=bill.size)
-    while True:
-        try:
-            chunk = await asyncio.to_thread(_take, reader, CHUNK)
-        except ValueError as exc:  # Malformed and friends: the whole bill is refused
-            raise Failed("malformed", str(exc)) from None
-        if not chunk:
-            break
+    line_no = 0
+
+    def parse_next(first: int) -> list[tuple[Any, ...]]:
+        # Off the event loop, one chunk at a time (the reader is never used by two threads at once).
         rows = []
-        for line in chunk:
-            line_no += 1
+        for i, line in enumerate(itertools.islice(reader, CHUNK), start=first):
             parsed.add(line)
-            rows.append(_row(batch_id, line_no, line))
-        async with svc.db.begin() as conn:
-            await store.stage(conn, rows)
-        progress("parsing", rows=line_no)
+            rows.append(_row(batch_id, i, line))
+        return rows
+
+    # The next chunk is parsed while the current one is written.
+    ahead = asyncio.ensure_future(asyncio.to_thread(parse_next, 1))
+    try:
+        while True:
+            try:
+                rows = await ahead
+            except ValueError as exc:  # Malformed and friends: the whole bill is refused
+                raise Failed("malformed", str(exc)) from None
+            if not rows:
+                break
+            line_no += len(rows)
+            ahead = asyncio.ensure_future(asyncio.to_thread(parse_next, line_no + 1))
+            async with svc.db.begin() as conn:
+                await store.stage(conn, rows)
+            progress("parsing", rows=line_no)
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+            with contextlib.suppress(BaseException):
+                await ahead
     if line_no and not stated.stated:
         raise Failed("summary_missing", "the bill has lines but no summary to check them against")
     if line_no and (diff := parsed.differences(stated)):
@@ -244,16 +259,12 @@ async def _stage(svc: Services, account: Row, batch_id: str, bill: BillFile | No
     return parsed
 
 
-def _take(reader: Iterator[BillLine], n: int) -> list[BillLine]:
-    return list(itertools.islice(reader, n))
-
-
-def _row(batch_id: str, line_no: int, line: BillLine) -> dict[str, Any]:
+def _row(batch_id: str, line_no: int, line: BillLine) -> tuple[Any, ...]:
+    """A staged line in :data:`store.LINE_COLUMNS` order."""
     key = line.trade_no if line.kind == "payment" else (line.refund_no or "")
-    return {"batch_id": batch_id, "line_no": line_no, "kind": line.kind, "key": key[:64],
-            "trade_no": line.trade_no[:64], "channel_no": line.channel_trade_no[:64], "amount": line.amount.minor,
-            "fee": line.fee, "status": line.status[:16], "occurred_at": line.at,
-            "ours": line.trade_no.startswith(ATTEMPT_PREFIX)}
+    at = line.at.astimezone(UTC).replace(tzinfo=None) if line.at is not None else None
+    return (batch_id, line_no, line.kind, key[:64], line.trade_no[:64], line.channel_trade_no[:64],
+            line.amount.minor, line.fee, line.status[:16], at, line.trade_no.startswith(ATTEMPT_PREFIX))
 
 
 # -- discrepancies ----------------------------------------------------------------------------------

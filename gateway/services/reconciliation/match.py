@@ -166,31 +166,30 @@ async def refunds_disagreeing(conn: AsyncConnection, batch_id: str, account_id: 
     return list(found.values())
 
 
-def _elsewhere(kind: str, key: sa.ColumnElement[Any], batch_id: str) -> sa.Exists:
-    """The line is on another bill of ours (a neighbouring day): a timing difference, not a discrepancy."""
-    return sa.exists().where(L.c.kind == kind, L.c.key == key, L.c.batch_id != batch_id)
+def _on_a_bill(kind: str, key: sa.ColumnElement[Any]) -> sa.Exists:
+    """The line is on this bill or on another of ours (a neighbouring day: a timing difference, not a
+    discrepancy). One probe of ``ix_recon_lines_kind_key``: our keys are unique across accounts."""
+    return sa.exists().where(L.c.kind == kind, L.c.key == key)
 
 
 async def local_missing(conn: AsyncConnection, batch_id: str, account_id: str, day: date,
                         today: date) -> list[Finding]:
     start, end = window(day)
     found: list[Finding] = []
-    in_batch = sa.exists().where(L.c.batch_id == batch_id, L.c.kind == "payment", L.c.key == A.c.id)
     rows = await conn.execute(
         sa.select(A.c.id, A.c.payment_id, A.c.amount, A.c.status)
         .where(A.c.account_id == account_id, A.c.status == "succeeded", A.c.paid_at >= start, A.c.paid_at < end,
-               sa.not_(in_batch), sa.not_(_elsewhere("payment", A.c.id, batch_id))).order_by(A.c.id))
+               sa.not_(_on_a_bill("payment", A.c.id))).order_by(A.c.id))
     for r in rows:
         found.append(_carry(day, today, Finding(
             LOCAL_PAID_MISSING, "high", r.id, payment_id=r.payment_id, attempt_id=r.id, local_amount=r.amount,
             local_status=r.status, remedy="query_paid")))
     key = sa.case((R.c.automatic == PORTAL, R.c.out_refund_no), else_=R.c.id)
-    in_batch = sa.exists().where(L.c.batch_id == batch_id, L.c.kind == "refund", L.c.key == key)
     rows = await conn.execute(
         sa.select(R.c.id, key.label("key"), R.c.payment_id, R.c.attempt_id, R.c.amount, R.c.status)
         .select_from(R.join(A, A.c.id == R.c.attempt_id))
         .where(A.c.account_id == account_id, R.c.status == "succeeded", R.c.succeeded_at >= start,
-               R.c.succeeded_at < end, sa.not_(in_batch), sa.not_(_elsewhere("refund", key, batch_id)))
+               R.c.succeeded_at < end, sa.not_(_on_a_bill("refund", key)))
         .order_by(R.c.id))
     for r in rows:
         found.append(_carry(day, today, Finding(

@@ -2,7 +2,8 @@
 
 * seed -- from ``GATEWAY_RECON_TIME`` (Asia/Shanghai) on, every active channel account gets a batch for
   the previous day (the unique (account, day) key makes this idempotent across processes);
-* sweep -- due batches (pending, not ready, failed; ``next_attempt_at`` passed) are run; the run takes
+* sweep -- due batches (pending, not ready, failed, or left running by a process that died;
+  ``next_attempt_at`` passed, lease free) are run; the run takes
   the batch's lease itself, so two processes never run one batch. A bill still not ready at
   ``GATEWAY_RECON_GIVE_UP`` the next day fails the batch (``never_ready``) with an error log to alert on;
   a failure is retried every 30 minutes, up to :data:`MAX_ATTEMPTS`.
@@ -60,7 +61,8 @@ async def sweep(svc: Services, now: datetime) -> int:
     async with svc.db.read() as conn:
         due = [dict(r) for r in (await conn.execute(
             sa.select(b.c.id, b.c.account_id, b.c.bill_date, b.c.attempts).where(
-                b.c.status.in_(["pending", "not_ready", "failed"]), b.c.next_attempt_at <= now,
+                # "running" with its lease run out: the process running it died; run it again.
+                b.c.status.in_(["pending", "not_ready", "failed", "running"]), b.c.next_attempt_at <= now,
                 sa.or_(b.c.lease_until.is_(None), b.c.lease_until < now))
             .order_by(b.c.next_attempt_at).limit(SWEEP))).mappings()]
     give_up = _clock(svc.settings.recon_give_up) or time(23, 59)

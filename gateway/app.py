@@ -1,4 +1,5 @@
-"""The application factory: every resource opened in one cleanup context, every sub-app mounted here."""
+"""The application factory: every resource opened in one cleanup context, every context and sub-app
+composed here (a context may be defined in its own package; only this module appends it)."""
 from __future__ import annotations
 
 import logging
@@ -14,14 +15,14 @@ from gateway import keys
 from gateway.api.app import PREFIX as API_PREFIX
 from gateway.api.app import create_api_app
 from gateway.cache.memory import MemoryCache
+from gateway.cache.status import StatusBus
 from gateway.callbacks.app import create_callbacks_app
+from gateway.channels.pool import ChannelPool
 from gateway.channels.registry import Registry, default_registry
-from gateway.checkout.app import setup_checkout
+from gateway.checkout.app import checkout_ctx, release_long_polls, setup_checkout
 from gateway.config import Settings
-from gateway.services.channels import ChannelPool
 from gateway.services.context import Services
 from gateway.services.merchants import Authenticator
-from gateway.services.status import StatusBus
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade_async
 from gateway.tasks.runner import tasks_ctx
@@ -105,7 +106,9 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = registry or default_registry(timeout=settings.channel_timeout)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
-    app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, tasks_ctx, *(extra_contexts or [])])
+    app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, checkout_ctx, tasks_ctx,
+                            *(extra_contexts or [])])
+    app.on_shutdown.append(release_long_polls)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_static("/static", ROOT / "static", name="static")
@@ -115,10 +118,14 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     setup_checkout(app)
     if settings.sandbox and not settings.sandbox_url:
         from gateway.sandbox.app import create_sandbox_app
-        from gateway.sandbox.keys import load_or_create
+        from gateway.sandbox.key_material import load_or_create
 
         sandbox_keys = load_or_create(settings.data_dir)
         app[keys.SANDBOX_KEYS] = sandbox_keys
         app.add_subapp("/sandbox", create_sandbox_app(sandbox_keys, public_url=f"{settings.public_url}/sandbox",
                                                       time_scale=settings.sandbox_time_scale))
+    if settings.sandbox_base:  # mounted here or its own process: the checkout links to its phone pages
+        from gateway.sandbox.app import phone_pages
+
+        app[keys.PHONE_PAGES] = phone_pages(settings.sandbox_base)
     return app

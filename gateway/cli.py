@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import keys
+from gateway.channels.registry import channel_names, credentials_help
 from gateway.config import VARIABLES, Settings
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade_async
@@ -50,8 +51,9 @@ def parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("set-channel", help="configure a merchant's channel account (credentials from a JSON file)")
     _common(sc)
     sc.add_argument("--merchant", required=True)
-    sc.add_argument("--channel", required=True, choices=["alipay", "wechat"])
-    sc.add_argument("--credentials", required=True, help="JSON file; '-' for standard input")
+    sc.add_argument("--channel", required=True, choices=channel_names())
+    sc.add_argument("--credentials", required=True,
+                    help=f"JSON file; '-' for standard input. Fields -- {credentials_help()}")
     sc.add_argument("--methods", help="comma-separated pay methods to enable (default: all of the channel's)")
     sb = sub.add_parser("sandbox", help="run the channel sandboxes as their own process")
     _common(sb)
@@ -99,14 +101,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(run_command(settings, args))
     elif command == "sandbox-credentials":
-        from gateway.sandbox.keys import load_or_create, merchant_credentials
+        from gateway.sandbox.key_material import load_or_create, merchant_credentials
 
         print(json.dumps(merchant_credentials(load_or_create(settings.data_dir)), indent=2))
     return 0
 
 
 async def check_ledger_cmd(settings: Settings) -> int:
-    from gateway.services.ledger_check import check_database
+    from gateway.store.ledger_check import check_database
 
     db = Database(settings.effective_database_url)
     try:
@@ -124,7 +126,7 @@ def config_reference() -> str:
 
 
 def sandbox_accounts(settings: Settings) -> dict[str, dict[str, Any]]:
-    from gateway.sandbox.keys import load_or_create, merchant_credentials
+    from gateway.sandbox.key_material import load_or_create, merchant_credentials
 
     return merchant_credentials(load_or_create(settings.data_dir))
 
@@ -230,7 +232,7 @@ def serve(settings: Settings) -> None:
 
 def serve_sandbox(settings: Settings) -> None:
     from gateway.sandbox.app import standalone_app
-    from gateway.sandbox.keys import load_or_create
+    from gateway.sandbox.key_material import load_or_create
 
     public = settings.public_url or f"http://{settings.host}:{settings.port}"
     app = standalone_app(load_or_create(settings.data_dir), public_url=public,

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.channels.base import EndpointSetting
+from gateway.channels.registry import endpoint_settings
 from gateway.crypto.secrets import Secret
 
 # name, type, default, description
@@ -23,13 +25,11 @@ VARIABLES: list[tuple[str, str, str, str]] = [
     ("GATEWAY_REDIS_URL", "url", "unset", "`redis://host:6379/0`: rate limits, status pub/sub across processes. Unset = in-process fallback. Correctness never depends on it."),
     ("GATEWAY_PUBLIC_URL", "url", "http://HOST:PORT", "The URL shoppers and channels reach this gateway at: checkout links and channel notify URLs are built from it."),
     ("GATEWAY_SECRET_KEY", "secret", "generated into the data dir", "Master key: API keys are stored as HMAC under it, channel credentials and webhook secrets sealed (AES-256-GCM) under keys derived from it. Keep it stable."),
-    ("GATEWAY_SANDBOX", "bool", "on with embedded SQLite, else off", "Mount the Alipay and WeChat Pay sandboxes under /sandbox/ and give new merchants sandbox channel accounts."),
+    ("GATEWAY_SANDBOX", "bool", "on with embedded SQLite, else off", "Mount the channel sandboxes under /sandbox/ and give new merchants sandbox channel accounts."),
     ("GATEWAY_SANDBOX_URL", "url", "unset", "Base URL of a sandbox running as its own process (`python run.py sandbox`); channel calls go there instead of the channels."),
     ("GATEWAY_SANDBOX_TIME_SCALE", "decimal", "1", "Compress the sandboxes' callback retry schedules (e.g. 0.001)."),
-    ("GATEWAY_ALIPAY_GATEWAY_URL", "url", "https://openapi.alipay.com/gateway.do", "Alipay OpenAPI gateway."),
-    ("GATEWAY_WECHAT_API_URL", "url", "https://api.mch.weixin.qq.com", "WeChat Pay APIv3 host."),
-    ("GATEWAY_WECHAT_OAUTH_URL", "url", "https://open.weixin.qq.com", "WeChat web OAuth2 (snsapi_base) authorize host: the checkout gets a JSAPI payer's openid there. In sandbox mode, the WeChat sandbox."),
-    ("GATEWAY_WECHAT_OAUTH_API_URL", "url", "https://api.weixin.qq.com", "WeChat host that exchanges an OAuth2 code for the openid. In sandbox mode, the WeChat sandbox."),
+    # each channel's URL settings (GATEWAY_<CHANNEL>_…_URL), declared by its factory
+    *((s.name, "url", s.default, s.description) for s in endpoint_settings()),
     ("GATEWAY_CHANNEL_TIMEOUT", "seconds", "10", "How long a channel call may take; past it the answer is *unknown* and resolved by query, never taken as a failure."),
     ("GATEWAY_TRUSTED_PROXIES", "list", "unset", "Comma-separated addresses/networks of reverse proxies (e.g. `127.0.0.1/32`) whose `X-Forwarded-For` gives the shopper's IP."),
     ("GATEWAY_RATE_LIMIT", "int", "1000", "API requests per second per merchant (across processes with Redis); 0 = no limit. Beyond it: 429."),
@@ -41,7 +41,7 @@ VARIABLES: list[tuple[str, str, str, str]] = [
     ("GATEWAY_WEBHOOK_TIMEOUT", "seconds", "10", "How long one webhook delivery attempt may take before it counts as failed."),
     ("GATEWAY_WEBHOOK_CONCURRENCY", "int", "4", "Webhook deliveries in flight per merchant, across all gateway processes: a dead endpoint holds at most this many and never delays other merchants."),
     ("GATEWAY_LATE_PAYMENT_POLICY", "str", "refund", "What to do with a payment the channel reports paid after it was closed here: `refund` (automatically) or `keep` (the merchant decides)."),
-    ("GATEWAY_RECON_TIME", "HH:MM", "10:30", "When (Asia/Shanghai) the background runner starts reconciling each active channel account's previous day against the channel's bill (WeChat publishes after 10:00); retried every 30 minutes while the bill is not ready. `off` = no daily reconciliation (the `reconcile` command still works)."),
+    ("GATEWAY_RECON_TIME", "HH:MM", "10:30", "When (Asia/Shanghai) the background runner starts reconciling each active channel account's previous day against the channel's bill (bills are published the next morning); retried every 30 minutes while the bill is not ready. `off` = no daily reconciliation (the `reconcile` command still works)."),
     ("GATEWAY_RECON_GIVE_UP", "HH:MM", "20:00", "If a day's bill is still not ready at this time (Asia/Shanghai) the next day, the batch fails with `never_ready` and an error is logged (alert on it)."),
     ("GATEWAY_SANDBOX_BILLS_IMMEDIATE", "bool", "off", "Sandboxes only: publish a day's bill at once instead of on the channels' schedule (the next day from 09:00, today's refused). For tests and demos."),
     ("GATEWAY_LOG_LEVEL", "str", "INFO", "Python logging level."),
@@ -68,10 +68,7 @@ class Settings:
     sandbox: bool | None = None
     sandbox_url: str | None = None
     sandbox_time_scale: float = 1.0  # a time-compression ratio, never money
-    alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
-    wechat_api_url: str = "https://api.mch.weixin.qq.com"
-    wechat_oauth_url: str = "https://open.weixin.qq.com"
-    wechat_oauth_api_url: str = "https://api.weixin.qq.com"
+    channel_urls: Mapping[str, str] = field(default_factory=dict)  # channel URL overrides by variable name
     channel_timeout: float = 10.0  # seconds
     max_body_bytes: int = 65536
     rate_limit: int = 1000
@@ -91,11 +88,14 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        conv = {"port": int, "max_body_bytes": int, "rate_limit": int, "sandbox": _bool, "background": _bool,
+        conv: dict[str, Callable[[str], Any]] = {"port": int, "max_body_bytes": int, "rate_limit": int, "sandbox": _bool, "background": _bool,
                 "sandbox_time_scale": float, "channel_timeout": float, "task_time_scale": float, "task_interval": float,
                 "task_lease": float, "webhook_timeout": float, "webhook_concurrency": int, "data_dir": Path,
                 "secret_key": Secret, "redis_url": lambda v: Secret(v) if v else None}
         for f in fields(cls):
+            if f.name == "channel_urls":
+                values[f.name] = {s.name: env[s.name] for s in endpoint_settings() if env.get(s.name)}
+                continue
             raw = env.get("GATEWAY_" + f.name.upper())
             if raw is not None and raw != "":
                 values[f.name] = conv.get(f.name, str)(raw)
@@ -131,20 +131,16 @@ class Settings:
             return f"{self.public_url}/sandbox"
         return None
 
-    def channel_base_url(self, channel: str) -> str:
-        base = self.sandbox_base
-        if channel == "alipay":
-            return f"{base}/alipay/gateway.do" if base else self.alipay_gateway_url
-        if channel == "wechat":
-            return f"{base}/wechat" if base else self.wechat_api_url
-        raise KeyError(channel)
-
-    def wechat_oauth_bases(self) -> tuple[str, str]:
-        """(authorize host, code-exchange host) of WeChat's web OAuth2: the sandbox plays both in sandbox mode."""
+    def endpoint(self, setting: EndpointSetting) -> str:
+        """A channel URL setting's value: the sandbox's in sandbox mode, else the override or its default."""
         base = self.sandbox_base
         if base:
-            return f"{base}/wechat", f"{base}/wechat"
-        return self.wechat_oauth_url.rstrip("/"), self.wechat_oauth_api_url.rstrip("/")
+            return f"{base}{setting.sandbox_path}"
+        return self.channel_urls.get(setting.name) or setting.default
+
+    def endpoints(self, settings: tuple[EndpointSetting, ...]) -> dict[str, str]:
+        """A channel's URL settings resolved, by variable name."""
+        return {s.name: self.endpoint(s) for s in settings}
 
     def with_secret_key(self) -> Settings:
         """The master key: configured, or generated once into the data dir (mode 0600)."""

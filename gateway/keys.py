@@ -1,6 +1,7 @@
 """Every typed application key, in one place."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -11,18 +12,17 @@ if TYPE_CHECKING:
     from gateway.channels.registry import Registry
     from gateway.checkout.state import Checkout
     from gateway.config import Settings
-    from gateway.services.channels import ChannelPool
+    from gateway.domain.pay import PayAction
     from gateway.services.context import Services
     from gateway.store.db import Database
-    from gateway.tasks.runner import Runner
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
 CACHE: web.AppKey[Cache] = web.AppKey("cache")
 HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
 REGISTRY: web.AppKey[Registry] = web.AppKey("registry")
-CHANNELS: web.AppKey[ChannelPool] = web.AppKey("channels")
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 SANDBOX_KEYS: web.AppKey[dict] = web.AppKey("sandbox_keys")
 CHECKOUT: web.AppKey[Checkout] = web.AppKey("checkout")
-TASKS: web.AppKey[Runner] = web.AppKey("tasks")
+# Set only when the sandboxes answer: (pay method, pay action) → the sandbox page a phone would open.
+PHONE_PAGES: web.AppKey[Callable[[str, PayAction], str | None]] = web.AppKey("phone_pages")

@@ -6,7 +6,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import gateway.store.reconciliation  # noqa: F401  (its tables join the shared metadata)
+import gateway.store.reconciliation
+import gateway.store.sessions  # noqa: F401  (its table is on the shared metadata)
 from gateway.store.tables import metadata
 
 config = context.config

@@ -7,14 +7,15 @@ the server is unreachable.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.factories import Gateway, start_gateway
+from tests.factories import Gateway, shared_sandbox_keys, start_gateway
 
 # The sandboxes publish bills on the channels' schedule (next day, after 09:00); tests want today's at once.
 os.environ.setdefault("GATEWAY_SANDBOX_BILLS_IMMEDIATE", "1")
@@ -35,8 +36,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """``check-ledger`` over every database the suite used: any violation fails the run."""
     from sqlalchemy.engine import make_url
 
-    from gateway.services.ledger_check import check_database
     from gateway.store.db import Database
+    from gateway.store.ledger_check import check_database
 
     async def check(url: str) -> list[str]:
         db = Database(url)
@@ -57,10 +58,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# A gateway whose background schedules run a thousand times faster (a day of webhook retries in about
+# 90 s, the first channel sync after 60 ms), polling every 20 ms.
+FAST = {"task_time_scale": 0.001, "task_interval": 0.02, "webhook_timeout": 1.0}
+
+
+@pytest.fixture
+def alipay_keys() -> dict[str, Any]:
+    """The Alipay sandbox's key material (generated once per session; a fresh copy per test)."""
+    return dict(json.loads(shared_sandbox_keys())["alipay"])
+
+
+@pytest.fixture
+def wechat_keys() -> dict[str, Any]:
+    """The WeChat sandbox's key material (generated once per session; a fresh copy per test)."""
+    return dict(json.loads(shared_sandbox_keys())["wechat"])
 
 
 @pytest.fixture(scope="session")
@@ -100,4 +112,12 @@ async def gateway(database_url: str | None, tmp_path: Path, backend: str,
 async def sqlite_gateway(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Gateway]:
     async with start_gateway(tmp_path) as gw:
         request.config.stash[USED_DATABASES].add(gw.svc.settings.effective_database_url)
+        yield gw
+
+
+@pytest.fixture
+async def fast_gateway(database_url: str | None, tmp_path: Path, backend: str) -> AsyncIterator[Gateway]:
+    """A gateway whose background tasks run with :data:`FAST` schedules."""
+    async with start_gateway(tmp_path, database_url=database_url,
+                             redis_url=REDIS_URL if backend == "mysql" else None, **FAST) as gw:
         yield gw

@@ -21,6 +21,7 @@ from gateway.app import create_app
 from gateway.config import Settings
 from gateway.services.context import Services
 from gateway.services.merchants import create_merchant
+from tests.support.net import free_port
 
 _counter = itertools.count(1)
 
@@ -44,12 +45,6 @@ def reset_mysql(url: str) -> None:
         conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=1"))
     engine.dispose()
     upgrade(url)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -122,6 +117,13 @@ class Gateway:
         async with self.http.post(f"{self.url}/sandbox/{channel}/_control/faults", json=spec) as r:
             assert r.status == 200, await r.text()
 
+    async def attempts(self, payment_id: str) -> list[dict[str, Any]]:
+        """The payment's attempts, oldest first (each one's ``id`` is the trade number at the channel)."""
+        from gateway.store.payments import attempts_of
+
+        async with self.svc.db.read() as conn:
+            return [dict(row) for row in await attempts_of(conn, payment_id)]
+
     async def count(self, table: sa.Table, *where: Any) -> int:
         async with self.svc.db.read() as conn:
             return int((await conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)))
@@ -137,7 +139,7 @@ def shared_sandbox_keys() -> str:
 
 
 def seed_sandbox_keys(data_dir: Path) -> None:
-    from gateway.sandbox.keys import FILENAME
+    from gateway.sandbox.key_material import FILENAME
 
     data_dir.mkdir(parents=True, exist_ok=True)
     if not (data_dir / FILENAME).exists():
@@ -147,7 +149,7 @@ def seed_sandbox_keys(data_dir: Path) -> None:
 @asynccontextmanager
 async def start_gateway(tmp: Path, *, database_url: str | None = None, redis_url: str | None = None,
                         registry: Any = None, **overrides: Any) -> AsyncIterator[Gateway]:
-    port = _free_port()
+    port = free_port()
     seed_sandbox_keys(tmp / "data")
     settings = Settings.from_env({}, host="127.0.0.1", port=port, data_dir=str(tmp / "data"),
                                  database_url=database_url, sandbox=True, sandbox_time_scale=0.001,

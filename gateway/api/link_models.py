@@ -1,13 +1,17 @@
 """Request and response models of the payment-link API (they also generate its OpenAPI schemas)."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictStr, field_validator, model_validator
 
-from gateway.api.models import Amount, Url, _currency, _Strict
+from gateway.api.models import SPECS, Amount, Url, _currency, _Strict
 
-LinkPayMethod = Literal["alipay_qr", "alipay_wap", "alipay_page", "wechat_native", "wechat_h5"]
+# A link is opened by anyone: a method that needs the payer's identity first is never fixed by one.
+if TYPE_CHECKING:
+    LinkPayMethod = str
+else:
+    LinkPayMethod = Literal[tuple(code for code, spec in SPECS.items() if not spec.needs_payer)]
 
 
 class PaymentLinkCreate(_Strict):
@@ -20,8 +24,9 @@ class PaymentLinkCreate(_Strict):
     min_amount: Amount | None = None
     max_amount: Amount | None = None
     pay_method: Annotated[LinkPayMethod | None, Field(description="Fix the pay method; absent = the shopper "
-                                                                  "chooses. JSAPI needs the checkout's "
-                                                                  "WeChat sign-in, so it is never fixed.")] = None
+                                                                  "chooses. A method that needs the payer's "
+                                                                  "identity (the checkout's sign-in) is "
+                                                                  "never fixed.")] = None
     return_url: Url | None = None
 
     _check_currency = field_validator("currency")(_currency)

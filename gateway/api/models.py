@@ -2,13 +2,31 @@
 document -- one definition for both."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from gateway.channels.registry import pay_method_specs
 from gateway.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT, SUPPORTED_CURRENCIES
+from gateway.domain.pay import ActionKind
 
-PayMethod = Literal["alipay_qr", "alipay_wap", "alipay_page", "wechat_native", "wechat_h5", "wechat_jsapi"]
+# The pay-method codes and payer-identity fields come from the channel registry.
+SPECS = {spec.code: spec for spec in pay_method_specs()}
+if TYPE_CHECKING:
+    PayMethod = str
+    ActionType = str
+else:
+    PayMethod = Literal[tuple(SPECS)]
+    ActionType = Literal[tuple(kind.value for kind in ActionKind)]
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="Integer minor units (fen).",
                                     examples=[1999])]
 Url = Annotated[StrictStr, Field(max_length=2048, pattern=r"^https?://[^\s]+$")]
@@ -27,7 +45,7 @@ def _currency(value: str) -> str:
     return value
 
 
-class PaymentCreate(_Strict):
+class _PaymentCreate(_Strict):
     amount: Amount
     currency: Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217.")] = "CNY"
     subject: Annotated[StrictStr, Field(min_length=1, max_length=256)]
@@ -42,23 +60,57 @@ class PaymentCreate(_Strict):
     metadata: Annotated[dict[Annotated[str, Field(max_length=40)], Annotated[StrictStr, Field(max_length=500)]],
                         Field(max_length=20)] | None = None
 
-    payer_openid: Annotated[StrictStr, Field(min_length=1, max_length=128, description="The payer's openid "
-                                             "under your appid; required with wechat_jsapi.")] | None = None
-
     _check_currency = field_validator("currency")(_currency)
 
+    @property
+    def payer_id(self) -> str | None:
+        """The payer's identity for the fixed method, from the field that method names."""
+        spec = SPECS.get(self.channel or "")
+        return getattr(self, spec.payer_field, None) if spec is not None and spec.payer_field else None
+
     @model_validator(mode="after")
-    def _jsapi_needs_openid(self) -> PaymentCreate:
-        if self.channel == "wechat_jsapi" and not self.payer_openid:
-            raise ValueError("payer_openid is required with channel wechat_jsapi")
+    def _payer_needed(self) -> _PaymentCreate:
+        spec = SPECS.get(self.channel or "")
+        if spec is not None and spec.needs_payer and not self.payer_id:
+            raise ValueError(f"{spec.payer_field} is required with channel {spec.code}")
         return self
+
+    def new_payment(self) -> dict[str, Any]:
+        """The fields of :class:`gateway.services.payments.NewPayment`."""
+        payer_fields = {spec.payer_field for spec in SPECS.values() if spec.payer_field}
+        return {k: v for k, v in self.model_dump().items() if k not in payer_fields} | {"payer_id": self.payer_id}
+
+
+def _payer_field(name: str) -> Any:
+    methods = ", ".join(code for code, spec in SPECS.items() if spec.payer_field == name)
+    return (Annotated[StrictStr, Field(min_length=1, max_length=128, description=f"The payer's identity at the "
+                                       f"channel (under your app); required with {methods}.")] | None, None)
+
+
+# One optional field per payer identity a pay method declares (e.g. the payer of an in-app wallet).
+PaymentCreate: type[_PaymentCreate] = create_model(
+    "PaymentCreate", __base__=_PaymentCreate, __module__=__name__,
+    **{spec.payer_field: _payer_field(spec.payer_field) for spec in SPECS.values() if spec.payer_field})
+
+
+class NextAction(BaseModel):
+    """What the shopper's browser does next to pay: ``qr`` -- show a code of ``qr``; ``redirect`` --
+    go to ``url`` (which takes the URL to come back to under the query parameter ``return_param``, if
+    given); ``form_post`` -- submit ``fields`` to ``url``; ``jsapi`` / ``app`` -- hand ``params`` to the
+    wallet's JS bridge or SDK; ``confirm`` -- nothing to show."""
+
+    type: ActionType
+    qr: str | None = None
+    url: str | None = None
+    fields: dict[str, str] | None = None
+    params: dict[str, str] | None = None
+    return_param: str | None = None
 
 
 class Payment(BaseModel):
-    """A payment. Pay data of a fixed channel (``code_url``, ``qr_code``, ``h5_url``, ``pay_url``,
-    ``prepay_id``, …) is merged in while the payment is pending."""
+    """A payment. While a payment with a fixed pay method is pending, ``next_action`` says how the
+    shopper pays it."""
 
-    model_config = ConfigDict(extra="allow")
     id: str
     object: Literal["payment"]
     status: Literal["pending", "paid", "partially_refunded", "refunded", "closed"]
@@ -79,6 +131,7 @@ class Payment(BaseModel):
     paid_at: str | None
     closed_at: str | None
     late_payment: bool
+    next_action: NextAction | None = None
 
 
 class PaymentList(BaseModel):
@@ -93,7 +146,7 @@ class RefundCreate(_Strict):
     out_refund_no: Annotated[OrderNo, Field(description="Your refund number; unique per merchant. A second "
                                                         "refund with the same number is refused (409).")]
     reason: Annotated[StrictStr, Field(min_length=1, max_length=256, description="Shown to the payer where "
-                                       "the channel allows (WeChat: first 80 characters).")] | None = None
+                                       "the channel allows (some channels truncate it).")] | None = None
 
 
 class Refund(BaseModel):

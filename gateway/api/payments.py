@@ -9,20 +9,21 @@ from gateway.api.auth import MERCHANT
 from gateway.api.common import json_response, page_request, page_response, parse
 from gateway.api.models import PaymentCreate
 from gateway.domain.errors import ValidationFailed
+from gateway.domain.states import PaymentStatus
 from gateway.keys import SERVICES
 from gateway.services import payments as service
 from gateway.services.views import payment_view
 from gateway.store import payments as repo
 
 routes = web.RouteTableDef()
-STATUSES = {"pending", "paid", "partially_refunded", "refunded", "closed"}
+STATUSES = {s.value for s in PaymentStatus}
 
 
 @routes.post("/payments", name="create_payment")
 async def create_payment(request: web.Request) -> web.Response:
     body = await parse(request, PaymentCreate)
     svc = request.config_dict[SERVICES]
-    view = await service.create_payment(svc, request[MERCHANT], service.NewPayment(**body.model_dump()),
+    view = await service.create_payment(svc, request[MERCHANT], service.NewPayment(**body.new_payment()),
                                         client_ip=request.remote)
     return json_response(view, status=201)
 

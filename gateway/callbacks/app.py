@@ -7,6 +7,7 @@ from gateway.channels.base import RawCallback
 from gateway.channels.registry import UnknownPayMethod
 from gateway.keys import SERVICES
 from gateway.services import callbacks
+from gateway.web.middlewares import plain_error_middleware
 
 MAX_CALLBACK_BYTES = 256 * 1024
 
@@ -30,6 +31,6 @@ async def notify(request: web.Request) -> web.Response:
 
 
 def create_callbacks_app() -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[plain_error_middleware])
     app.router.add_post("/{channel}", notify, name="notify")
     return app

@@ -20,6 +20,7 @@ import aiohttp
 
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
+from gateway.domain.pay import ActionKind, PayAction
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,16 +39,31 @@ class CreateRequest:
     return_url: str | None = None  # where the channel's page sends the shopper back (Alipay page/wap)
     description: str | None = None
     client_ip: str | None = None   # WeChat H5 scene_info.payer_client_ip
-    openid: str | None = None      # WeChat JSAPI payer
+    payer_id: str | None = None    # the payer's identity a method needs (WeChat JSAPI: openid)
     quit_url: str | None = None    # Alipay WAP: where "back" goes
 
 
 @dataclass(frozen=True, slots=True)
 class CreateResult:
-    outcome: Outcome               # SUCCESS (pay_data ready) | CHANNEL_ERROR | UNKNOWN
-    pay_data: Mapping[str, Any] = field(default_factory=dict)  # code_url, qr_code, h5_url, pay_url, jsapi params…
+    outcome: Outcome               # SUCCESS (action ready) | CHANNEL_ERROR | UNKNOWN
+    action: PayAction | None = None  # what the shopper's browser does next; set on SUCCESS
     error_code: str | None = None
     error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRef:
+    """One trade at the channel: our attempt id, when we opened it (some channels key trades on both),
+    and the channel's own number once known."""
+
+    trade_no: str
+    created_at: datetime | None = None
+    channel_trade_no: str | None = None
+
+    @staticmethod
+    def of(trade: TradeRef | str) -> TradeRef:
+        """A bare attempt id is still accepted (tests and tools that know only the id)."""
+        return trade if isinstance(trade, TradeRef) else TradeRef(trade)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +106,13 @@ class RefundRequest:
 @dataclass(frozen=True, slots=True)
 class RefundResult:
     """SUCCESS = refunded; WAITING = accepted, processing; FAIL = the channel will not refund it
-    (closed/abnormal); CHANNEL_ERROR = refused outright; UNKNOWN = resolve by :meth:`Channel.query_refund`."""
+    (closed/abnormal); CHANNEL_ERROR = refused outright; UNKNOWN = resolve by :meth:`Channel.query_refund`.
+
+    ``not_found`` (from :meth:`Channel.query_refund`): the channel has no refund with this number -- it
+    never arrived, and re-sending it with the same number is safe."""
 
     outcome: Outcome
+    not_found: bool = False
     channel_refund_no: str | None = None
     amount: Money | None = None
     error_code: str | None = None
@@ -113,10 +133,11 @@ class RawCallback:
 class Notification:
     """A verified (and decrypted) channel notification, in our terms.
 
-    ``kind`` is ``"payment"`` or ``"refund"``. For a payment, ``outcome`` SUCCESS = paid, FAIL = closed.
+    ``kind`` is ``"payment"``, ``"refund"`` or ``"unsupported"`` (a genuine event we do not act on: it is
+    acknowledged and logged as ignored). For a payment, ``outcome`` SUCCESS = paid, FAIL = closed.
     For a refund, SUCCESS = refunded, FAIL = failed/closed/abnormal, WAITING = still processing.
-    ``account_id`` is the channel-side identity the callback claims (Alipay app_id, WeChat mchid) and
-    ``seller_id``/``app_id`` further identities to cross-check against the attempt's account.
+    ``identities`` are the channel-side identities the callback claims, cross-checked against the
+    attempt's account (:attr:`Channel.identities`; :attr:`ChannelFactory.required_identities` must be there).
     """
 
     kind: str
@@ -126,6 +147,7 @@ class Notification:
     channel_trade_no: str | None = None
     refund_no: str | None = None
     refund_amount: Money | None = None
+    channel_refund_no: str | None = None
     paid_at: datetime | None = None
     event_id: str | None = None
     identities: Mapping[str, str] = field(default_factory=dict)
@@ -224,8 +246,8 @@ class Channel(Protocol):
         """What a genuine callback for this account must carry (e.g. ``{"app_id": …, "seller_id": …}``)."""
 
     async def create(self, req: CreateRequest) -> CreateResult: ...
-    async def query(self, trade_no: str) -> TradeState: ...
-    async def close(self, trade_no: str) -> CloseResult: ...
+    async def query(self, trade: TradeRef | str) -> TradeState: ...
+    async def close(self, trade: TradeRef | str) -> CloseResult: ...
     async def refund(self, req: RefundRequest) -> RefundResult: ...
     async def query_refund(self, req: RefundRequest) -> RefundResult: ...
     async def bill(self, day: date) -> list[BillLine]:
@@ -243,13 +265,63 @@ class Channel(Protocol):
         """The channel's exact answer to a callback: ``(status, content_type, body)``."""
 
 
+@dataclass(frozen=True, slots=True)
+class PayMethodSpec:
+    """One pay method as the core sees it.
+
+    ``browsers`` are where the shopper can complete it: ``"desktop"``, ``"mobile"``, or a channel name
+    for that channel's wallet app browser (:class:`gateway.domain.pay.Browser`); ``rank`` orders the
+    methods a browser is offered (lower first). ``needs_payer`` = the payer's identity is needed first
+    (:meth:`ChannelFactory.payer_redirect`); such a method cannot be fixed by a payment link, and the API
+    takes the identity as ``payer_field``."""
+
+    code: str
+    action: ActionKind
+    browsers: frozenset[str]
+    labels: Mapping[str, str]     # language → the button text
+    rank: int = 50
+    needs_payer: bool = False
+    payer_field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSetting:
+    """A URL setting of a channel: the environment variable ``name`` overrides ``default``; in sandbox
+    mode it is the sandbox base + ``sandbox_path``. ``browser_target``: shoppers' browsers are sent
+    there by a form, so its host belongs in the checkout's CSP ``form-action``."""
+
+    name: str
+    default: str
+    description: str
+    sandbox_path: str
+    browser_target: bool = False
+
+
+class PayerIdentityFailed(Exception):
+    """The channel did not confirm the payer's identity (expired or reused code, wrong secret, no answer)."""
+
+
 class ChannelFactory(Protocol):
-    """Registered once per channel; knows its pay methods and how to open an account."""
+    """Registered once per channel (:mod:`gateway.channels.registry`); describes the channel to the core --
+    its pay methods, settings, display names, callback rules -- and opens accounts."""
 
     name: ClassVar[str]                  # "alipay", "wechat"
-    pay_methods: ClassVar[frozenset[str]]
+    methods: ClassVar[tuple[PayMethodSpec, ...]]
+    settings: ClassVar[tuple[EndpointSetting, ...]]  # the first is the API endpoint :meth:`open` takes
+    app_names: ClassVar[Mapping[str, str]]           # language → the wallet app's name ("scan with …")
+    in_app_marker: ClassVar[str | None]              # User-Agent marker of the wallet app's browser
+    form_targets: ClassVar[tuple[str, ...]]          # CSP form-action sources of the channel's cashier
+    credential_fields: ClassVar[tuple[str, ...]]     # an account's credential fields; "name?" = optional
+    required_identities: ClassVar[tuple[str, ...]]   # identities a genuine callback always carries
+    logged_headers: ClassVar[tuple[str, ...]]        # callback headers worth keeping in the notify log
+
+    @property
+    def pay_methods(self) -> frozenset[str]: ...
 
     def open(self, credentials: Mapping[str, Any], http: aiohttp.ClientSession, base_url: str) -> Channel: ...
+
+    def account_ref(self, credentials: Mapping[str, Any]) -> str:
+        """The account's public identity at the channel (Alipay app_id, WeChat mchid)."""
 
     def acknowledge(self, ok: bool) -> tuple[int, str, bytes]:
         """The channel's exact answer to a callback, also when no account could be found for it."""
@@ -262,3 +334,52 @@ class ChannelFactory(Protocol):
         """Parse a bill file of :meth:`Channel.bill_download` line by line, in constant memory; fills
         ``stated`` from the bill's own summary when it gets there. Raises ``ValueError`` on a malformed
         file (the whole bill is then refused)."""
+
+    def return_trade_no(self, params: Mapping[str, str]) -> str | None:
+        """Our attempt id in the query of the channel's browser return to ``/pay/{id}/return``, if it is
+        one of this channel's (then ``verify_params`` on the account's channel checks it)."""
+
+    def payer_redirect(self, credentials: Mapping[str, Any], urls: Mapping[str, str], redirect_uri: str,
+                       state: str) -> str | None:
+        """Where to send the shopper so the channel identifies the payer (and sends them back to
+        ``redirect_uri`` with ``code`` and ``state``); ``None`` when this account cannot. ``urls`` are
+        the resolved :attr:`settings` by name."""
+
+    async def payer_exchange(self, credentials: Mapping[str, Any], urls: Mapping[str, str],
+                             http: aiohttp.ClientSession, code: str) -> str:
+        """The payer's identity for the ``code`` the channel sent back; :class:`PayerIdentityFailed`."""
+
+
+class FactoryBase:
+    """Defaults for a :class:`ChannelFactory`: no payer-identity step, no extra browser targets."""
+
+    name: ClassVar[str]
+    methods: ClassVar[tuple[PayMethodSpec, ...]]
+    settings: ClassVar[tuple[EndpointSetting, ...]]
+    app_names: ClassVar[Mapping[str, str]]
+    form_targets: ClassVar[tuple[str, ...]] = ()
+    credential_fields: ClassVar[tuple[str, ...]] = ()
+    in_app_marker: ClassVar[str | None] = None
+    required_identities: ClassVar[tuple[str, ...]] = ()
+    logged_headers: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+
+    @property
+    def pay_methods(self) -> frozenset[str]:
+        return frozenset(m.code for m in self.methods)
+
+    def account_ref(self, credentials: Mapping[str, Any]) -> str:
+        raise NotImplementedError
+
+    def payer_redirect(self, credentials: Mapping[str, Any], urls: Mapping[str, str], redirect_uri: str,
+                       state: str) -> str | None:
+        return None
+
+    def return_trade_no(self, params: Mapping[str, str]) -> str | None:
+        return None
+
+    async def payer_exchange(self, credentials: Mapping[str, Any], urls: Mapping[str, str],
+                             http: aiohttp.ClientSession, code: str) -> str:
+        raise PayerIdentityFailed(f"{self.name} identifies no payer")

@@ -1,9 +1,23 @@
-"""Pay-method codes → channels. The only module that names the channel packages."""
+"""Channels and their pay methods. The only module that names the channel packages.
+
+Adding a channel: its packages (``channels/<name>/``, ``sandbox/<name>/``) and one line in
+:data:`FACTORIES`. The core builds everything channel-shaped -- pay-method enums, CLI choices, settings
+and the config reference, checkout choices and labels, CSP hosts -- from here.
+"""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from gateway.channels.base import ChannelFactory
+from gateway.channels.alipay import AlipayFactory
+from gateway.channels.base import ChannelFactory, EndpointSetting, FactoryBase, PayMethodSpec
+from gateway.channels.wechat import WechatFactory
+
+# Every channel we speak, in the order the checkout names them. ``timeout`` bounds each channel call.
+FACTORIES: tuple[type[FactoryBase], ...] = (
+    WechatFactory,
+    AlipayFactory,
+)
 
 
 class UnknownPayMethod(LookupError):
@@ -14,16 +28,24 @@ class Registry:
     def __init__(self, factories: Iterable[ChannelFactory]) -> None:
         self._channels: dict[str, ChannelFactory] = {}
         self._methods: dict[str, ChannelFactory] = {}
+        self._specs: dict[str, PayMethodSpec] = {}
         for factory in factories:
             self._channels[factory.name] = factory
-            for method in factory.pay_methods:
-                if method in self._methods:
-                    raise ValueError(f"pay method {method} registered twice")
-                self._methods[method] = factory
+            for spec in factory.methods:
+                if spec.code in self._methods:
+                    raise ValueError(f"pay method {spec.code} registered twice")
+                self._methods[spec.code] = factory
+                self._specs[spec.code] = spec
 
     def for_method(self, pay_method: str) -> ChannelFactory:
         try:
             return self._methods[pay_method]
+        except KeyError:
+            raise UnknownPayMethod(pay_method) from None
+
+    def spec(self, pay_method: str) -> PayMethodSpec:
+        try:
+            return self._specs[pay_method]
         except KeyError:
             raise UnknownPayMethod(pay_method) from None
 
@@ -32,6 +54,14 @@ class Registry:
             return self._channels[name]
         except KeyError:
             raise UnknownPayMethod(name) from None
+
+    @property
+    def factories(self) -> list[ChannelFactory]:
+        return list(self._channels.values())
+
+    @property
+    def specs(self) -> list[PayMethodSpec]:
+        return list(self._specs.values())
 
     @property
     def pay_methods(self) -> list[str]:
@@ -44,7 +74,30 @@ class Registry:
 
 def default_registry(*, timeout: float = 10.0) -> Registry:
     """Every channel we speak; ``timeout`` bounds each channel call (then the answer is *unknown*)."""
-    from gateway.channels.alipay import AlipayFactory
-    from gateway.channels.wechat import WechatFactory
+    return Registry(factory(timeout=timeout) for factory in FACTORIES)  # type: ignore[misc]
 
-    return Registry([AlipayFactory(timeout=timeout), WechatFactory(timeout=timeout)])
+
+def channel_names() -> list[str]:
+    return sorted(f.name for f in FACTORIES)
+
+
+def credentials_help() -> str:
+    """Each channel's credential fields, for the CLI's help ("?" = optional)."""
+    return "; ".join(f"{f.name}: {', '.join(f.credential_fields)}" for f in sorted(FACTORIES, key=lambda f: f.name))
+
+
+def pay_method_specs() -> list[PayMethodSpec]:
+    """Every pay method, in registry order (for enums and documentation, before any app exists)."""
+    return [spec for f in FACTORIES for spec in f.methods]
+
+
+def endpoint_settings() -> list[EndpointSetting]:
+    return [s for f in sorted(FACTORIES, key=lambda f: f.name) for s in f.settings]
+
+
+def account_ref(channel: str, credentials: Mapping[str, Any]) -> str:
+    """An account's public identity at its channel (the factory's rule), without a registry at hand."""
+    for factory in FACTORIES:
+        if factory.name == channel:
+            return factory().account_ref(credentials)
+    raise UnknownPayMethod(channel)

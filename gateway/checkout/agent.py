@@ -1,40 +1,35 @@
-"""Which browser is this? Decides the pay flow: QR on a desktop, H5/WAP on a phone, the app's own flow
-inside WeChat or Alipay. User-Agent sniffing is what both channels document for this choice."""
+"""Which browser is this? Decides the pay flow: QR on a desktop, redirects on a phone, the wallet's own
+flow inside a wallet app. User-Agent sniffing is what the channels document for this choice; each
+channel's factory names its app's marker and which browsers can complete each of its pay methods."""
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class Client(StrEnum):
-    DESKTOP = "desktop"
-    MOBILE = "mobile"
-    WECHAT = "wechat"    # inside the WeChat app (MicroMessenger): JSAPI
-    ALIPAY = "alipay"    # inside the Alipay app (AlipayClient): WAP pay opens in-app
+from gateway.channels.registry import Registry
+from gateway.domain.pay import DESKTOP, MOBILE, ActionKind, Browser, BrowserKind
 
 _MOBILE_MARKERS = ("Mobile", "Android", "iPhone", "iPad", "iPod", "HarmonyOS", "Windows Phone")
 
-# Pay methods each client can complete, best first.
-METHODS: dict[Client, tuple[str, ...]] = {
-    Client.DESKTOP: ("wechat_native", "alipay_qr", "alipay_page"),
-    Client.MOBILE: ("wechat_h5", "alipay_wap"),
-    Client.WECHAT: ("wechat_jsapi",),
-    Client.ALIPAY: ("alipay_wap",),
-}
-QR_METHODS = frozenset({"wechat_native", "alipay_qr"})
-REDIRECT_METHODS = frozenset({"wechat_h5", "alipay_wap", "alipay_page"})
 
-
-def detect(user_agent: str | None) -> Client:
+def detect(registry: Registry, user_agent: str | None) -> Browser:
     ua = user_agent or ""
-    if "MicroMessenger" in ua:
-        return Client.WECHAT
-    if "AlipayClient" in ua:
-        return Client.ALIPAY
+    for factory in registry.factories:
+        if factory.in_app_marker and factory.in_app_marker in ua:
+            return Browser(BrowserKind.IN_APP, factory.name)
     if any(marker in ua for marker in _MOBILE_MARKERS):
-        return Client.MOBILE
-    return Client.DESKTOP
+        return MOBILE
+    return DESKTOP
 
 
-def usable(client: Client, allowed: list[str]) -> list[str]:
-    """The allowed methods this client can complete, in the client's order of preference."""
-    return [m for m in METHODS[client] if m in allowed]
+def usable(registry: Registry, browser: Browser, allowed: list[str]) -> list[str]:
+    """The allowed methods this browser can complete, in order of preference."""
+    specs = [registry.spec(m) for m in allowed if m in registry.pay_methods]
+    return [s.code for s in sorted(specs, key=lambda s: (s.rank, s.code)) if browser.value in s.browsers]
+
+
+def kind_of(registry: Registry, method: str) -> ActionKind:
+    return registry.spec(method).action
+
+
+def in_app_methods(registry: Registry, allowed: list[str]) -> list[str]:
+    """Allowed methods some wallet app's browser can complete (the aggregated code leads there)."""
+    browsers = {f.name for f in registry.factories}
+    return [m for m in allowed if m in registry.pay_methods and registry.spec(m).browsers & browsers]

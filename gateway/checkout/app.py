@@ -1,5 +1,6 @@
-"""Mounting the checkout: ``/pay`` (cashier, status) and ``/l`` (payment links) sub-apps sharing the CSP
-and error-page middleware, and the checkout's own state in one cleanup context."""
+"""Mounting the checkout: ``/pay`` (cashier, status) and ``/l`` (payment links), two HTML sub-apps on the
+shared page plumbing (:mod:`gateway.web.pages`). Its lifetime state is :func:`checkout_ctx`, which the app
+factory composes with the others."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -8,33 +9,33 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.checkout import link_pages, pages, status
-from gateway.checkout.security import form_action_sources, page_middleware
+from gateway.checkout.i18n import CATALOGUE
+from gateway.checkout.oauth_state import OAuthState
+from gateway.checkout.security import form_targets
 from gateway.checkout.state import Checkout
+from gateway.web.pages import DEFAULT_TITLES, Pages, setup_pages
+
+ERROR_TITLES = {**DEFAULT_TITLES, 502: "channel_error", 503: "channel_error"}
 
 
 async def checkout_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[keys.CHECKOUT] = Checkout(app[keys.SETTINGS].secret_key)
+    app[keys.CHECKOUT] = Checkout(OAuthState(app[keys.SETTINGS].secret_key))
     yield
 
 
-async def _release_long_polls(app: web.Application) -> None:
+async def release_long_polls(app: web.Application) -> None:
+    """On shutdown, before cleanup: long-polls answer at once instead of holding the shutdown."""
     app[keys.CHECKOUT].closing.set()
 
 
-def _sub_app(form_action: str) -> web.Application:
-    return web.Application(middlewares=[page_middleware(form_action)])
-
-
 def setup_checkout(app: web.Application) -> None:
-    """Called once by :func:`gateway.app.create_app` after ``SETTINGS`` is set."""
-    form_action = form_action_sources(app[keys.SETTINGS])
-    app.cleanup_ctx.append(checkout_ctx)
-    app.on_shutdown.append(_release_long_polls)
+    """Routes and sub-apps; called once by :func:`gateway.app.create_app` after ``SETTINGS`` is set."""
+    targets = form_targets(app[keys.SETTINGS], app[keys.REGISTRY])
+    config = Pages(CATALOGUE, error_template="checkout/error.html", form_targets=targets, titles=ERROR_TITLES)
     # The status endpoint is the hot path: its own sub-app-free route on the root, no page middleware.
     app.router.add_get("/pay/{id}/status", status.status, name="checkout_status")
-    pay = _sub_app(form_action)
-    pay.add_routes(pages.routes)
-    app.add_subapp("/pay", pay)
-    link = _sub_app(form_action)
-    link.add_routes(link_pages.routes)
-    app.add_subapp("/l", link)
+    for prefix, routes in (("/pay", pages.routes), ("/l", link_pages.routes)):
+        sub = web.Application()
+        setup_pages(sub, config)
+        sub.add_routes(routes)
+        app.add_subapp(prefix, sub)

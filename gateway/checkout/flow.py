@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from gateway.checkout.agent import QR_METHODS, Client, usable
+from gateway.channels.registry import Registry
+from gateway.checkout.agent import usable
 from gateway.domain.errors import NotFound, ValidationFailed
+from gateway.domain.pay import Browser, PayAction
 from gateway.domain.states import AttemptStatus, PaymentStatus
 from gateway.services import payments
 from gateway.services.context import Services
 from gateway.store import merchants as merchants_repo
 from gateway.store import payments as repo
 from gateway.store.base import Row, utcnow
+from gateway.store.rows import AttemptRow
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 class PageData:
     payment: Row
     merchant: Row
-    attempts: list[Row]
+    attempts: list[AttemptRow]
     allowed: list[str]  # the fixed method, or the merchant's enabled ones
 
     @property
@@ -40,17 +42,17 @@ class PageData:
         return max(0, int((self.payment["expires_at"] - utcnow()).total_seconds()))
 
     def current(self, methods: list[str]) -> Row | None:
-        """The newest open attempt with pay data, if its method is one of ``methods``."""
+        """The newest open attempt with a pay action, if its method is one of ``methods``."""
         for attempt in reversed(self.attempts):
-            if attempt["status"] == AttemptStatus.PENDING and attempt["pay_data"] not in ("", "{}"):
+            if attempt["status"] == AttemptStatus.PENDING and PayAction.loads(attempt["pay_data"]) is not None:
                 return attempt if attempt["pay_method"] in methods else None
         return None
 
-    def methods_for(self, client: Client) -> list[str]:
-        """What to offer this client: the fixed method whatever the client, else what it can complete."""
+    def methods_for(self, registry: Registry, browser: Browser) -> list[str]:
+        """What to offer this browser: the fixed method whatever the browser, else what it can complete."""
         if self.payment["pay_method"]:
             return [self.payment["pay_method"]]
-        return usable(client, self.allowed)
+        return usable(registry, browser, self.allowed)
 
 
 async def load(svc: Services, payment_id: str) -> PageData:
@@ -68,60 +70,34 @@ async def load(svc: Services, payment_id: str) -> PageData:
     return PageData(payment, merchant, attempts, allowed)
 
 
-def pay_data(attempt: Row) -> dict[str, Any]:
-    return json.loads(attempt["pay_data"] or "{}")
-
-
-def qr_content(attempt: Row) -> str:
-    data = pay_data(attempt)
-    return str(data["code_url"] if attempt["pay_method"] == "wechat_native" else data["qr_code"])
+def action(attempt: Row) -> PayAction:
+    """The pay action of an attempt that has one (see :meth:`PageData.current`)."""
+    found = PayAction.loads(attempt["pay_data"])
+    assert found is not None, attempt["id"]
+    return found
 
 
 def redirect_target(svc: Services, attempt: Row) -> str:
-    """Where the browser goes for a redirect method. WeChat H5 takes our page as ``redirect_url``
-    (URL-encoded, appended), so WeChat brings the shopper back to a page that shows the outcome."""
-    data = pay_data(attempt)
-    if attempt["pay_method"] == "wechat_h5":
-        back = quote(svc.url(f"/pay/{attempt['payment_id']}"), safe="")
-        sep = "&" if "?" in data["h5_url"] else "?"
-        return f"{data['h5_url']}{sep}redirect_url={back}"
-    return str(data["pay_url"])
-
-
-def sandbox_phone_url(svc: Services, attempt: Row) -> str | None:
-    """In sandbox mode, the page a phone would open after scanning this attempt's QR code -- so a desktop
-    tester can "scan" it. Never in production."""
-    base = svc.settings.sandbox_base
-    if base is None or attempt["pay_method"] not in QR_METHODS:
-        return None
-    if attempt["pay_method"] == "alipay_qr":
-        return qr_content(attempt)  # the sandbox's qr_code is already a page URL
-    from gateway.sandbox.wechat import scan_page_url
-
-    return scan_page_url(f"{base}/wechat", qr_content(attempt))
-
-
-def jsapi_page(svc: Services, attempt: Row) -> str | None:
-    """Sandbox stand-in for WeixinJSBridge: the sandbox's JSAPI pay page for this prepay_id."""
-    base = svc.settings.sandbox_base
-    return f"{base}/wechat/jsapi/{pay_data(attempt)['prepay_id']}" if base else None
+    """Where the browser goes for a redirect action; a channel page that takes a return URL gets our
+    page, so the shopper comes back to a page that shows the outcome."""
+    return action(attempt).with_return(svc.url(f"/pay/{attempt['payment_id']}"))
 
 
 async def switch(svc: Services, data: PageData, method: str, *, client_ip: str | None,
-                 openid: str | None = None) -> Row:
+                 payer_id: str | None = None) -> Row:
     """Make ``method`` the current attempt: reuse an open attempt of that method, else close the others at
     their channels (one of them may turn out paid -- then no new attempt opens) and open a new one."""
     if method not in data.allowed:
         raise ValidationFailed("This pay method is not available for this payment",
                                errors=[{"field": "method", "message": "not available"}])
     current = data.current([method])
-    if current is not None and (method != "wechat_jsapi" or openid is None):
+    if current is not None and (payer_id is None or not svc.registry.spec(method).needs_payer):
         return current
     await payments.close_attempts_at_channel(svc, data.payment["id"])
     async with svc.db.read() as conn:
         fresh = await repo.get_payment(conn, data.payment["id"])
     assert fresh is not None
-    return await payments.open_attempt(svc, fresh, method, client_ip=client_ip, openid=openid)
+    return await payments.open_attempt(svc, fresh, method, client_ip=client_ip, payer_id=payer_id)
 
 
 def allowed_return_url(data: PageData) -> str | None:

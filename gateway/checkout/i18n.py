@@ -1,85 +1,53 @@
-"""Checkout strings in Simplified Chinese (the default) and English, and locale-aware amounts.
-
-The language is the shopper's explicit choice (a cookie set by the switch), else the best match of
-``Accept-Language``, else zh-CN.
+"""The checkout's messages in Simplified Chinese (the default) and English: its catalogue, registered over
+the shared one in :mod:`gateway.web.i18n` (which negotiates the language and formats amounts). The
+shopper's explicit choice lives in the ``checkout_lang`` cookie set by the switch.
 """
 from __future__ import annotations
 
-from aiohttp import web
+from gateway.web.i18n import Catalogue
 
-from gateway.domain.money import format_major
-
-LANGS = ("zh-CN", "en")
-COOKIE = "checkout_lang"
-
-STRINGS: dict[str, dict[str, str]] = {
+MESSAGES: dict[str, dict[str, str]] = {
     "zh-CN": {
         "title": "收银台", "amount": "应付金额", "merchant": "商户", "order": "订单",
-        "expires_in": "剩余支付时间", "choose": "选择支付方式", "scan_with_wechat": "请使用微信扫一扫",
-        "scan_with_alipay": "请使用支付宝扫一扫", "download_qr": "下载二维码 (PNG)",
-        "sandbox_link": "沙箱：打开模拟手机支付页面", "aggregated": "微信或支付宝扫码均可",
+        "expires_in": "剩余支付时间", "choose": "选择支付方式", "scan_with": "请使用{app}扫一扫",
+        "download_qr": "下载二维码 (PNG)",
+        "sandbox_link": "沙箱：打开模拟手机支付页面", "aggregated": "{apps}扫码均可", "or": "或",
         "pay_now": "立即支付", "continue_in_app": "在应用中继续支付", "waiting": "等待支付…",
         "paid": "支付成功", "paid_detail": "商户已收到您的付款。", "redirecting": "正在返回商户…",
         "back_to_merchant": "返回商户", "closed": "订单已关闭", "closed_detail": "此订单已关闭，无法支付。",
         "expired": "订单已过期", "expired_detail": "支付时间已过，请返回商户重新下单。",
-        "refunded": "已退款", "other_scanner": "请使用微信或支付宝扫描此二维码",
-        "other_scanner_detail": "此二维码需要在微信或支付宝中打开。您也可以在浏览器中打开收银台：",
+        "refunded": "已退款", "other_scanner": "请使用{apps}扫描此二维码",
+        "other_scanner_detail": "此二维码需要在{apps}中打开。您也可以在浏览器中打开收银台：",
         "open_cashier": "打开收银台", "no_methods": "暂无可用的支付方式，请联系商户。",
         "switch_lang": "English", "error": "出错了", "not_found": "找不到该订单或链接",
         "channel_error": "支付渠道暂时不可用，请稍后再试或换一种支付方式。",
         "enter_amount": "请输入金额（元）", "amount_range": "金额范围", "create": "去支付",
         "bad_amount": "请输入有效金额", "link_inactive": "该收款链接已停用", "try_again": "重试",
-        "wechat_native": "微信支付", "alipay_qr": "支付宝", "alipay_page": "支付宝网页支付",
-        "wechat_h5": "微信支付", "alipay_wap": "支付宝", "wechat_jsapi": "微信支付",
-        "in_wechat_unavailable": "请在浏览器中打开此页面以使用其他支付方式。",
+        "in_app_unavailable": "请在浏览器中打开此页面以使用其他支付方式。",
     },
     "en": {
         "title": "Checkout", "amount": "Amount due", "merchant": "Merchant", "order": "Order",
-        "expires_in": "Time left to pay", "choose": "Choose how to pay", "scan_with_wechat": "Scan with WeChat",
-        "scan_with_alipay": "Scan with Alipay", "download_qr": "Download QR code (PNG)",
-        "sandbox_link": "Sandbox: open the sandbox phone page", "aggregated": "Scan with WeChat or Alipay",
+        "expires_in": "Time left to pay", "choose": "Choose how to pay", "scan_with": "Scan with {app}",
+        "download_qr": "Download QR code (PNG)",
+        "sandbox_link": "Sandbox: open the sandbox phone page", "aggregated": "Scan with {apps}", "or": " or ",
         "pay_now": "Pay now", "continue_in_app": "Continue in the app", "waiting": "Waiting for payment…",
         "paid": "Payment successful", "paid_detail": "The merchant has received your payment.",
         "redirecting": "Taking you back to the merchant…", "back_to_merchant": "Back to the merchant",
         "closed": "Order closed", "closed_detail": "This order is closed and can no longer be paid.",
         "expired": "Order expired", "expired_detail": "The time to pay has passed; please order again at the merchant.",
-        "refunded": "Refunded", "other_scanner": "Scan this code with WeChat or Alipay",
-        "other_scanner_detail": "This code opens in WeChat or Alipay. You can also open the checkout in your browser:",
+        "refunded": "Refunded", "other_scanner": "Scan this code with {apps}",
+        "other_scanner_detail": "This code opens in {apps}. You can also open the checkout in your browser:",
         "open_cashier": "Open the checkout", "no_methods": "No pay method is available; please contact the merchant.",
         "switch_lang": "中文", "error": "Something went wrong", "not_found": "No such order or link",
         "channel_error": "The payment channel is unavailable right now; try again or choose another method.",
         "enter_amount": "Enter the amount (yuan)", "amount_range": "Allowed range", "create": "Continue to pay",
         "bad_amount": "Please enter a valid amount", "link_inactive": "This payment link is no longer active",
         "try_again": "Try again",
-        "wechat_native": "WeChat Pay", "alipay_qr": "Alipay", "alipay_page": "Alipay (web)",
-        "wechat_h5": "WeChat Pay", "alipay_wap": "Alipay", "wechat_jsapi": "WeChat Pay",
-        "in_wechat_unavailable": "Open this page in a browser to use other pay methods.",
+        "in_app_unavailable": "Open this page in a browser to use other pay methods.",
     },
 }
 
-
-def language(request: web.Request) -> str:
-    chosen = request.cookies.get(COOKIE)
-    if chosen in LANGS:
-        return chosen
-    best, best_q = "zh-CN", 0.0
-    for part in request.headers.get("Accept-Language", "").split(","):
-        tag, _, params = part.strip().partition(";")
-        try:
-            q = float(params.strip().removeprefix("q=")) if params.strip().startswith("q=") else 1.0
-        except ValueError:
-            continue
-        tag = tag.strip().lower()
-        lang = "zh-CN" if tag.startswith("zh") else "en" if tag.startswith("en") else None
-        if lang and q > best_q:
-            best, best_q = lang, q
-    return best
-
-
-def format_amount(minor: int, currency: str, lang: str) -> str:
-    """Exact, from integer fen: ``123456`` → ``¥1,234.56`` (zh-CN) / ``CN¥1,234.56`` (en)."""
-    whole, _, frac = format_major(minor, currency).partition(".")
-    grouped = f"{int(whole):,}" + (f".{frac}" if frac else "")
-    if currency == "CNY":
-        return ("¥" if lang == "zh-CN" else "CN¥") + grouped
-    return f"{currency} {grouped}"
+CATALOGUE = Catalogue(MESSAGES, cookie="checkout_lang")
+COOKIE = CATALOGUE.cookie
+STRINGS = CATALOGUE.strings
+language = CATALOGUE.language

@@ -2,16 +2,18 @@
 checkout; an open amount asks for it first (in yuan, parsed exactly into fen)."""
 from __future__ import annotations
 
-import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.checkout import links
-from gateway.checkout.i18n import STRINGS, format_amount, language
-from gateway.checkout.security import NONCE
+from gateway.checkout.i18n import language
+from gateway.checkout.labels import texts
+from gateway.checkout.poster import amount_text, render_poster
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.money import MoneyError, parse_major
 from gateway.keys import SERVICES
+from gateway.services import links
 from gateway.store.base import Row
+from gateway.web.i18n import format_amount
+from gateway.web.pages import render_page
 
 routes = web.RouteTableDef()
 
@@ -21,8 +23,8 @@ def _form(request: web.Request, link: Row, merchant: Row, error: bool = False, v
     lo, hi = link["min_amount"] or 1, link["max_amount"]
     bounds = format_amount(lo, link["currency"], lang) + (f" – {format_amount(hi, link['currency'], lang)}"
                                                           if hi else "")
-    return aiohttp_jinja2.render_template("checkout/link.html", request, {
-        "t": STRINGS[lang], "lang": lang, "nonce": request[NONCE], "link": link, "merchant_name": merchant["name"],
+    return render_page(request, "checkout/link.html", {
+        "t": texts(request.config_dict[SERVICES].registry, lang), "link": link, "merchant_name": merchant["name"],
         "bounds": bounds, "error": error, "value": value}, status=422 if error else 200)
 
 
@@ -57,6 +59,6 @@ async def poster(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
     link, merchant = await links.active_link(svc, request.match_info["slug"])
     lang = language(request)
-    body = links.poster(svc.url(f"/l/{link['slug']}"), merchant["name"], link["subject"],
-                        links.amount_text(link, lang), STRINGS[lang]["aggregated"])
+    body = render_poster(svc.url(f"/l/{link['slug']}"), merchant["name"], link["subject"],
+                         amount_text(link, lang), texts(svc.registry, lang)["aggregated"])
     return web.Response(body=body, content_type="image/png", headers={"Cache-Control": "public, max-age=300"})

@@ -5,20 +5,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.channels.base import VerificationError
+from gateway.channels.base import PayerIdentityFailed, VerificationError
 from gateway.checkout import flow, oauth
-from gateway.checkout.agent import QR_METHODS, REDIRECT_METHODS, Client, detect
-from gateway.checkout.i18n import COOKIE, LANGS, STRINGS, format_amount, language
-from gateway.checkout.security import NONCE
+from gateway.checkout.agent import detect, in_app_methods, kind_of
+from gateway.checkout.i18n import COOKIE, language
+from gateway.checkout.labels import scan_prompt, texts
 from gateway.domain.errors import ChannelDeclined, ChannelUnavailable, InvalidState, NotFound
+from gateway.domain.pay import ActionKind, BrowserKind, PayAction
 from gateway.domain.states import PaymentStatus
-from gateway.keys import CHECKOUT, HTTP, SERVICES
+from gateway.keys import CHECKOUT, HTTP, PHONE_PAGES, SERVICES
 from gateway.services import payments
 from gateway.store import merchants as merchants_repo
 from gateway.store import payments as repo
+from gateway.web.i18n import LANGS, format_amount
+from gateway.web.pages import render_page
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -39,29 +41,36 @@ def _render(request: web.Request, data: flow.PageData, **extra: Any) -> web.Resp
     svc, lang = request.config_dict[SERVICES], language(request)
     p = data.payment
     context = {
-        "t": STRINGS[lang], "lang": lang, "other_lang": LANGS[1 - LANGS.index(lang)], "nonce": request[NONCE],
-        "payment": p, "merchant_name": data.merchant["name"], "amount_text": format_amount(p["amount"], p["currency"], lang),
+        "t": texts(svc.registry, lang), "payment": p, "merchant_name": data.merchant["name"], "amount_text": format_amount(p["amount"], p["currency"], lang),
         "state": _outcome(data), "remaining": data.remaining, "return_url": flow.allowed_return_url(data),
         "status_url": svc.url(f"/pay/{p['id']}/status"), "page_url": f"/pay/{p['id']}",
         "methods": [], "current": None, "aggregated": None, "notice": None, "sandbox": svc.settings.sandbox_base,
+        "payer_methods": [s.code for s in svc.registry.specs if s.needs_payer],
     } | extra
-    return aiohttp_jinja2.render_template("checkout/pay.html", request, context)
+    return render_page(request, "checkout/pay.html", context)
+
+
+def _phone_page(request: web.Request, attempt: Any) -> str | None:
+    """With the sandboxes on, the page a phone would open for this attempt -- so a desktop tester can
+    "scan" a code or stand in for a wallet's JS bridge. The sandbox registers the lookup; never in
+    production."""
+    find = request.config_dict.get(PHONE_PAGES)
+    return find(attempt["pay_method"], flow.action(attempt)) if find is not None else None
 
 
 async def _current_view(request: web.Request, attempt: Any) -> dict[str, Any]:
     svc, checkout = request.config_dict[SERVICES], request.config_dict[CHECKOUT]
-    method = attempt["pay_method"]
-    view: dict[str, Any] = {"method": method, "id": attempt["id"]}
-    if method in QR_METHODS:
-        view |= {"kind": "qr", "svg": checkout.qr.svg(attempt["id"], flow.qr_content(attempt)),
+    method, action = attempt["pay_method"], flow.action(attempt)
+    view: dict[str, Any] = {"method": method, "id": attempt["id"], "kind": action.kind.value}
+    if action.kind is ActionKind.QR and action.qr is not None:
+        view |= {"svg": checkout.qr.svg(attempt["id"], action.qr),
+                 "prompt": scan_prompt(svc.registry, language(request), method),
                  "png_url": f"/pay/{attempt['payment_id']}/qr/{attempt['id']}.png",
-                 "sandbox_url": flow.sandbox_phone_url(svc, attempt)}
-    elif method == "wechat_jsapi":
-        data = flow.pay_data(attempt)
-        view |= {"kind": "jsapi", "sandbox_url": flow.jsapi_page(svc, attempt),
-                 "params": {k: data[k] for k in ("appId", "timeStamp", "nonceStr", "package", "signType", "paySign")}}
-    else:
-        view |= {"kind": "redirect"}
+                 "sandbox_url": _phone_page(request, attempt)}
+    elif action.kind in (ActionKind.JSAPI, ActionKind.APP):
+        view |= {"sandbox_url": _phone_page(request, attempt), "params": dict(action.params)}
+    elif action.kind is ActionKind.FORM_POST:
+        view |= {"url": action.url, "fields": dict(action.fields)}
     return view
 
 
@@ -76,19 +85,22 @@ async def page(request: web.Request) -> web.StreamResponse:
     data = await flow.load(svc, request.match_info["id"])
     if not data.payable:
         return _render(request, data)
-    client = detect(request.headers.get("User-Agent"))
-    methods = data.methods_for(client)
+    client = detect(svc.registry, request.headers.get("User-Agent"))
+    methods = data.methods_for(svc.registry, client)
     notice = None
-    if client == Client.WECHAT and "wechat_jsapi" in methods and data.current(["wechat_jsapi"]) is None:
-        app = await oauth.oauth_app(svc, data.payment["merchant_id"])
-        if app is not None:  # get the payer's openid first; the attempt opens when WeChat sends them back
-            base, _ = svc.settings.wechat_oauth_bases()
-            state = request.config_dict[CHECKOUT].sign_state(data.payment["id"])
-            raise web.HTTPFound(oauth.authorize_url(base, app, svc.url(f"/pay/{data.payment['id']}/oauth"), state))
-        methods = [m for m in methods if m != "wechat_jsapi"]
-        notice = "in_wechat_unavailable"
+    for method in [m for m in methods if svc.registry.spec(m).needs_payer]:
+        if data.current([method]) is not None:
+            continue
+        state = request.config_dict[CHECKOUT].oauth.sign(data.payment["id"])
+        step = await oauth.payer_step(svc, data.payment["merchant_id"], method,
+                                      svc.url(f"/pay/{data.payment['id']}/oauth"), state)
+        if step is not None:  # identify the payer first; the attempt opens when the channel sends them back
+            raise web.HTTPFound(step[1])
+        methods = [m for m in methods if m != method]
+        notice = "in_app_unavailable"
     current = data.current(methods)
-    if current is None and client == Client.DESKTOP and (qr := [m for m in methods if m in QR_METHODS]):
+    if current is None and client.kind is BrowserKind.DESKTOP and \
+            (qr := [m for m in methods if kind_of(svc.registry, m) is ActionKind.QR]):
         try:  # a desktop shopper expects a code to scan at once
             current = await flow.switch(svc, data, qr[0], client_ip=request.remote)
         except (ChannelDeclined, ChannelUnavailable):
@@ -96,8 +108,8 @@ async def page(request: web.Request) -> web.StreamResponse:
         except InvalidState:  # paid or closed meanwhile
             return _render(request, await flow.load(svc, data.payment["id"]))
     aggregated = None
-    if client == Client.DESKTOP and not data.payment["pay_method"] and \
-            {"wechat_jsapi", "alipay_wap"} & set(data.allowed):
+    if client.kind is BrowserKind.DESKTOP and not data.payment["pay_method"] and \
+            in_app_methods(svc.registry, data.allowed):
         url = svc.url(f"/pay/{data.payment['id']}/scan")
         aggregated = {"svg": request.config_dict[CHECKOUT].qr.svg("scan:" + data.payment["id"], url), "url": url}
     return _render(request, data, methods=methods, notice=notice, aggregated=aggregated, client=client.value,
@@ -112,40 +124,43 @@ async def choose_method(request: web.Request) -> web.StreamResponse:
     method = str(form.get("method", ""))
     if not data.payable:
         raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")
-    if method == "wechat_jsapi":  # needs the openid: the page starts the OAuth round trip
-        raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")
+    if method in svc.registry.pay_methods and svc.registry.spec(method).needs_payer:
+        raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")  # the page starts the payer-identity round trip
     try:
         attempt = await flow.switch(svc, data, method, client_ip=request.remote)
     except (ChannelDeclined, ChannelUnavailable, InvalidState):
         fresh = await flow.load(svc, data.payment["id"])
         return _render(request, fresh, notice="channel_error" if fresh.payable else None,
-                       methods=fresh.methods_for(detect(request.headers.get("User-Agent"))))
-    if method in REDIRECT_METHODS:
+                       methods=fresh.methods_for(svc.registry, detect(svc.registry, request.headers.get("User-Agent"))))
+    if kind_of(svc.registry, method) is ActionKind.REDIRECT:
         raise web.HTTPSeeOther(flow.redirect_target(svc, attempt))
     raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")
 
 
 @routes.get("/{id}/oauth", name="oauth")
 async def oauth_return(request: web.Request) -> web.StreamResponse:
-    """WeChat brings the shopper back with ``code`` and our ``state``: the state must be ours, for this
-    payment, and fresh -- otherwise the code is not used."""
+    """The channel brings the shopper back from identifying them, with ``code`` and our ``state``: the state
+    must be ours, for this payment, and fresh -- otherwise the code is not used."""
     svc = request.config_dict[SERVICES]
     data = await flow.load(svc, request.match_info["id"])
     state, code = request.query.get("state", ""), request.query.get("code", "")
     if not data.payable:
         raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")
-    if not code or not request.config_dict[CHECKOUT].check_state(data.payment["id"], state):
+    if not code or not request.config_dict[CHECKOUT].oauth.check(data.payment["id"], state):
         raise web.HTTPBadRequest(text="invalid OAuth state")
-    app = await oauth.oauth_app(svc, data.payment["merchant_id"])
-    if app is None:
-        raise NotFound("WeChat Pay is not available")
-    _, api_base = svc.settings.wechat_oauth_bases()
+    client = detect(svc.registry, request.headers.get("User-Agent"))
+    needing = [m for m in data.allowed if svc.registry.spec(m).needs_payer]
+    method = next((m for m in data.methods_for(svc.registry, client) if m in needing), None) or \
+        next(iter(needing), None)
+    step = await oauth.payer_step(svc, data.payment["merchant_id"], method, "", state) if method else None
+    if step is None:
+        raise NotFound("This pay method is not available")
     try:
-        openid = await oauth.exchange_code(request.config_dict[HTTP], api_base, app, code)
-    except oauth.OAuthFailed as exc:
-        log.warning("WeChat OAuth failed for payment %s: %s", data.payment["id"], exc)
-        raise web.HTTPBadRequest(text="WeChat did not confirm the shopper") from None
-    await flow.switch(svc, data, "wechat_jsapi", client_ip=request.remote, openid=openid)
+        payer_id = await step[0].exchange(svc, request.config_dict[HTTP], code)
+    except PayerIdentityFailed as exc:
+        log.warning("payer identification failed for payment %s: %s", data.payment["id"], exc)
+        raise web.HTTPBadRequest(text="The channel did not confirm the shopper") from None
+    await flow.switch(svc, data, step[0].method, client_ip=request.remote, payer_id=payer_id)
     raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")
 
 
@@ -154,28 +169,33 @@ async def scan(request: web.Request) -> web.StreamResponse:
     """The aggregated code: one QR, continued in the app that scanned it."""
     svc = request.config_dict[SERVICES]
     data = await flow.load(svc, request.match_info["id"])
-    client = detect(request.headers.get("User-Agent"))
-    if not data.payable or client == Client.WECHAT:
+    client = detect(svc.registry, request.headers.get("User-Agent"))
+    if not data.payable:
         raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")
-    if client == Client.ALIPAY and "alipay_wap" in data.allowed:
-        attempt = await flow.switch(svc, data, "alipay_wap", client_ip=request.remote)
-        raise web.HTTPSeeOther(flow.redirect_target(svc, attempt))
-    if client == Client.ALIPAY:
+    if client.kind is BrowserKind.IN_APP:
+        # A wallet app scanned it: go straight to the wallet's redirect method, else to the page (which
+        # runs any payer-identity step first).
+        direct = [m for m in data.methods_for(svc.registry, client)
+                  if kind_of(svc.registry, m) is ActionKind.REDIRECT and not svc.registry.spec(m).needs_payer]
+        if direct:
+            attempt = await flow.switch(svc, data, direct[0], client_ip=request.remote)
+            raise web.HTTPSeeOther(flow.redirect_target(svc, attempt))
         raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")
     lang = language(request)
-    return aiohttp_jinja2.render_template("checkout/scan.html", request, {
-        "t": STRINGS[lang], "lang": lang, "nonce": request[NONCE], "page_url": f"/pay/{data.payment['id']}",
+    return render_page(request, "checkout/scan.html", {
+        "t": texts(svc.registry, lang), "page_url": f"/pay/{data.payment['id']}",
         "merchant_name": data.merchant["name"], "payment": data.payment,
         "amount_text": format_amount(data.payment["amount"], data.payment["currency"], lang)})
 
 
 @routes.get("/{id}/return", name="channel_return")
 async def channel_return(request: web.Request) -> web.StreamResponse:
-    """Alipay's return_url after paying. The signed parameters are only a hint: when they verify, we ask
-    Alipay about the trade (the answer, not the browser, changes our records) and show our page."""
+    """A channel's return to us after paying (e.g. Alipay's return_url). The signed parameters are only a
+    hint: when they verify, we ask the channel about the trade (the answer, not the browser, changes our
+    records) and show our page."""
     svc = request.config_dict[SERVICES]
     payment_id = request.match_info["id"]
-    trade_no = request.query.get("out_trade_no", "")
+    trade_no = next((t for f in svc.registry.factories if (t := f.return_trade_no(request.query))), "")
     async with svc.db.read() as conn:
         attempt = await repo.get_attempt(conn, trade_no) if 0 < len(trade_no) <= 40 else None
         account = await merchants_repo.get_account(conn, attempt["account_id"]) if attempt else None
@@ -198,8 +218,9 @@ async def qr_png(request: web.Request) -> web.Response:
     async with svc.db.read() as conn:
         attempt = await repo.get_attempt(conn, request.match_info["attempt"][:40])
     if attempt is None or attempt["payment_id"] != request.match_info["id"] or \
-            attempt["pay_method"] not in QR_METHODS or attempt["status"] != "pending":
+            attempt["status"] != "pending" or (action := PayAction.loads(attempt["pay_data"])) is None or \
+            action.kind is not ActionKind.QR or action.qr is None:
         raise NotFound("No such QR code")
-    body = request.config_dict[CHECKOUT].qr.png(attempt["id"], flow.qr_content(attempt))
+    body = request.config_dict[CHECKOUT].qr.png(attempt["id"], action.qr)
     return web.Response(body=body, content_type="image/png", headers={
         "Content-Disposition": f'attachment; filename="{attempt["payment_id"]}.png"'})

@@ -1,9 +1,12 @@
 """Both channel sandboxes in one app, mounted at ``/sandbox`` (in the gateway, or standalone)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+
+from gateway.domain.pay import ActionKind, PayAction
 
 
 def create_sandbox_app(keys: dict[str, dict[str, Any]], *, public_url: str, time_scale: float = 1.0) -> web.Application:
@@ -27,3 +30,22 @@ def standalone_app(keys: dict[str, dict[str, Any]], *, public_url: str, time_sca
     root.router.add_get("/healthz", health)
     root.add_subapp("/sandbox", create_sandbox_app(keys, public_url=f"{public_url}/sandbox", time_scale=time_scale))
     return root
+
+
+def phone_pages(sandbox_url: str) -> Callable[[str, PayAction], str | None]:
+    """Where a shopper's phone would land for a pay action, on the sandboxes at ``sandbox_url`` (where
+    ``/sandbox`` answers): the checkout's "open the sandbox phone page" link, and the tests' shopper."""
+    from gateway.sandbox.wechat import scan_page_url
+
+    def find(pay_method: str, action: PayAction) -> str | None:
+        if action.kind is ActionKind.REDIRECT:
+            return action.url
+        if pay_method == "alipay_qr":
+            return action.qr  # the sandbox's qr_code is already a page URL
+        if pay_method == "wechat_native" and action.qr:
+            return scan_page_url(f"{sandbox_url}/wechat", action.qr)
+        if pay_method == "wechat_jsapi":  # stands in for WeixinJSBridge
+            return f"{sandbox_url}/wechat/jsapi/{action.params['package'].removeprefix('prepay_id=')}"
+        return None
+
+    return find

@@ -11,22 +11,22 @@ import logging
 from dataclasses import dataclass
 
 from gateway.channels.base import Channel, Notification, RawCallback, VerificationError
+from gateway.domain.errors import Rejected
 from gateway.domain.outcomes import Outcome
 from gateway.services import refunds as refund_service
-from gateway.services.confirm import settle_paid_with_policy
 from gateway.services.context import Services
 from gateway.services.payments import after_settle
-from gateway.services.settlement import Settled, SettleResult, settle_attempt_closed
+from gateway.services.settlement import Settled, SettleResult, settle_attempt_closed, settle_paid_with_policy
 from gateway.store import merchants as merchants_repo
 from gateway.store import notify_log
 from gateway.store import payments as repo
 from gateway.store.base import Row
+from gateway.store.rows import AttemptRow
 
 log = logging.getLogger(__name__)
 
-# Headers worth keeping in the log; never Authorization or cookies.
-_LOGGED_HEADERS = ("content-type", "user-agent", "wechatpay-serial", "wechatpay-timestamp", "wechatpay-nonce",
-                   "wechatpay-signature", "wechatpay-signature-type", "request-id", "x-forwarded-for")
+# Headers worth keeping in the log, besides those the channel's factory names; never Authorization or cookies.
+_LOGGED_HEADERS = ("content-type", "user-agent", "x-forwarded-for")
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,6 @@ class Ack:
     status: int
     content_type: str
     body: bytes
-
-
-class Rejected(Exception):
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(detail or code)
-        self.code = code
 
 
 async def _verify(svc: Services, channel_name: str, raw: RawCallback) -> tuple[Row, Channel, Notification]:
@@ -80,7 +74,8 @@ async def _owner(svc: Services, channel_name: str, raw: RawCallback, account: Ro
         raise Rejected("account_mismatch", f"not verifiable by the trade's account: {exc.code}") from None
 
 
-def _cross_check(account: Row, channel: Channel, note: Notification, attempt: Row | None) -> Row:
+def _cross_check(account: Row, channel: Channel, required: tuple[str, ...], note: Notification,
+                 attempt: AttemptRow | None) -> AttemptRow:
     if attempt is None:
         raise Rejected("unknown_trade", f"no attempt {note.trade_no}")
     if attempt["account_id"] != account["id"]:
@@ -89,7 +84,7 @@ def _cross_check(account: Row, channel: Channel, note: Notification, attempt: Ro
         got = note.identities.get(name)
         if got is not None and got != expected:
             raise Rejected("identity_mismatch", f"{name} {got!r} is not ours")
-        if got is None and name in ("app_id", "mchid"):
+        if got is None and name in required:
             raise Rejected("identity_missing", f"{name} missing")
     if note.amount is not None and (note.amount.minor != attempt["amount"]
                                     or note.amount.currency != attempt["currency"]):
@@ -98,17 +93,28 @@ def _cross_check(account: Row, channel: Channel, note: Notification, attempt: Ro
 
 
 async def handle(svc: Services, channel_name: str, raw: RawCallback) -> Ack:
-    headers = {k: v for k, v in raw.headers.items() if k.lower() in _LOGGED_HEADERS}
     factory = svc.registry.channel(channel_name)
+    logged = {*_LOGGED_HEADERS, *factory.logged_headers}
+    headers = {k: v for k, v in raw.headers.items() if k.lower() in logged}
     account: Row | None = None
     note: Notification | None = None
     try:
         account, channel, note = await _verify(svc, channel_name, raw)
+        if note.kind == "unsupported":
+            # Genuine, but an event we do not act on: acknowledged so the channel stops retrying.
+            log.info("ignored %s callback for %s", channel_name, note.trade_no or "no trade")
+            async with svc.db.begin() as conn:
+                await notify_log.record(conn, channel=channel_name, headers=headers, body=raw.body,
+                                        remote=raw.remote, result="ignored", account_id=account["id"],
+                                        trade_no=note.trade_no or None, error=None)
+            status, ctype, body = channel.acknowledge(True)
+            return Ack(status, ctype, body)
         async with svc.db.read() as conn:
             attempt = await repo.get_attempt(conn, note.trade_no)
         account, channel, note = await _owner(svc, channel_name, raw, account, channel, note, attempt)
         async with svc.db.begin() as conn:
-            attempt = _cross_check(account, channel, note, await repo.get_attempt(conn, note.trade_no))
+            attempt = _cross_check(account, channel, factory.required_identities, note,
+                                   await repo.get_attempt(conn, note.trade_no))
             result = await _apply(svc, conn, attempt, note)
             await notify_log.record(conn, channel=channel_name, headers=headers, body=raw.body, remote=raw.remote,
                                     result="duplicate" if result.outcome in (Settled.DUPLICATE, Settled.UNCHANGED)

@@ -1,7 +1,7 @@
-"""Payment use cases: create, read, list, open a channel attempt, close."""
+"""Payment use cases: create, read, open a channel attempt, query it, close -- the channel I/O. What the
+channel confirms is applied through :mod:`gateway.services.settlement`."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from gateway.channels.base import CreateRequest
+from gateway.channels.base import CreateRequest, TradeRef
 from gateway.domain.errors import (
     ChannelDeclined,
     ChannelUnavailable,
@@ -20,10 +20,18 @@ from gateway.domain.errors import (
 from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
+from gateway.domain.pay import PayAction
 from gateway.domain.states import AttemptStatus, PaymentStatus
-from gateway.services.confirm import settle_paid_with_policy, submit_automatic
 from gateway.services.context import Services
-from gateway.services.settlement import Settled, SettleResult, emit_payment_event
+from gateway.services.refunds import submit_automatic
+from gateway.services.settlement import (
+    Settled,
+    SettleResult,
+    settle_attempt_closed,
+    settle_attempt_failed,
+    settle_paid_with_policy,
+    settle_payment_closed,
+)
 from gateway.services.views import payment_view
 from gateway.store import merchants as merchants_repo
 from gateway.store import payments as repo
@@ -47,12 +55,12 @@ class NewPayment:
     expires_in: int = 900
     metadata: dict[str, str] | None = None
     link_id: str | None = None
-    payer_openid: str | None = None
+    payer_id: str | None = None  # the payer's identity the fixed method needs (``PayMethodSpec.needs_payer``)
 
 
 def _view(svc: Services, payment: Row, attempt: Row | None = None) -> dict[str, Any]:
-    pay_data = json.loads(attempt["pay_data"]) if attempt and attempt["status"] == "pending" else None
-    return payment_view(payment, base_url=svc.settings.public_url or "", pay_data=pay_data)
+    action = PayAction.loads(attempt["pay_data"]) if attempt and attempt["status"] == AttemptStatus.PENDING else None
+    return payment_view(payment, base_url=svc.settings.public_url or "", next_action=action)
 
 
 async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
@@ -86,7 +94,7 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
     await svc.status.remember(row["id"], row["status"])
     attempt = None
     if new.channel:
-        attempt = await open_attempt(svc, row, new.channel, client_ip=client_ip, openid=new.payer_openid)
+        attempt = await open_attempt(svc, row, new.channel, client_ip=client_ip, payer_id=new.payer_id)
     return _view(svc, row, attempt)
 
 
@@ -119,7 +127,7 @@ async def enabled_methods(svc: Services, merchant_id: str) -> list[str]:
 
 
 async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_ip: str | None = None,
-                       openid: str | None = None) -> Row:
+                       payer_id: str | None = None) -> Row:
     """Open a trade at the channel for this payment: a new attempt row, then the channel call.
 
     The row is written first, so a crash or a timeout during the call leaves an attempt that the sync
@@ -144,15 +152,16 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
         trade_no=attempt["id"], pay_method=pay_method, amount=Money(payment["amount"], payment["currency"]),
         subject=payment["subject"], description=payment["description"], expires_at=payment["expires_at"],
         notify_url=svc.notify_url(account["channel"]), return_url=svc.url(f"/pay/{payment['id']}/return"),
-        quit_url=svc.url(f"/pay/{payment['id']}"), client_ip=client_ip, openid=openid))
+        quit_url=svc.url(f"/pay/{payment['id']}"), client_ip=client_ip, payer_id=payer_id))
     if result.outcome == Outcome.SUCCESS:
-        attempt["pay_data"] = dumps(dict(result.pay_data))
+        assert result.action is not None
+        attempt["pay_data"] = dumps(result.action.to_json())
         async with svc.db.begin() as conn:
             await repo.set_pay_data(conn, attempt["id"], attempt["pay_data"])
         return attempt
     if result.outcome == Outcome.CHANNEL_ERROR:
         async with svc.db.begin() as conn:
-            await repo.transition_attempt(conn, "attempt_failed", attempt["id"], next_sync_at=None)
+            await settle_attempt_failed(conn, attempt)
         raise ChannelDeclined(f"{account['channel']} refused the order: {result.error_code} {result.error_message}",
                               payment_id=payment["id"], channel_code=result.error_code)
     log.warning("channel %s gave no answer creating %s: %s", account["channel"], attempt["id"],
@@ -161,14 +170,17 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
                              payment_id=payment["id"])
 
 
-async def apply_trade_state(svc: Services, attempt: Row) -> SettleResult:
-    """Ask the channel about an attempt and apply a confirmed answer. Used by close, sync and expiry."""
-    from gateway.services.settlement import settle_attempt_closed
+def _trade_ref(attempt: Row) -> TradeRef:
+    return TradeRef(attempt["id"], attempt["created_at"], attempt.get("channel_trade_no"))
 
+
+async def apply_trade_state(svc: Services, attempt: Row) -> SettleResult:
+    """Ask the channel about an attempt and apply a confirmed answer through the settlement. Used by
+    close, sync, expiry and the checkout's return."""
     async with svc.db.read() as conn:
         account = await merchants_repo.get_account(conn, attempt["account_id"])
     assert account is not None
-    state = await svc.pool.get(account).query(attempt["id"])
+    state = await svc.pool.get(account).query(_trade_ref(attempt))
     async with svc.db.begin() as conn:
         fresh = await repo.get_attempt(conn, attempt["id"])
         assert fresh is not None
@@ -184,9 +196,10 @@ async def apply_trade_state(svc: Services, attempt: Row) -> SettleResult:
 
 
 async def after_settle(svc: Services, result: SettleResult) -> None:
+    """After the settlement's commit: publish the status change, and send an automatic refund."""
     if result.status_changed and result.payment_id and result.status:
         await svc.status.changed(result.payment_id, result.status)
-    if result.outcome in {Settled.MISMATCH}:
+    if result.outcome == Settled.MISMATCH:
         log.error("channel amount mismatch on payment %s: nothing changed", result.payment_id)
     if result.refund_id:  # double or late payment: its refund row is committed, send it now
         await submit_automatic(svc, result.refund_id)
@@ -195,8 +208,6 @@ async def after_settle(svc: Services, result: SettleResult) -> None:
 async def close_attempts_at_channel(svc: Services, payment_id: str, *, keep: str | None = None) -> bool:
     """Close every pending attempt of a payment at its channel (except ``keep``). Returns True when all
     are closed. An attempt the channel reports paid is settled as paid instead."""
-    from gateway.services.settlement import settle_attempt_closed
-
     async with svc.db.read() as conn:
         pending = [a for a in await repo.attempts_of(conn, payment_id)
                    if a["status"] == AttemptStatus.PENDING and a["id"] != keep]
@@ -205,7 +216,7 @@ async def close_attempts_at_channel(svc: Services, payment_id: str, *, keep: str
         async with svc.db.read() as conn:
             account = await merchants_repo.get_account(conn, attempt["account_id"])
         assert account is not None
-        closed = await svc.pool.get(account).close(attempt["id"])
+        closed = await svc.pool.get(account).close(_trade_ref(attempt))
         if closed.outcome == Outcome.SUCCESS:
             async with svc.db.begin() as conn:
                 await settle_attempt_closed(conn, attempt)
@@ -229,10 +240,8 @@ async def close_payment(svc: Services, payment: Row, *, reason: str = "merchant"
             raise InvalidState(f"Payment {payment['id']} was paid before it could be closed", payment_status=fresh["status"])
         raise ChannelUnavailable("The channel did not confirm the close; try again", payment_id=payment["id"])
     async with svc.db.begin() as conn:
-        applied = await repo.transition_payment(conn, "mark_closed", payment["id"], closed_at=utcnow())
-        if applied:
-            await emit_payment_event(conn, "payment.closed", payment["id"], svc.settings.public_url or "",
-                                     close_reason=reason)
+        applied = await settle_payment_closed(conn, payment["id"], reason=reason,
+                                              base_url=svc.settings.public_url or "")
         fresh = await repo.get_payment(conn, payment["id"])
     assert fresh is not None
     if applied:

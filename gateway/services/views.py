@@ -5,6 +5,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from gateway.domain.pay import PayAction
 from gateway.store.base import Row
 
 
@@ -12,7 +13,8 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def payment_view(p: Row, *, base_url: str, pay_data: dict[str, Any] | None = None) -> dict[str, Any]:
+def payment_view(p: Row, *, base_url: str, next_action: PayAction | None = None) -> dict[str, Any]:
+    """``next_action``: what the shopper's browser does next, while a fixed method's attempt is open."""
     view: dict[str, Any] = {
         "id": p["id"], "object": "payment", "status": p["status"], "amount": p["amount"],
         "currency": p["currency"], "refunded_amount": p["refunded_amount"],
@@ -22,9 +24,8 @@ def payment_view(p: Row, *, base_url: str, pay_data: dict[str, Any] | None = Non
         "notify_url": p["notify_url"], "metadata": json.loads(p["metadata"] or "{}"),
         "created_at": iso(p["created_at"]), "expires_at": iso(p["expires_at"]),
         "paid_at": iso(p["paid_at"]), "closed_at": iso(p["closed_at"]), "late_payment": bool(p["late"]),
+        "next_action": next_action.to_json() if next_action else None,
     }
-    if pay_data:
-        view.update(pay_data)
     return view
 
 

@@ -213,7 +213,7 @@ notify_log = sa.Table(
     sa.Column("remote", sa.String(64)),
     sa.Column("headers", sa.Text, nullable=False),
     sa.Column("body", Text, nullable=False),
-    sa.Column("result", sa.String(16), nullable=False),  # applied | duplicate | rejected | error
+    sa.Column("result", sa.String(16), nullable=False),  # applied | duplicate | ignored | rejected | error
     sa.Column("error", sa.String(256)),
     _ts("created_at"),
 )

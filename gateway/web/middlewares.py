@@ -1,14 +1,18 @@
-"""Middlewares every sub-app shares: request ids, security headers, the client address behind a proxy."""
+"""Middlewares every sub-app shares: request ids, security headers, the client address behind a proxy, and
+a plain-text last resort for machine callers that are not ours to speak problem+json to."""
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import itertools
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 
+log = logging.getLogger(__name__)
 REQUEST_ID = "request_id"
 SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "strict-origin-when-cross-origin"),
                     ("X-Frame-Options", "DENY"))
@@ -66,3 +70,17 @@ def forwarded_for_middleware(trusted: Iterable[str]) -> Callable[..., Awaitable[
         return await handler(request)
 
     return middleware
+
+
+@web.middleware
+async def plain_error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """For callers that only read the status (the channels' callbacks): an unexpected exception is logged
+    with the request id and answered a bare 500, which the channel retries."""
+    try:
+        return await handler(request)
+    except (web.HTTPException, ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s [request %s]", request.method, request.path,
+                      request.get(REQUEST_ID))
+        return web.Response(status=500, text="internal error")

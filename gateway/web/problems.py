@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -26,14 +27,14 @@ PROBLEM = "application/problem+json"
 
 
 def problem(code: str, title: str, detail: str | None = None, *, status: int | None = None,
-            errors: list[dict[str, Any]] | None = None, **extra: Any) -> web.Response:
+            errors: Sequence[Mapping[str, Any]] | None = None, **extra: Any) -> web.Response:
     status = status or STATUS.get(code, 400)
     body: dict[str, Any] = {"type": f"https://errors.gateway.local/{code}", "title": title, "status": status,
                             "code": code}
     if detail:
         body["detail"] = detail
     if errors:
-        body["errors"] = errors
+        body["errors"] = [dict(e) for e in errors]
     body.update({k: v for k, v in extra.items() if v is not None})
     return web.Response(status=status, text=json.dumps(body, ensure_ascii=False), content_type=PROBLEM)
 

@@ -4,55 +4,34 @@ sandbox's pay → envelope (AES-256-GCM resource) → signed headers. Only the d
 load generator POSTs them, so the measurement sees the gateway and nothing else."""
 from __future__ import annotations
 
-from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.sandbox import kit
 from gateway.sandbox.alipay import notify as alipay_notify
 from gateway.sandbox.alipay import service as alipay_service
 from gateway.sandbox.alipay import state as alipay_state
 from gateway.sandbox.wechat import actions as wechat_actions
-from gateway.sandbox.wechat import notify as wechat_notify
 from gateway.sandbox.wechat import state as wechat_state
 
 
-async def _nothing() -> None:
-    return None
+class _Capture(kit.Notifier):
+    """The sandboxes' notifier with the network taken out: the channel signs and encodes as always, and
+    the finished body is kept instead of delivered."""
 
-
-class _AlipayCapture(alipay_notify.Notifier):
-    """The sandbox's notifier with the network taken out: ``send`` signs and encodes as always, and the
-    finished body is kept instead of delivered."""
-
-    def __init__(self, state: alipay_state.SandboxState) -> None:
-        super().__init__(state, http=None, time_scale=1.0)  # type: ignore[arg-type]
+    def __init__(self) -> None:
+        super().__init__(kit.FaultBook(), alipay_notify.SCHEDULE)
         self.bodies: list[bytes] = []
 
-    def _deliver(self, delivery: Any, body: bytes, charset: str, fault: Any) -> Coroutine[Any, Any, None]:  # type: ignore[override]
-        self.bodies.append(body)
-        return _nothing()
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        coro.close()
-
-
-class _WechatCapture(wechat_notify.Notifier):
-    def __init__(self, state: wechat_state.SandboxState) -> None:
-        super().__init__(state, http=None, time_scale=1.0)  # type: ignore[arg-type]
-        self.bodies: list[bytes] = []
-
-    def _deliver(self, url: str, body: bytes, fault: Any) -> Coroutine[Any, Any, None]:  # type: ignore[override]
-        self.bodies.append(body)
-        return _nothing()
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        coro.close()
+    def send(self, delivery: kit.Delivery, message: kit.Message) -> kit.Delivery:
+        self.bodies.append(message.body)
+        return delivery
 
 
 def alipay(keys: dict[str, Any], notify_url: str, attempts: list[tuple[str, int]]) -> list[dict[str, Any]]:
     """One signed ``TRADE_SUCCESS`` notify per ``(attempt id, amount in fen)``, as load-plan requests."""
     state = alipay_state.SandboxState(keys)
-    capture = _AlipayCapture(state)
+    capture = _Capture()
     sandbox = alipay_service.Sandbox(state, capture, public_url="http://sandbox.invalid")
     now = datetime.now(UTC)
     for trade_no, amount in attempts:
@@ -70,7 +49,7 @@ def alipay(keys: dict[str, Any], notify_url: str, attempts: list[tuple[str, int]
 def wechat(keys: dict[str, Any], notify_url: str, attempts: list[tuple[str, int]]) -> list[dict[str, Any]]:
     """One ``TRANSACTION.SUCCESS`` notification per attempt: encrypted resource, WeChat-signed headers."""
     state = wechat_state.SandboxState(keys)
-    capture = _WechatCapture(state)
+    capture = _Capture()
     for trade_no, amount in attempts:
         trade = wechat_state.Trade(
             out_trade_no=trade_no, kind="native", appid=keys["appid"], mchid=keys["mchid"],

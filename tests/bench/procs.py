@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,14 +15,10 @@ from typing import Any
 
 import aiohttp
 
+from tests.support.net import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MYSQL_URL = "mysql+aiomysql://root@127.0.0.1:3306/test_bench"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

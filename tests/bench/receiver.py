@@ -9,42 +9,27 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.support.receiver import Hit, Receiver
 
-@dataclass
-class Tally:
-    requests: int = 0
-    ids: set[str] = field(default_factory=set)
-    first: float | None = None  # wall-clock seconds (time.time()), comparable across processes
-    last: float | None = None
 
-    def as_json(self) -> dict[str, object]:
-        return {"requests": self.requests, "distinct": len(self.ids), "first": self.first, "last": self.last}
+def tally(hits: list[Hit]) -> dict[str, object]:
+    ids = {h.headers["webhook-id"] for h in hits if "webhook-id" in h.headers}
+    return {"requests": len(hits), "distinct": len(ids), "first": min((h.wall for h in hits), default=None),
+            "last": max((h.wall for h in hits), default=None)}
 
 
 def make_app() -> web.Application:
-    tallies: dict[str, Tally] = {}
-
-    async def deliver(request: web.Request) -> web.Response:
-        await request.read()
-        tally = tallies.setdefault(request.path, Tally())
-        now = time.time()
-        tally.requests += 1
-        tally.first = tally.first or now
-        tally.last = now
-        if msg_id := request.headers.get("webhook-id"):
-            tally.ids.add(msg_id)
-        return web.Response(text="ok")
+    rec = Receiver("")  # every POST is recorded and answered 200
 
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({path: t.as_json() for path, t in tallies.items()})
+        paths = sorted({h.path for h in rec.hits})
+        return web.json_response({path: tally([h for h in rec.hits if h.path == path]) for path in paths})
 
     async def reset(request: web.Request) -> web.Response:
-        tallies.clear()
+        rec.hits.clear()
         return web.json_response({})
 
     async def ready(request: web.Request) -> web.Response:
@@ -54,8 +39,7 @@ def make_app() -> web.Application:
     app.router.add_get("/stats", stats)
     app.router.add_get("/ready", ready)
     app.router.add_post("/reset", reset)
-    app.router.add_post("/{tail:.*}", deliver)
-    return app
+    return rec.mount(app)
 
 
 def main(argv: list[str] | None = None) -> int:

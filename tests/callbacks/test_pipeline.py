@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from gateway.crypto import rsa
 from gateway.store.tables import attempts, events, ledger_entries, notify_log
-from tests.callbacks import forge
 from tests.factories import Gateway, Merchant
+from tests.support import forge
 
 FAIL_WECHAT = {"code": "FAIL", "message": "失败"}
 
@@ -159,3 +159,25 @@ async def test_wechat_bad_notify_is_refused_and_changes_nothing(gateway: Gateway
 async def test_unknown_channel_is_404(gateway: Gateway) -> None:
     status, _ = await post(gateway, "paypal", b"x=1")
     assert status == 404
+
+
+async def test_genuine_unsupported_events_are_acknowledged_and_ignored(gateway: Gateway) -> None:
+    """A verified callback for an event we do not act on gets the channel's success answer (no retries for
+    a day), is logged as ``ignored`` -- not beside forgeries -- and changes nothing."""
+    m = await gateway.merchant()
+    p, trade_no = await pending_attempt(gateway, m, "wechat_native")
+    k = sandbox_keys(gateway)["wechat"]
+    before = len(await log_rows(gateway))
+    body, headers = forge.wechat_notify(k, forge.wechat_resource(k, trade_no, 1999), event_type="MARKETING.X")
+    status, answer = await post(gateway, "wechat", body, headers)
+    assert status in (200, 204) and b"FAIL" not in answer
+    await assert_untouched(gateway, m, p)
+    rows = (await log_rows(gateway))[before:]
+    assert [(r["result"], r["error"]) for r in rows] == [("ignored", None)]
+    assert "wechatpay-serial" in {h.lower() for h in json.loads(rows[0]["headers"])}
+
+    p, trade_no = await pending_attempt(gateway, m, "alipay_qr")
+    body = forge.alipay_notify(sandbox_keys(gateway)["alipay"], trade_no, "19.99", trade_status="TRADE_PENDING")
+    assert await post(gateway, "alipay", body) == (200, b"success")
+    await assert_untouched(gateway, m, p)
+    assert [r["result"] for r in (await log_rows(gateway)) if r["trade_no"] == trade_no] == ["ignored"]

@@ -4,10 +4,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import sqlalchemy as sa
 from multidict import CIMultiDict
 
-from gateway.store.tables import attempts
 from tests.factories import Gateway
 
 DESKTOP_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -16,13 +14,6 @@ MOBILE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit
              "Version/17.0 Mobile/15E148 Safari/604.1")
 WECHAT_UA = MOBILE_UA + " MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN"
 ALIPAY_UA = MOBILE_UA + " AlipayClient/10.5.36.6000 Language/zh-Hans"
-
-
-async def attempts_of(gw: Gateway, payment_id: str) -> list[dict[str, Any]]:
-    async with gw.svc.db.read() as conn:
-        rows = (await conn.execute(sa.select(attempts).where(attempts.c.payment_id == payment_id)
-                                   .order_by(attempts.c.created_at, attempts.c.id))).mappings().all()
-    return [dict(r) for r in rows]
 
 
 async def get(gw: Gateway, path: str, ua: str = DESKTOP_UA, **kw: Any) -> tuple[int, str, CIMultiDict[str]]:

@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from gateway.checkout.i18n import format_amount
-from gateway.checkout.state import Checkout
+from gateway.checkout.oauth_state import OAuthState
 from gateway.crypto.secrets import Secret
 from gateway.domain.money import parse_major
+from gateway.web.i18n import format_amount
 from tests.checkout.helpers import get
 from tests.factories import Gateway
 
@@ -73,11 +73,11 @@ def test_amounts_format_exactly(minor: int, lang: str) -> None:
 
 @given(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40))
 def test_oauth_state_is_bound_to_its_payment(payment_id: str, other: str) -> None:
-    checkout = Checkout(Secret("k"))
-    state = checkout.sign_state(payment_id, now=1000.0)
-    assert checkout.check_state(payment_id, state, now=1000.0)
-    assert not checkout.check_state(payment_id, state, now=1000.0 + 601)
-    assert checkout.check_state(other, state, now=1000.0) == (other == payment_id)
+    signer = OAuthState(Secret("k"))
+    state = signer.sign(payment_id, now=1000.0)
+    assert signer.check(payment_id, state, now=1000.0)
+    assert not signer.check(payment_id, state, now=1000.0 + 601)
+    assert signer.check(other, state, now=1000.0) == (other == payment_id)
 
 
 async def test_links_list_pages_with_a_cursor(gateway: Gateway) -> None:

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from gateway.keys import CHECKOUT
 from gateway.store.base import utcnow
 from gateway.store.tables import payments
-from tests.checkout.helpers import ALIPAY_UA, MOBILE_UA, WECHAT_UA, attempts_of, get, nonce_of
+from tests.checkout.helpers import ALIPAY_UA, MOBILE_UA, WECHAT_UA, get, nonce_of
 from tests.factories import Gateway
-from tests.flows.test_direct_channels import wait_status
-from tests.sandbox_pages import press
+from tests.support.paying import press
+from tests.support.waiting import wait_status
 
 
 async def test_page_shows_the_order_in_chinese_by_default_and_english_on_request(gateway: Gateway) -> None:
@@ -57,7 +57,7 @@ async def test_desktop_qr_is_rendered_once_per_attempt_and_downloadable(gateway:
     cache = gateway.app[CHECKOUT].qr
     renders = cache.renders
     _, again, _ = await get(gateway, f"/pay/{p['id']}")
-    assert cache.renders == renders and len(await attempts_of(gateway, p["id"])) == 1
+    assert cache.renders == renders and len(await gateway.attempts(p["id"])) == 1
     png_url = re.search(r'href="(/pay/[^"]+\.png)"', again).group(1)
     async with gateway.http.get(gateway.url + png_url) as r:
         assert r.status == 200 and r.content_type == "image/png" and (await r.read())[:4] == b"\x89PNG"
@@ -72,7 +72,7 @@ async def test_switching_method_opens_a_new_attempt_and_closes_the_old_at_its_ch
     async with gateway.http.post(f"{gateway.url}/pay/{p['id']}/method", data={"method": "alipay_qr"},
                                  allow_redirects=False) as r:
         assert r.status == 303 and r.headers["Location"] == f"/pay/{p['id']}"
-    first, second = await attempts_of(gateway, p["id"])
+    first, second = await gateway.attempts(p["id"])
     assert (first["pay_method"], first["status"]) == ("wechat_native", "closed")
     assert (second["pay_method"], second["status"]) == ("alipay_qr", "pending")
     _, text, _ = await get(gateway, f"/pay/{p['id']}")
@@ -111,7 +111,7 @@ async def test_wechat_in_app_runs_oauth_then_jsapi(gateway: Gateway) -> None:
         assert r.status == 200 and str(r.url).endswith(f"/pay/{p['id']}")
         text = await r.text()
     assert 'id="jsapi-params"' in text and "/sandbox/wechat/jsapi/" in text
-    [attempt] = await attempts_of(gateway, p["id"])
+    [attempt] = await gateway.attempts(p["id"])
     assert attempt["pay_method"] == "wechat_jsapi"
     jsapi = re.search(r'id="pay-now" href="([^"]+)"', text).group(1)
     await press(gateway.http, html.unescape(jsapi))
@@ -137,7 +137,7 @@ async def test_alipay_return_is_a_hint_verified_then_confirmed_by_query(gateway:
     async with gateway.http.post(f"{gateway.url}/pay/{p['id']}/method", data={"method": "alipay_wap"},
                                  headers={"User-Agent": MOBILE_UA}, allow_redirects=False) as r:
         pay_url = r.headers["Location"]
-    attempt = (await attempts_of(gateway, p["id"]))[-1]
+    attempt = (await gateway.attempts(p["id"]))[-1]
     forged = f"/pay/{p['id']}/return?out_trade_no={attempt['id']}&trade_status=TRADE_SUCCESS&sign=AAAA"
     status, _, _ = await get(gateway, forged)
     assert status == 303 and (await gateway.api(m, "GET", f"/payments/{p['id']}")).body["status"] == "pending"

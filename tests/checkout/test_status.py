@@ -9,7 +9,7 @@ from sqlalchemy import event
 
 from tests.checkout.helpers import get
 from tests.factories import Gateway
-from tests.sandbox_pages import press
+from tests.support.paying import press
 
 
 async def test_status_uses_the_cache_not_the_database_and_answers_304(gateway: Gateway) -> None:

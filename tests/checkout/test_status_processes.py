@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import MYSQL_URL, REDIS_URL
 from tests.factories import start_gateway
-from tests.sandbox_pages import phone_page, press
+from tests.support.paying import phone_page, press
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["no-redis", "redis"])

@@ -1,5 +1,5 @@
-"""Every pay method end to end through the gateway: create with a fixed channel → the pay data is in the
-answer → the shopper pays on the sandbox's page → the signed callback arrives → ``paid``, with its ledger
+"""Every pay method end to end through the gateway: create with a fixed channel → its ``next_action`` is
+in the answer → the shopper pays on the sandbox's page → the signed callback arrives → ``paid``, with its ledger
 entry and merchant event; and a duplicate callback has no second effect."""
 from __future__ import annotations
 
@@ -9,39 +9,36 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.store.tables import events, ledger_entries, notify_log
-from tests.factories import Gateway, Merchant
-from tests.sandbox_pages import phone_page, press
+from tests.factories import Gateway
+from tests.support.paying import phone_page, press
+from tests.support.waiting import wait_status
 
-PAY_DATA = {"alipay_qr": "qr_code", "alipay_wap": "pay_url", "alipay_page": "pay_url",
-            "wechat_native": "code_url", "wechat_h5": "h5_url", "wechat_jsapi": "prepay_id"}
-
-
-async def wait_status(gw: Gateway, m: Merchant, payment_id: str, status: str, seconds: float = 10) -> dict:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        body = (await gw.api(m, "GET", f"/payments/{payment_id}")).body
-        if body["status"] == status or asyncio.get_running_loop().time() > deadline:
-            return body
-        await asyncio.sleep(0.05)
+NEXT_ACTION = {"alipay_qr": "qr", "alipay_wap": "redirect", "alipay_page": "redirect",
+               "wechat_native": "qr", "wechat_h5": "redirect", "wechat_jsapi": "jsapi"}
 
 
-@pytest.mark.parametrize("method", sorted(PAY_DATA))
+@pytest.mark.parametrize("method", sorted(NEXT_ACTION))
 async def test_pay_method_end_to_end(gateway: Gateway, method: str) -> None:
     m = await gateway.merchant()
     extra = {"payer_openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"} if method == "wechat_jsapi" else {}
     p = await gateway.create_payment(m, amount=2345, channel=method, **extra)
     assert p["status"] == "pending" and p["channel"] == method
-    assert p[PAY_DATA[method]], p
+    action = p["next_action"]
+    assert action["type"] == NEXT_ACTION[method], p
+    assert action.get("qr") or action.get("url") or action.get("params"), p
     if method == "wechat_native":
-        assert p["code_url"].startswith("weixin://wxpay/bizpayurl?pr=")
+        assert action["qr"].startswith("weixin://wxpay/bizpayurl?pr=")
+    if method == "wechat_h5":
+        assert action["return_param"] == "redirect_url"
     if method == "wechat_jsapi":
-        assert {"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"} <= set(p)
+        assert set(action["params"]) == {"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"}
+    assert not set(p) & {"code_url", "qr_code", "h5_url", "pay_url", "prepay_id"}  # no channel fields
 
     status, _ = await press(gateway.http, phone_page(f"{gateway.url}/sandbox", method, p))
     assert status in (200, 302, 303)
     paid = await wait_status(gateway, m, p["id"], "paid")
     assert paid["status"] == "paid" and paid["paid_at"] and paid["refundable_amount"] == 2345
-    assert PAY_DATA[method] not in paid  # pay data is shown only while pending
+    assert paid["next_action"] is None  # the next action is shown only while pending
     assert await gateway.count(ledger_entries, ledger_entries.c.payment_id == p["id"]) == 1
     assert await gateway.count(events, events.c.object_id == p["id"], events.c.type == "payment.succeeded") == 1
     async with gateway.svc.db.read() as conn:

@@ -11,8 +11,9 @@ import aiohttp
 import pytest
 
 from tests.factories import seed_sandbox_keys
-from tests.processes import clean_env, free_port, run_cli, run_py
-from tests.sandbox_pages import phone_page, press
+from tests.processes import clean_env, run_cli, run_py
+from tests.support.net import free_port
+from tests.support.paying import phone_page, press
 
 METHODS = ["alipay_qr", "alipay_wap", "alipay_page", "wechat_native", "wechat_h5", "wechat_jsapi"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from gateway.services.ledger_check import check_database
+from gateway.store.ledger_check import check_database
 from gateway.store.tables import ledger_entries, refunds
 from tests.factories import Gateway
 from tests.reconciliation.helpers import (

@@ -1,13 +1,12 @@
 """Refund test helpers: a paid payment through the sandboxes, waiting on states, the checker."""
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway.services.ledger_check import check_database
+from gateway.store.ledger_check import check_database
 from tests.factories import Gateway, Merchant, unique
-from tests.sandbox_pages import phone_page, press
+from tests.support.paying import phone_page, press
+from tests.support.waiting import eventually
 
 CHANNELS = {"alipay": "alipay_qr", "wechat": "wechat_native"}
 
@@ -23,17 +22,6 @@ async def paid_payment(gw: Gateway, m: Merchant, amount: int = 1000, method: str
     return body.body
 
 
-async def eventually(fetch: Callable[[], Awaitable[Any]], done: Callable[[Any], bool],
-                     seconds: float = 10) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
-        value = await fetch()
-        if done(value) or loop.time() > deadline:
-            return value
-        await asyncio.sleep(0.05)
-
-
 async def refund(gw: Gateway, m: Merchant, payment_id: str, amount: int, **extra: Any) -> Any:
     body = {"amount": amount, "out_refund_no": extra.pop("out_refund_no", unique("rf")), **extra}
     return await gw.api(m, "POST", f"/payments/{payment_id}/refunds", json_body=body)
@@ -41,7 +29,7 @@ async def refund(gw: Gateway, m: Merchant, payment_id: str, amount: int, **extra
 
 async def refund_status(gw: Gateway, m: Merchant, refund_id: str, status: str, seconds: float = 10) -> dict:
     answer = await eventually(lambda: gw.api(m, "GET", f"/refunds/{refund_id}"),
-                              lambda a: a.body["status"] == status, seconds)
+                              lambda a: a.body["status"] == status, seconds=seconds)
     return answer.body
 
 

@@ -20,11 +20,11 @@ from tests.factories import Gateway, Merchant, start_gateway
 from tests.refunds.helpers import (
     CHANNELS,
     assert_books_balance,
-    eventually,
     paid_payment,
     refund,
     refund_status,
 )
+from tests.support.waiting import eventually
 
 
 async def fault(gw: Gateway, channel: str, body: dict[str, Any]) -> None:

@@ -1,24 +1,12 @@
-"""Small waits and shortcuts shared by the background-task tests."""
+"""Shortcuts shared by the background-task tests."""
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
 
 from gateway.store.tables import events
 from tests.factories import Gateway, Merchant
-
-
-async def until(check: Callable[[], Awaitable[Any]], seconds: float = 10, every: float = 0.02) -> Any:
-    """Poll ``check`` until it returns something truthy; return it (or the last falsy value)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        value = await check()
-        if value or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(every)
 
 
 async def closed_payment_event(gw: Gateway, m: Merchant) -> str:

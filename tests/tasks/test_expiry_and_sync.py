@@ -15,10 +15,9 @@ from gateway.services.payments import open_attempt
 from gateway.store import payments as payments_repo
 from gateway.store.base import utcnow
 from gateway.store.tables import attempts, events, ledger_entries, notify_log, payments, refunds
+from tests.conftest import FAST
 from tests.factories import Gateway, Merchant, start_gateway
-from tests.flows.test_direct_channels import wait_status
-from tests.tasks.conftest import FAST
-from tests.tasks.helpers import until
+from tests.support.waiting import eventually, wait_status
 
 CHANNEL = {"alipay_qr": "alipay", "wechat_native": "wechat"}
 
@@ -61,7 +60,7 @@ async def test_a_lost_callback_is_repaired_by_sync(fast_gateway: Gateway, method
     (attempt,) = await _attempts(gw, p["id"])
     await _control(gw, CHANNEL[method], f"pay/{attempt['id']}")
     assert (await wait_status(gw, m, p["id"], "paid"))["status"] == "paid"
-    assert await until(lambda: _synced(gw, p["id"], 1))  # counted when the sync job gives its lease back
+    assert await eventually(lambda: _synced(gw, p["id"], 1))  # counted when the sync job gives its lease back
     (attempt,) = await _attempts(gw, p["id"])
     assert attempt["status"] == "succeeded" and attempt["next_sync_at"] is None
     assert await gw.count(notify_log, notify_log.c.trade_no == attempt["id"], notify_log.c.result == "applied") == 0
@@ -73,7 +72,7 @@ async def test_sync_keeps_querying_an_unpaid_attempt_on_its_tiers(fast_gateway: 
     gw = fast_gateway
     m = await gw.merchant()
     p = await gw.create_payment(m, channel="wechat_native")
-    assert await until(lambda: _synced(gw, p["id"], 3), 5)
+    assert await eventually(lambda: _synced(gw, p["id"], 3), seconds=5)
     (attempt,) = await _attempts(gw, p["id"])
     assert attempt["status"] == "pending" and attempt["next_sync_at"] > utcnow() - timedelta(seconds=1)
     assert (await gw.api(m, "GET", f"/payments/{p['id']}")).body["status"] == "pending"
@@ -169,7 +168,7 @@ async def test_a_double_payment_found_by_sync_is_refunded_once(fast_gateway: Gat
     assert (await wait_status(gw, m, p["id"], "paid"))["status"] == "paid"
     await _drop_callbacks(gw, "wechat", 1)  # the second success reaches us only by sync
     await _control(gw, "wechat", f"pay/{second['id']}")
-    assert await until(lambda: _refund_done(gw, p["id"]), 10)
+    assert await eventually(lambda: _refund_done(gw, p["id"]), seconds=10)
     (refund,) = await _refunds_of(gw, p["id"])
     assert refund["automatic"] == "double_paid" and refund["attempt_id"] == second["id"] and refund["amount"] == 888
     after = (await gw.api(m, "GET", f"/payments/{p['id']}")).body

@@ -21,9 +21,10 @@ from gateway.store.db import Database
 from gateway.store.migrate import upgrade
 from gateway.store.tables import attempts, deliveries, events, ledger_entries, payments
 from tests.factories import seed_sandbox_keys
-from tests.processes import clean_env, free_port, run_cli, run_py
-from tests.tasks.helpers import until
-from tests.tasks.receiver import Receiver, receiver
+from tests.processes import clean_env, run_cli, run_py
+from tests.support.net import free_port
+from tests.support.receiver import Receiver, receiver
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -131,8 +132,8 @@ async def test_two_gateways_handle_each_due_item_once(shared_db: str, tmp_path: 
             with c.gateway("one") as (one, _), c.gateway("two") as (two, _):
                 m = await c.merchant(hooks.endpoint("shop"))
                 expected = await _work(http, c, [one, two], m, 18)
-                assert await until(lambda: _settled(c, expected), 30, 0.1)
-                assert await until(lambda: _delivered(c, m["merchant_id"], len(expected)), 30, 0.1)
+                assert await eventually(lambda: _settled(c, expected), seconds=30, every=0.1)
+                assert await eventually(lambda: _delivered(c, m["merchant_id"], len(expected)), seconds=30, every=0.1)
                 event_ids = await _no_double_effects(c, expected, m["merchant_id"])
                 assert Counter(hooks.ids("shop")) == Counter(event_ids)  # every event delivered exactly once
                 logged = Counter(r[0] for r in await c.rows(sa.select(deliveries.c.event_id)
@@ -151,14 +152,14 @@ async def test_a_killed_gateway_loses_nothing_and_repeats_nothing(shared_db: str
             with c.gateway("victim") as (victim, proc):
                 m = await c.merchant(hooks.endpoint("shop"))
                 expected = await _work(http, c, [victim], m, 15)
-                assert await until(lambda: asyncio.sleep(0, len(hooks.hits) >= 2), 20)
+                assert await eventually(lambda: asyncio.sleep(0, len(hooks.hits) >= 2), seconds=20)
                 in_flight_at_kill = hooks.in_flight["/shop"]
                 proc.kill()  # SIGKILL: no shutdown, leases left behind
                 proc.wait()
             delivered_before = len(hooks.hits)
             with c.gateway("heir"):
-                assert await until(lambda: _settled(c, expected), 30, 0.1)
-                assert await until(lambda: _delivered(c, m["merchant_id"], len(expected)), 30, 0.1)
+                assert await eventually(lambda: _settled(c, expected), seconds=30, every=0.1)
+                assert await eventually(lambda: _delivered(c, m["merchant_id"], len(expected)), seconds=30, every=0.1)
                 event_ids = await _no_double_effects(c, expected, m["merchant_id"])
                 got = Counter(hooks.ids("shop"))
                 assert set(got) == set(event_ids)  # nothing lost

@@ -9,10 +9,11 @@ import sqlalchemy as sa
 
 from gateway.store.db import Database
 from gateway.store.tables import events
+from tests.conftest import FAST
 from tests.factories import start_gateway
-from tests.tasks.conftest import FAST
-from tests.tasks.helpers import closed_payment_event, until
-from tests.tasks.receiver import Receiver
+from tests.support.receiver import Receiver
+from tests.support.waiting import eventually
+from tests.tasks.helpers import closed_payment_event
 
 
 async def test_a_delivery_in_flight_at_shutdown_is_finished_and_recorded(
@@ -21,7 +22,7 @@ async def test_a_delivery_in_flight_at_shutdown_is_finished_and_recorded(
     async with start_gateway(tmp_path, database_url=database_url, **FAST) as gw:
         m = await gw.merchant(webhook_url=hooks.endpoint("s"))
         event_id = await closed_payment_event(gw, m)
-        assert await until(lambda: asyncio.sleep(0, hooks.in_flight["/s"] == 1), 5)
+        assert await eventually(lambda: asyncio.sleep(0, hooks.in_flight["/s"] == 1), seconds=5)
         url = gw.svc.settings.effective_database_url
     # the app has stopped: the attempt it was making completed and was written down
     assert hooks.ids("s") == [event_id]

@@ -10,8 +10,9 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import REDIS_URL
 from tests.factories import Gateway, start_gateway
-from tests.tasks.helpers import closed_payment_event, event_row, until
-from tests.tasks.receiver import Receiver
+from tests.support.receiver import Receiver
+from tests.support.waiting import eventually
+from tests.tasks.helpers import closed_payment_event, event_row
 
 
 async def test_retried_with_the_same_id_and_logged_until_a_2xx(fast_gateway: Gateway, hooks: Receiver) -> None:
@@ -19,9 +20,9 @@ async def test_retried_with_the_same_id_and_logged_until_a_2xx(fast_gateway: Gat
     m = await gw.merchant(webhook_url=hooks.endpoint("a"))
     hooks.status["/a"] = 500
     event_id = await closed_payment_event(gw, m)
-    assert await until(lambda: asyncio.sleep(0, len(hooks.ids("a", ok_only=False)) >= 2))
+    assert await eventually(lambda: asyncio.sleep(0, len(hooks.ids("a", ok_only=False)) >= 2))
     hooks.status["/a"] = 204
-    assert await until(lambda: _status(gw, event_id, "delivered"))
+    assert await eventually(lambda: _status(gw, event_id, "delivered"))
 
     assert {h.id for h in hooks.hits} == {event_id}
     for hit in hooks.hits:  # every attempt verifies with the reference library, under the merchant's secret
@@ -57,7 +58,7 @@ async def test_a_dead_endpoint_for_hours_delays_no_one_and_loses_nothing(
         loop = asyncio.get_running_loop()
         started = loop.time()
         alive_ids = [await closed_payment_event(gw, alive) for _ in range(3)]
-        assert await until(lambda: asyncio.sleep(0, set(hooks.ids("alive")) == set(alive_ids)), 5)
+        assert await eventually(lambda: asyncio.sleep(0, set(hooks.ids("alive")) == set(alive_ids)), seconds=5)
         assert max(h.at for h in hooks.hits if h.path == "/alive") - started < 2.0
         assert 1 <= hooks.max_in_flight["/dead"] <= 3  # the per-merchant limit held
 
@@ -66,7 +67,7 @@ async def test_a_dead_endpoint_for_hours_delays_no_one_and_loses_nothing(
         await asyncio.sleep(2.9)
         assert not hooks.ids("dead")
         hooks.status["/dead"] = 200  # recovered
-        assert await until(lambda: _all_delivered(gw, dead_ids), 15)
+        assert await eventually(lambda: _all_delivered(gw, dead_ids), seconds=15)
         assert set(hooks.ids("dead")) == set(dead_ids)
         for event_id in dead_ids:
             log = (await gw.api(dead, "GET", f"/events/{event_id}")).body["deliveries"]
@@ -82,14 +83,14 @@ async def test_gives_up_after_the_schedule_then_resend_delivers(
         m = await gw.merchant(webhook_url=hooks.endpoint("m"))
         hooks.status["/m"] = 502
         event_id = await closed_payment_event(gw, m)
-        assert await until(lambda: _status(gw, event_id, "failed"), 20)
+        assert await eventually(lambda: _status(gw, event_id, "failed"), seconds=20)
         got = (await gw.api(m, "GET", f"/events/{event_id}")).body
         assert len(got["deliveries"]) == 8 and got["next_attempt_at"] is None
 
         hooks.status["/m"] = 200
         resent = await gw.api(m, "POST", f"/events/{event_id}/resend")
         assert resent.status == 202 and resent.body["delivery_status"] == "pending"
-        assert await until(lambda: _status(gw, event_id, "delivered"))
+        assert await eventually(lambda: _status(gw, event_id, "delivered"))
         assert hooks.ids("m") == [event_id]
 
 
@@ -101,7 +102,7 @@ async def test_rotation_signs_with_both_secrets(fast_gateway: Gateway, hooks: Re
     new = rotated.body["webhook_secret"]
     assert new != m.webhook_secret and rotated.body["previous_valid_until"]
     event_id = await closed_payment_event(gw, m)
-    assert await until(lambda: _status(gw, event_id, "delivered"))
+    assert await eventually(lambda: _status(gw, event_id, "delivered"))
     hit = hooks.hits[-1]
     assert len(hit.headers["webhook-signature"].split()) == 2
     for secret in (new, m.webhook_secret):

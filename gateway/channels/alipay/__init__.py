@@ -15,18 +15,46 @@ import aiohttp
 
 from gateway.channels.alipay import transformers as tx
 from gateway.channels.alipay.client import AlipayChannel
-from gateway.channels.base import BillLine, BillTotals, BillUnavailable, RawCallback
+from gateway.channels.base import (
+    BillLine,
+    BillTotals,
+    BillUnavailable,
+    EndpointSetting,
+    FactoryBase,
+    PayMethodSpec,
+    RawCallback,
+)
 from gateway.crypto import rsa
+from gateway.domain.pay import ActionKind
 
 __all__ = ["AlipayChannel", "AlipayFactory", "BillUnavailable"]
 
 
-class AlipayFactory:
+class AlipayFactory(FactoryBase):
     name: ClassVar[str] = "alipay"
-    pay_methods: ClassVar[frozenset[str]] = frozenset({"alipay_qr", "alipay_wap", "alipay_page"})
+    methods: ClassVar[tuple[PayMethodSpec, ...]] = (
+        PayMethodSpec("alipay_qr", ActionKind.QR, frozenset({"desktop"}), {"zh-CN": "支付宝", "en": "Alipay"},
+                      rank=20),
+        PayMethodSpec("alipay_wap", ActionKind.REDIRECT, frozenset({"mobile", "alipay"}),
+                      {"zh-CN": "支付宝", "en": "Alipay"}, rank=20),
+        PayMethodSpec("alipay_page", ActionKind.REDIRECT, frozenset({"desktop"}),
+                      {"zh-CN": "支付宝网页支付", "en": "Alipay (web)"}, rank=30),
+    )
+    settings: ClassVar[tuple[EndpointSetting, ...]] = (
+        EndpointSetting("GATEWAY_ALIPAY_GATEWAY_URL", "https://openapi.alipay.com/gateway.do",
+                        "Alipay OpenAPI gateway.", "/alipay/gateway.do", browser_target=True),
+    )
+    app_names: ClassVar[Mapping[str, str]] = {"zh-CN": "支付宝", "en": "Alipay"}
+    in_app_marker: ClassVar[str | None] = "AlipayClient"
+    # WAP and page pay answer a form post with a redirect to Alipay's cashier.
+    form_targets: ClassVar[tuple[str, ...]] = ("https://openapi.alipay.com", "https://mapi.alipay.com",
+                                               "https://*.alipay.com")
+    credential_fields: ClassVar[tuple[str, ...]] = ("app_id", "seller_id", "app_private_key", "alipay_public_key",
+                                                    "alipay_public_keys?")
+    required_identities: ClassVar[tuple[str, ...]] = ("app_id",)
 
     def __init__(self, *, timeout: float = 15.0) -> None:
-        self.timeout = timeout
+        super().__init__(timeout=timeout)
 
     def open(self, credentials: Mapping[str, Any], http: aiohttp.ClientSession, base_url: str) -> AlipayChannel:
         texts = [credentials.get("alipay_public_key"), *credentials.get("alipay_public_keys", ())]
@@ -39,12 +67,19 @@ class AlipayFactory:
             alipay_public_keys=keys, http=http, base_url=base_url, timeout=self.timeout,
         )
 
+    def account_ref(self, credentials: Mapping[str, Any]) -> str:
+        return str(credentials.get("app_id") or "")
+
     acknowledge = staticmethod(AlipayChannel.acknowledge)
 
     @staticmethod
     def read_bill(path: Path, stated: BillTotals) -> Iterator[BillLine]:
         """A bill file of :meth:`bill_download`, line by line; ``ValueError`` if malformed."""
         return tx.read_bill(path, stated)
+
+    def return_trade_no(self, params: Mapping[str, str]) -> str | None:
+        """Page and WAP pay send the shopper back with the signed trade parameters."""
+        return params.get("out_trade_no") or None
 
     def callback_account_hint(self, raw: RawCallback) -> str | None:
         """The ``app_id`` a notify claims, read before verification to pick the account's keys."""

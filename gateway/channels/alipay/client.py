@@ -32,12 +32,14 @@ from gateway.channels.base import (
     RawCallback,
     RefundRequest,
     RefundResult,
+    TradeRef,
     TradeState,
     VerificationError,
 )
 from gateway.channels.billfile import Sink, save_response
 from gateway.crypto import rsa
 from gateway.domain.outcomes import Outcome
+from gateway.domain.pay import PayAction
 
 log = logging.getLogger(__name__)
 
@@ -135,20 +137,20 @@ class AlipayChannel:
         biz = tx.create_biz(req)
         if method in tx.BROWSER_METHODS:
             url = self.page_url(method, biz, notify_url=req.notify_url, return_url=req.return_url)
-            return CreateResult(Outcome.SUCCESS, {"pay_url": url})
+            return CreateResult(Outcome.SUCCESS, PayAction.redirect(url))
         answer = await self.call(method, biz, notify_url=req.notify_url)
         if answer.response is None:
             return CreateResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
         return tx.create_result(answer.response)
 
-    async def query(self, trade_no: str) -> TradeState:
-        answer = await self.call(tx.QUERY, {"out_trade_no": trade_no})
+    async def query(self, trade: TradeRef | str) -> TradeState:
+        answer = await self.call(tx.QUERY, {"out_trade_no": TradeRef.of(trade).trade_no})
         if answer.response is None:
             return TradeState(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
         return tx.trade_state(answer.response)
 
-    async def close(self, trade_no: str) -> CloseResult:
-        answer = await self.call(tx.CLOSE, {"out_trade_no": trade_no})
+    async def close(self, trade: TradeRef | str) -> CloseResult:
+        answer = await self.call(tx.CLOSE, {"out_trade_no": TradeRef.of(trade).trade_no})
         if answer.response is None:
             return CloseResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
         return tx.close_result(answer.response)

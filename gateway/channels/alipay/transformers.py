@@ -12,11 +12,27 @@ import json
 import re
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from gateway.channels.alipay.protocol import (  # noqa: F401 - wire constants, re-exported for the client
+    BEIJING,
+    BILL_URL_QUERY,
+    BROWSER_METHODS,
+    CLOSE,
+    PAGE_PAY,
+    PRECREATE,
+    QUERY,
+    REFUND,
+    REFUND_QUERY,
+    SUCCESS_CODE,
+    TIME_FORMAT,
+    WAP_PAY,
+    beijing_time,
+    parse_beijing,
+)
 from gateway.channels.base import (
     FEE_UNITS_PER_FEN,
     BillLine,
@@ -32,19 +48,7 @@ from gateway.channels.base import (
 )
 from gateway.domain.money import Money, MoneyError, format_major, parse_major
 from gateway.domain.outcomes import Outcome
-
-# Alipay's clock and every time field it sends or accepts is Beijing time, without an offset.
-BEIJING = timezone(timedelta(hours=8), "GMT+8")
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-PRECREATE = "alipay.trade.precreate"
-WAP_PAY = "alipay.trade.wap.pay"
-PAGE_PAY = "alipay.trade.page.pay"
-QUERY = "alipay.trade.query"
-CLOSE = "alipay.trade.close"
-REFUND = "alipay.trade.refund"
-REFUND_QUERY = "alipay.trade.fastpay.refund.query"
-BILL_URL_QUERY = "alipay.data.dataservice.bill.downloadurl.query"
+from gateway.domain.pay import PayAction
 
 # our pay-method code → (Alipay method, product_code)
 PAY_METHODS: dict[str, tuple[str, str]] = {
@@ -52,33 +56,13 @@ PAY_METHODS: dict[str, tuple[str, str]] = {
     "alipay_wap": (WAP_PAY, "QUICK_WAP_WAY"),
     "alipay_page": (PAGE_PAY, "FAST_INSTANT_TRADE_PAY"),
 }
-BROWSER_METHODS = frozenset({WAP_PAY, PAGE_PAY})
 
-SUCCESS_CODE = "10000"
 # Answers that mean "we do not know what happened": retry or query, never conclude.
 UNKNOWN_CODES = frozenset({"20000"})
 UNKNOWN_SUB_CODES = frozenset({"ACQ.SYSTEM_ERROR", "isp.unknow-error", "aop.ACQ.SYSTEM_ERROR"})
 
 
 # ---------------------------------------------------------------- times and amounts
-
-def beijing_time(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: Alipay times need a known offset")
-    return moment.astimezone(BEIJING).strftime(TIME_FORMAT)
-
-
-def parse_beijing(value: Any) -> datetime | None:
-    """``2019-09-17 09:19:03`` (notify ``gmt_refund`` may carry ``.SSS``) → aware datetime."""
-    if not isinstance(value, str) or not value:
-        return None
-    for fmt in (TIME_FORMAT, TIME_FORMAT + ".%f"):
-        try:
-            return datetime.strptime(value, fmt).replace(tzinfo=BEIJING)
-        except ValueError:
-            continue
-    return None
-
 
 def timeout_express(expires_at: datetime, now: datetime) -> str:
     """The relative form (``Nm``, whole minutes, at least ``1m``), rounded down so the trade never
@@ -187,7 +171,7 @@ def _error(resp: Mapping[str, Any]) -> tuple[str, str]:
 
 def create_result(resp: Mapping[str, Any]) -> CreateResult:
     if resp.get("code") == SUCCESS_CODE and _text(resp, "qr_code"):
-        return CreateResult(Outcome.SUCCESS, {"qr_code": resp["qr_code"]})
+        return CreateResult(Outcome.SUCCESS, PayAction.show_qr(resp["qr_code"]))
     code, msg = _error(resp)
     return CreateResult(_failure_outcome(resp) if resp.get("code") != SUCCESS_CODE else Outcome.UNKNOWN,
                         error_code=code, error_message=msg)
@@ -262,7 +246,7 @@ def refund_query_result(resp: Mapping[str, Any]) -> RefundResult:
         return RefundResult(Outcome.WAITING, amount=amount, error_code=status)
     if status == "REFUND_SUCCESS" or (status is None and amount is not None and _text(resp, "out_request_no")):
         return RefundResult(Outcome.SUCCESS, amount=amount)
-    return RefundResult(Outcome.WAITING, error_code="REFUND_NOT_FOUND",
+    return RefundResult(Outcome.WAITING, not_found=True, error_code="REFUND_NOT_FOUND",
                         error_message="no refund with this out_request_no (yet)")
 
 
@@ -290,6 +274,7 @@ def notification(params: Mapping[str, str]) -> Notification:
     / ``gmt_refund``; ``trade_status`` stays TRADE_SUCCESS, or TRADE_CLOSED once fully refunded.
     ``refund_amount`` is ``refund_fee``: the CUMULATIVE amount refunded on the trade so far, not this
     refund's own amount -- equal for a single refund, larger after earlier partial refunds.
+    A verified notify in a state we do not act on is an ``"unsupported"`` notification.
     """
     trade_no = params.get("out_trade_no")
     status = params.get("trade_status")
@@ -299,14 +284,14 @@ def notification(params: Mapping[str, str]) -> Notification:
     if params.get("total_amount") and amount is None:
         raise VerificationError("malformed", "total_amount is not an amount")
     identities = {k: params[k] for k in ("app_id", "seller_id") if params.get(k)}
-    common = {
+    common: dict[str, Any] = {
         "trade_no": trade_no, "amount": amount, "channel_trade_no": params.get("trade_no") or None,
         "event_id": params.get("notify_id") or None, "identities": identities, "raw": dict(params),
     }
     is_refund = bool(params.get("out_biz_no") or params.get("refund_fee") or params.get("gmt_refund"))
     if is_refund:
         if status not in ("TRADE_SUCCESS", "TRADE_FINISHED", "TRADE_CLOSED"):
-            raise VerificationError("unsupported", f"refund notify with trade_status {status}")
+            return Notification(kind="unsupported", outcome=Outcome.WAITING, **common)
         return Notification(kind="refund", outcome=Outcome.SUCCESS, refund_no=params.get("out_biz_no") or None,
                             refund_amount=to_money(params.get("refund_fee")), **common)
     if status in ("TRADE_SUCCESS", "TRADE_FINISHED"):
@@ -316,7 +301,7 @@ def notification(params: Mapping[str, str]) -> Notification:
         return Notification(kind="payment", outcome=Outcome.FAIL, **common)
     if status == "WAIT_BUYER_PAY":  # only sent if the app opted in; nothing changes for us
         return Notification(kind="payment", outcome=Outcome.WAITING, **common)
-    raise VerificationError("unsupported", f"trade_status {status}")
+    return Notification(kind="unsupported", outcome=Outcome.WAITING, **common)
 
 
 # ---------------------------------------------------------------- bill

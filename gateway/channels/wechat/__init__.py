@@ -14,22 +14,63 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from gateway.channels.base import BillLine, BillTotals, BillUnavailable, RawCallback
+from gateway.channels.base import (
+    BillLine,
+    BillTotals,
+    BillUnavailable,
+    EndpointSetting,
+    FactoryBase,
+    PayMethodSpec,
+    RawCallback,
+)
+from gateway.channels.wechat import oauth
 from gateway.channels.wechat import transformers as tf
 from gateway.channels.wechat.client import WechatChannel
+from gateway.domain.pay import ActionKind
+
+API_URL = "GATEWAY_WECHAT_API_URL"
+OAUTH_URL = "GATEWAY_WECHAT_OAUTH_URL"
+OAUTH_API_URL = "GATEWAY_WECHAT_OAUTH_API_URL"
+_WECHAT_PAY = {"zh-CN": "微信支付", "en": "WeChat Pay"}
 
 __all__ = ["BillUnavailable", "WechatChannel", "WechatFactory"]
 
 
-class WechatFactory:
+class WechatFactory(FactoryBase):
     name: ClassVar[str] = "wechat"
-    pay_methods: ClassVar[frozenset[str]] = frozenset({"wechat_native", "wechat_h5", "wechat_jsapi"})
-
-    def __init__(self, *, timeout: float = 10.0) -> None:
-        self.timeout = timeout
+    methods: ClassVar[tuple[PayMethodSpec, ...]] = (
+        PayMethodSpec("wechat_native", ActionKind.QR, frozenset({"desktop"}), _WECHAT_PAY, rank=10),
+        PayMethodSpec("wechat_h5", ActionKind.REDIRECT, frozenset({"mobile"}), _WECHAT_PAY, rank=10),
+        PayMethodSpec("wechat_jsapi", ActionKind.JSAPI, frozenset({"wechat"}), _WECHAT_PAY, rank=10,
+                      needs_payer=True, payer_field="payer_openid"),
+    )
+    settings: ClassVar[tuple[EndpointSetting, ...]] = (
+        EndpointSetting(API_URL, "https://api.mch.weixin.qq.com", "WeChat Pay APIv3 host.", "/wechat"),
+        EndpointSetting(OAUTH_URL, "https://open.weixin.qq.com",
+                        "WeChat web OAuth2 (snsapi_base) authorize host: the checkout gets a JSAPI payer's openid "
+                        "there. In sandbox mode, the WeChat sandbox.", "/wechat"),
+        EndpointSetting(OAUTH_API_URL, "https://api.weixin.qq.com",
+                        "WeChat host that exchanges an OAuth2 code for the openid. In sandbox mode, the WeChat "
+                        "sandbox.", "/wechat"),
+    )
+    app_names: ClassVar[Mapping[str, str]] = {"zh-CN": "微信", "en": "WeChat"}
+    in_app_marker: ClassVar[str | None] = "MicroMessenger"
+    # H5 pay redirects the browser to WeChat's cashier.
+    form_targets: ClassVar[tuple[str, ...]] = ("https://wx.tenpay.com", "https://*.weixin.qq.com")
+    credential_fields: ClassVar[tuple[str, ...]] = (
+        "mchid", "appid", "merchant_serial", "merchant_private_key", "apiv3_key", "platform_certificates?",
+        "public_key_id?", "public_key?", "app_secret?")
+    required_identities: ClassVar[tuple[str, ...]] = ("mchid",)
+    # Headers worth keeping in the notify log (never Authorization or cookies).
+    logged_headers: ClassVar[tuple[str, ...]] = (
+        "wechatpay-serial", "wechatpay-timestamp", "wechatpay-nonce", "wechatpay-signature",
+        "wechatpay-signature-type", "request-id")
 
     def open(self, credentials: Mapping[str, Any], http: aiohttp.ClientSession, base_url: str) -> WechatChannel:
         return WechatChannel(credentials, http, base_url, timeout=self.timeout)
+
+    def account_ref(self, credentials: Mapping[str, Any]) -> str:
+        return str(credentials.get("mchid") or "")
 
     acknowledge = staticmethod(WechatChannel.acknowledge)
 
@@ -37,6 +78,16 @@ class WechatFactory:
     def read_bill(path: Path, stated: BillTotals) -> Iterator[BillLine]:
         """A bill file of :meth:`bill_download`, line by line; ``ValueError`` if malformed."""
         return tf.read_bill(path, stated)
+
+    def payer_redirect(self, credentials: Mapping[str, Any], urls: Mapping[str, str], redirect_uri: str,
+                       state: str) -> str | None:
+        """JSAPI needs the shopper's openid: WeChat's silent OAuth2, if the account has an official
+        account secret."""
+        return oauth.authorize_url(urls[OAUTH_URL], credentials, redirect_uri, state)
+
+    async def payer_exchange(self, credentials: Mapping[str, Any], urls: Mapping[str, str],
+                             http: aiohttp.ClientSession, code: str) -> str:
+        return await oauth.exchange_code(http, urls[OAUTH_API_URL], credentials, code)
 
     def callback_account_hint(self, raw: RawCallback) -> str | None:
         # The body is encrypted under the merchant's APIv3 key and the envelope names no merchant:

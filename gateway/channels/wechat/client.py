@@ -33,6 +33,7 @@ from gateway.channels.base import (
     RawCallback,
     RefundRequest,
     RefundResult,
+    TradeRef,
     TradeState,
     VerificationError,
 )
@@ -42,6 +43,7 @@ from gateway.channels.wechat import transformers as tf
 from gateway.channels.wechat.keystore import KeyStore
 from gateway.crypto import aead, rsa
 from gateway.domain.outcomes import Outcome
+from gateway.domain.pay import PayAction
 
 USER_AGENT = "gateway-wechatpay/1 (aiohttp)"
 FAIL_ACK = '{"code":"FAIL","message":"失败"}'.encode()
@@ -179,14 +181,15 @@ class WechatChannel:
             result = tf.parse_create(req.pay_method, reply.data)
         except tf.Malformed as exc:
             return CreateResult(Outcome.UNKNOWN, error_code="malformed", error_message=str(exc))
-        if req.pay_method != "wechat_jsapi":
+        if not isinstance(result, str):
             return result
-        prepay_id = result.pay_data["prepay_id"]
-        params = signing.jsapi_params(self._key, appid=self._appid, prepay_id=prepay_id,
+        # JSAPI: the page hands these signed parameters to WeixinJSBridge.
+        params = signing.jsapi_params(self._key, appid=self._appid, prepay_id=result,
                                       timestamp=str(int(self._clock())), nonce=signing.new_nonce())
-        return CreateResult(Outcome.SUCCESS, pay_data={"prepay_id": prepay_id, **params})
+        return CreateResult(Outcome.SUCCESS, PayAction.jsapi(params))
 
-    async def query(self, trade_no: str) -> TradeState:
+    async def query(self, trade: TradeRef | str) -> TradeState:
+        trade_no = TradeRef.of(trade).trade_no
         reply = await self._call(
             "GET", f"/v3/pay/transactions/out-trade-no/{_segment(trade_no)}?mchid={_segment(self._mchid)}")
         if failed := reply.failure():
@@ -197,7 +200,8 @@ class WechatChannel:
         except tf.Malformed as exc:
             return TradeState(Outcome.UNKNOWN, error_code="malformed", error_message=str(exc))
 
-    async def close(self, trade_no: str) -> CloseResult:
+    async def close(self, trade: TradeRef | str) -> CloseResult:
+        trade_no = TradeRef.of(trade).trade_no
         reply = await self._call("POST", f"/v3/pay/transactions/out-trade-no/{_segment(trade_no)}/close",
                                  {"mchid": self._mchid})
         if reply.untrusted:
@@ -219,7 +223,8 @@ class WechatChannel:
 
     def _refund_result(self, reply: Reply, req: RefundRequest) -> RefundResult:
         if failed := reply.failure():
-            return RefundResult(failed[0], error_code=failed[1], error_message=failed[2])
+            return RefundResult(failed[0], not_found=not reply.untrusted and tf.refund_not_found(reply.code),
+                                error_code=failed[1], error_message=failed[2])
         try:
             return tf.parse_refund(reply.data, req.refund_no)
         except tf.Malformed as exc:

@@ -20,19 +20,11 @@ from typing import Any
 from cryptography import x509
 
 from gateway.channels.wechat import signing
+from gateway.channels.wechat.protocol import serial_key
 from gateway.crypto import aead, rsa
 
 # fetch() -> (status, headers, body) of GET /v3/certificates, or raises on a network failure.
 Fetch = Callable[[], Awaitable[tuple[int, Mapping[str, str], bytes]]]
-
-
-def serial_key(serial: str) -> int | None:
-    """Serials compare as numbers: WeChat sends upper-case hex, a PEM tool may print lower case or
-    leading zeros."""
-    try:
-        return int(serial, 16)
-    except ValueError:
-        return None
 
 
 def load_certificate(pem: str) -> tuple[int, rsa.PublicKey] | None:

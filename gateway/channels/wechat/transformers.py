@@ -10,7 +10,7 @@ import gzip
 import io
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -26,10 +26,11 @@ from gateway.channels.base import (
     TradeState,
 )
 from gateway.channels.billfile import is_gzip
+from gateway.channels.wechat.protocol import CHINA
 from gateway.domain.money import Money, MoneyError, parse_major
 from gateway.domain.outcomes import Outcome
+from gateway.domain.pay import PayAction
 
-CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 DESCRIPTION_MAX = 127
 ENDPOINTS = {"wechat_native": "native", "wechat_h5": "h5", "wechat_jsapi": "jsapi"}
 
@@ -114,19 +115,24 @@ def create_body(req: CreateRequest, *, appid: str, mchid: str) -> dict[str, Any]
             raise ValueError("H5 payments need the shopper's IP (scene_info.payer_client_ip)")
         body["scene_info"] = {"payer_client_ip": req.client_ip, "h5_info": {"type": "Wap"}}
     elif req.pay_method == "wechat_jsapi":
-        if not req.openid:
+        if not req.payer_id:
             raise ValueError("JSAPI payments need the payer's openid")
-        body["payer"] = {"openid": req.openid}
+        body["payer"] = {"openid": req.payer_id}
     return body
 
 
-def parse_create(pay_method: str, data: Mapping[str, Any]) -> CreateResult:
-    """native → ``code_url``; h5 → ``h5_url``; jsapi → ``prepay_id`` (the client adds the signed params)."""
+def parse_create(pay_method: str, data: Mapping[str, Any]) -> CreateResult | str:
+    """native → a QR code of ``code_url``; h5 → a redirect to ``h5_url`` (which takes our page as
+    ``redirect_url``); jsapi → the bare ``prepay_id`` (the client signs the JS bridge's parameters)."""
     field = {"wechat_native": "code_url", "wechat_h5": "h5_url", "wechat_jsapi": "prepay_id"}[pay_method]
     value = data.get(field)
     if not isinstance(value, str) or not value:
         raise Malformed(f"{field} missing")
-    return CreateResult(Outcome.SUCCESS, pay_data={field: value})
+    if pay_method == "wechat_native":
+        return CreateResult(Outcome.SUCCESS, PayAction.show_qr(value))
+    if pay_method == "wechat_h5":
+        return CreateResult(Outcome.SUCCESS, PayAction.redirect(value, return_param="redirect_url"))
+    return value
 
 
 # --- query / close -------------------------------------------------------------------------------------
@@ -217,6 +223,11 @@ def parse_refund(data: Mapping[str, Any], refund_no: str) -> RefundResult:
                         error_code=None if outcome is Outcome.SUCCESS else status)
 
 
+def refund_not_found(code: str | None) -> bool:
+    """A refund query's error code that means WeChat never saw the refund: re-sending it is safe."""
+    return code == "RESOURCE_NOT_EXISTS"
+
+
 def refund_error(status: int, code: str | None, message: str | None) -> RefundResult:
     return RefundResult(error_outcome(status, code), error_code=code, error_message=message)
 
@@ -228,29 +239,34 @@ _REFUND_EVENTS = {"REFUND.SUCCESS": Outcome.SUCCESS, "REFUND.ABNORMAL": Outcome.
 
 
 def parse_notification(envelope: Mapping[str, Any], resource: Mapping[str, Any]) -> Notification:
-    """``envelope`` is the outer JSON, ``resource`` the decrypted plaintext object. Raises
-    :class:`Malformed` for an unsupported event or a missing field."""
+    """``envelope`` is the outer JSON, ``resource`` the decrypted plaintext object. An event we do not act
+    on is a ``"unsupported"`` notification (it decrypted under our key: genuine); raises :class:`Malformed`
+    for a missing field."""
     event = envelope.get("event_type")
     identities = {k: str(resource[k]) for k in ("mchid", "appid") if isinstance(resource.get(k), str)}
     trade_no = resource.get("out_trade_no")
+    common: dict[str, Any] = {"event_id": envelope.get("id") if isinstance(envelope.get("id"), str) else None,
+                              "identities": identities, "raw": dict(resource),
+                              "channel_trade_no": resource.get("transaction_id") or None}
+    if event != "TRANSACTION.SUCCESS" and event not in _REFUND_EVENTS:
+        return Notification("unsupported", Outcome.WAITING, trade_no if isinstance(trade_no, str) else "",
+                            None, **common)
     if not isinstance(trade_no, str) or not trade_no:
         raise Malformed("out_trade_no missing")
-    common = {"event_id": envelope.get("id") if isinstance(envelope.get("id"), str) else None,
-              "identities": identities, "raw": dict(resource),
-              "channel_trade_no": resource.get("transaction_id") or None}
     if event == "TRANSACTION.SUCCESS":
         if resource.get("trade_state") != "SUCCESS":
             raise Malformed("TRANSACTION.SUCCESS without trade_state SUCCESS")
         return Notification("payment", Outcome.SUCCESS, trade_no, _money(resource.get("amount"), "total"),
                             paid_at=parse_time(resource.get("success_time")), **common)
-    if event in _REFUND_EVENTS:
-        refund_no = resource.get("out_refund_no")
-        if not isinstance(refund_no, str) or not refund_no:
-            raise Malformed("out_refund_no missing")
-        amount = resource.get("amount")
-        return Notification("refund", _REFUND_EVENTS[event], trade_no, _money(amount, "total"),
-                            refund_no=refund_no, refund_amount=_money(amount, "refund"), **common)
-    raise Malformed(f"unsupported event {event!r}")
+    refund_no = resource.get("out_refund_no")
+    if not isinstance(refund_no, str) or not refund_no:
+        raise Malformed("out_refund_no missing")
+    amount = resource.get("amount")
+    channel_refund_no = resource.get("refund_id")
+    return Notification("refund", _REFUND_EVENTS[event], trade_no, _money(amount, "total"),
+                        refund_no=refund_no, refund_amount=_money(amount, "refund"),
+                        channel_refund_no=channel_refund_no if isinstance(channel_refund_no, str) else None,
+                        **common)
 
 
 # --- bills ---------------------------------------------------------------------------------------------

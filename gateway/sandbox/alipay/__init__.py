@@ -2,7 +2,7 @@
 
 ``generate_keys()`` makes one sandbox app's key material (JSON-serialisable), ``merchant_credentials``
 turns it into the credentials an Alipay channel account is opened with, ``create_app`` builds the
-sandbox (see :mod:`.app` for routes, :mod:`.control` for the test control API).
+sandbox (see :mod:`.app` for routes; the ``/_control/`` API is the kit's, :mod:`gateway.sandbox.kit.control`).
 """
 from __future__ import annotations
 

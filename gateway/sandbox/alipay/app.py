@@ -1,6 +1,6 @@
 """The Alipay sandbox as an aiohttp app: ``/gateway.do`` (GET and POST), ``/qr/{token}``,
-``/bill/{token}`` and the ``/_control/`` API. Mounted by the gateway under ``/sandbox/alipay`` or run
-on its own; ``public_url`` is the absolute prefix it is reachable at (used in qr_code / page URLs).
+``/bill/{token}`` and the kit's ``/_control/`` API. Mounted by the gateway under ``/sandbox/alipay`` or
+run on its own; ``public_url`` is the absolute prefix it is reachable at (used in qr_code / page URLs).
 """
 from __future__ import annotations
 
@@ -10,94 +10,94 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-from gateway.channels.alipay import transformers as tx
-from gateway.sandbox.alipay import control, pages, protocol
-from gateway.sandbox.alipay.appkeys import (
-    HTTP,
-    NOTIFIER,
-    PUBLIC_URL,
-    SANDBOX,
-    STATE,
-    TIME_SCALE,
-    TIMESTAMP_TOLERANCE,
-)
-from gateway.sandbox.alipay.notify import Notifier
+from gateway.channels.alipay import protocol as wire
+from gateway.sandbox import kit
+from gateway.sandbox.alipay import control, gateway_do, notify, pages
+from gateway.sandbox.alipay.appkeys import SANDBOX, TIMESTAMP_TOLERANCE
+from gateway.sandbox.alipay.control import AlipayControls
 from gateway.sandbox.alipay.service import BizError, Sandbox, fail
 from gateway.sandbox.alipay.state import SandboxState
 
 SWEEP_INTERVAL = 0.5  # seconds between expiry sweeps (unpaid trades close at their time_expire)
+METHODS = frozenset({wire.PRECREATE, wire.QUERY, wire.CLOSE, wire.REFUND, wire.REFUND_QUERY, wire.BILL_URL_QUERY,
+                     *wire.BROWSER_METHODS})
 
 
 def _operations(sandbox: Sandbox) -> dict[str, Callable[..., dict[str, Any]]]:
     return {
-        tx.PRECREATE: sandbox.precreate, tx.QUERY: sandbox.query, tx.CLOSE: sandbox.close,
-        tx.REFUND: sandbox.refund, tx.REFUND_QUERY: sandbox.refund_query, tx.BILL_URL_QUERY: sandbox.bill_url,
+        wire.PRECREATE: sandbox.precreate, wire.QUERY: sandbox.query, wire.CLOSE: sandbox.close,
+        wire.REFUND: sandbox.refund, wire.REFUND_QUERY: sandbox.refund_query, wire.BILL_URL_QUERY: sandbox.bill_url,
     }
 
 
-METHODS = frozenset({tx.PRECREATE, tx.QUERY, tx.CLOSE, tx.REFUND, tx.REFUND_QUERY, tx.BILL_URL_QUERY,
-                     *tx.BROWSER_METHODS})
+class _Answers:
+    """How Alipay's gateway fails (see :class:`gateway.sandbox.kit.FaultAnswers`)."""
+
+    def __init__(self, state: SandboxState, key: str, charset: str) -> None:
+        self.state, self.key, self.charset = state, key, charset
+
+    def server_error(self) -> web.Response:
+        return web.Response(status=500, text="<html><body>500 Internal Server Error</body></html>",
+                            content_type="text/html")
+
+    def timed_out(self) -> web.Response:
+        return web.Response(status=504, text="<html><body>504 Gateway Time-out</body></html>",
+                            content_type="text/html")
+
+    def business(self, fault: kit.Fault) -> web.Response:
+        sub_code = fault.sub_code or "ACQ.SYSTEM_ERROR"
+        code = fault.code or ("20000" if sub_code.startswith("isp.") else "40004")
+        msg = "Service Currently Unavailable" if code == "20000" else "Business Failed"
+        return gateway_do.signed_answer(self.state, self.key, fail(sub_code, fault.message or "系统繁忙 (injected)",
+                                                                   code, msg), self.charset)
 
 
-async def gateway_do(request: web.Request) -> web.StreamResponse:
+async def gateway_endpoint(request: web.Request) -> web.StreamResponse:
     sandbox = request.app[SANDBOX]
     state = sandbox.state
     try:
-        req = await protocol.decode(request)
-    except protocol.BadRequest as exc:
-        return protocol.signed_answer(state, "error_response", fail("isv.invalid-charset", str(exc), "40002",
-                                                                     "Invalid Arguments"))
+        req = await gateway_do.decode(request)
+    except gateway_do.BadRequest as exc:
+        return gateway_do.signed_answer(state, "error_response", fail("isv.invalid-charset", str(exc), "40002",
+                                                                      "Invalid Arguments"))
     # A cashier button re-posts the signed page URL later: its timestamp has aged, by design.
     tolerance = None if req.action else request.app[TIMESTAMP_TOLERANCE]
-    protocol.check(req, state, sandbox.now(), tolerance, METHODS)
-    if req.method in tx.BROWSER_METHODS:
+    gateway_do.check(req, state, sandbox.now(), tolerance, METHODS)
+    if req.method in wire.BROWSER_METHODS:
         return pages.gateway_page(request, req)
-    key = protocol.response_key(req.method, METHODS)
+    key = gateway_do.response_key(req.method, METHODS)
     if req.error:
-        return protocol.signed_answer(state, key, req.error, req.charset)
-    assert req.biz is not None
-    fault = state.take_api_fault(req.method)
-    if fault and fault.mode == "http500":
-        return web.Response(status=500, text="<html><body>500 Internal Server Error</body></html>",
-                            content_type="text/html")
-    if fault and fault.mode == "business":
-        code = fault.code or ("20000" if fault.sub_code.startswith("isp.") else "40004")
-        msg = "Service Currently Unavailable" if code == "20000" else "Business Failed"
-        return protocol.signed_answer(state, key, fail(fault.sub_code, "系统繁忙 (injected)", code, msg), req.charset)
-    try:
-        inner = _operations(sandbox)[req.method](req.params["app_id"], req.params, req.biz)
-    except BizError as exc:
-        inner = exc.response
-    if fault and fault.mode == "timeout":
-        await asyncio.sleep(fault.seconds)  # applied, but the answer comes too late for the client
-    return protocol.signed_answer(state, key, inner, req.charset, corrupt=bool(fault and fault.mode == "badsign"))
+        return gateway_do.signed_answer(state, key, req.error, req.charset)
+    biz = req.biz
+    assert biz is not None
+
+    async def call(corrupt: bool) -> web.StreamResponse:
+        try:
+            inner = _operations(sandbox)[req.method](req.params["app_id"], req.params, biz)
+        except BizError as exc:
+            inner = exc.response
+        return gateway_do.signed_answer(state, key, inner, req.charset, corrupt=corrupt)
+
+    # Alipay's timeouts happen after the trade system took the call: applied unless told otherwise.
+    return await kit.faults.answer(request.app[kit.FAULTS].take("api", req.method), call,
+                                   _Answers(state, key, req.charset), timeout_applies=True)
 
 
-async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with aiohttp.ClientSession() as session:
-        app[HTTP] = session
-        yield
-
-
-async def _sandbox_ctx(app: web.Application) -> AsyncIterator[None]:
-    notifier = Notifier(app[STATE], app[HTTP], app[TIME_SCALE])
-    app[NOTIFIER] = notifier
-    app[SANDBOX] = sandbox = Sandbox(app[STATE], notifier, app[PUBLIC_URL])
+async def _sweeper(app: web.Application) -> AsyncIterator[None]:
+    sandbox = app[SANDBOX]
 
     async def sweep() -> None:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
             sandbox.sweep()
 
-    sweeper = asyncio.get_running_loop().create_task(sweep())
+    task = asyncio.get_running_loop().create_task(sweep())
     yield
-    sweeper.cancel()
+    task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
-        await sweeper
-    await notifier.close()
+        await task
 
 
 def create_app(keys: dict[str, Any], *, public_url: str, time_scale: float = 1.0,
@@ -108,16 +108,16 @@ def create_app(keys: dict[str, Any], *, public_url: str, time_scale: float = 1.0
     ``timestamp_tolerance`` is the accepted clock skew of requests in seconds (None: unchecked).
     """
     app = web.Application()
-    app[STATE] = SandboxState(keys)
-    app[PUBLIC_URL] = public_url.rstrip("/")
-    app[TIME_SCALE] = float(time_scale)
+    notifier = kit.install(app, public_url=public_url, time_scale=time_scale, schedule=notify.SCHEDULE)
+    app[SANDBOX] = sandbox = Sandbox(SandboxState(keys), notifier, app[kit.PUBLIC_URL])
+    app[kit.CONTROLS] = AlipayControls(sandbox)
     app[TIMESTAMP_TOLERANCE] = timedelta(seconds=timestamp_tolerance) if timestamp_tolerance is not None \
         else timedelta.max
-    app.cleanup_ctx.extend([_http_ctx, _sandbox_ctx])
-    app.router.add_route("GET", "/gateway.do", gateway_do, name="gateway")
-    app.router.add_route("POST", "/gateway.do", gateway_do)
+    app.cleanup_ctx.append(_sweeper)
+    app.router.add_route("GET", "/gateway.do", gateway_endpoint, name="gateway")
+    app.router.add_route("POST", "/gateway.do", gateway_endpoint)
     app.router.add_route("GET", "/qr/{token}", pages.qr_page, name="qr")
     app.router.add_route("POST", "/qr/{token}", pages.qr_page)
     app.router.add_route("GET", "/bill/{token}", pages.bill_download, name="bill")
-    app.router.add_routes(control.routes)
+    control.add_routes(app)
     return app

@@ -18,7 +18,7 @@ import zipfile
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from gateway.channels.alipay import transformers as tx
+from gateway.channels.alipay import protocol as tx
 from gateway.domain.money import format_major, parse_major
 from gateway.sandbox.alipay.state import BUYER_LOGON_ID, Refund, SandboxState
 

@@ -13,8 +13,9 @@ from aiohttp import web
 
 from gateway.channels.alipay import signing
 from gateway.domain.money import format_major
+from gateway.sandbox import kit
 from gateway.sandbox.alipay.appkeys import SANDBOX
-from gateway.sandbox.alipay.protocol import GatewayRequest
+from gateway.sandbox.alipay.gateway_do import GatewayRequest
 from gateway.sandbox.alipay.service import BizError, Sandbox
 from gateway.sandbox.alipay.state import TRADE_CLOSED, TRADE_SUCCESS, WAIT_BUYER_PAY, Trade
 
@@ -22,17 +23,10 @@ _STATUS_TEXT = {
     WAIT_BUYER_PAY: "待付款 Waiting for payment", TRADE_SUCCESS: "支付成功 Paid",
     TRADE_CLOSED: "交易关闭 Closed", "TRADE_FINISHED": "交易完结 Finished",
 }
-_STYLE = ("body{font-family:system-ui,sans-serif;max-width:26em;margin:3em auto;padding:0 1em;color:#222}"
-          "h1{font-size:1.2em;color:#1677ff}.amount{font-size:2em;margin:.3em 0}"
-          "button{font-size:1em;padding:.5em 1.2em;margin-right:.5em}.muted{color:#777;font-size:.85em}")
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:
-    text = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
-            f"<body><h1>支付宝 Sandbox</h1>{body}</body></html>")
-    return web.Response(text=text, content_type="text/html", charset="utf-8", status=status)
+    return kit.page(title, body, heading="支付宝 Sandbox", accent="#1677ff", status=status)
 
 
 def error_page(code: str, message: str, status: int = 200) -> web.Response:
@@ -43,9 +37,7 @@ def error_page(code: str, message: str, status: int = 200) -> web.Response:
 def cashier(trade: Trade, action_url: str, note: str = "") -> web.Response:
     buttons = ""
     if trade.status == WAIT_BUYER_PAY:
-        buttons = (f'<form method="post" action="{html.escape(action_url)}">'
-                   '<button type="submit" name="action" value="pay" id="pay">确认付款 Pay</button>'
-                   '<button type="submit" name="action" value="cancel" id="cancel">取消 Cancel</button></form>')
+        buttons = kit.pay_buttons(action_url)
     status = _STATUS_TEXT.get(trade.status, trade.status)
     body = (f'<p class="subject">{html.escape(trade.subject)}</p>'
             f'<p class="amount">¥ {format_major(trade.total)}</p>'

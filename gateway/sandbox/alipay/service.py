@@ -13,10 +13,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from gateway.channels.alipay import transformers as tx
+from gateway.channels.alipay import protocol as wire
 from gateway.domain.money import MAX_AMOUNT, MoneyError, format_major, parse_major
-from gateway.sandbox.alipay import bill
-from gateway.sandbox.alipay.notify import Notifier
+from gateway.sandbox.alipay import bill, notify
 from gateway.sandbox.alipay.state import (
     BUYER_ID,
     BUYER_LOGON_ID,
@@ -29,6 +28,7 @@ from gateway.sandbox.alipay.state import (
     SandboxState,
     Trade,
 )
+from gateway.sandbox.kit import Notifier
 
 DEFAULT_TIMEOUT = timedelta(days=15)
 BILL_URL_LIFETIME = timedelta(seconds=30)
@@ -86,14 +86,14 @@ class Sandbox:
         return self._clock()
 
     def _fmt(self, moment: datetime | None) -> str | None:
-        return tx.beijing_time(moment) if moment else None
+        return wire.beijing_time(moment) if moment else None
 
     # ------------------------------------------------------------ expiry
 
     def _expire_at(self, biz: Mapping[str, Any], now: datetime) -> datetime:
         candidates = [now + DEFAULT_TIMEOUT]
         if biz.get("time_expire"):
-            at = tx.parse_beijing(biz["time_expire"])
+            at = wire.parse_beijing(biz["time_expire"])
             if at is None or at <= now:
                 raise BizError("ACQ.INVALID_PARAMETER", "参数有误。time_expire格式错误或已过期")
             candidates.append(at)
@@ -102,9 +102,9 @@ class Sandbox:
             if not value:
                 continue
             if value == "1c":  # closes at the next Beijing midnight
-                local = now.astimezone(tx.BEIJING)
+                local = now.astimezone(wire.BEIJING)
                 candidates.append(datetime.combine(local.date() + timedelta(days=1), datetime.min.time(),
-                                                   tx.BEIJING))
+                                                   wire.BEIJING))
                 continue
             m = _RELATIVE.match(str(value))
             if not m:
@@ -145,10 +145,10 @@ class Sandbox:
             return existing
         now = self.now()
         trade = Trade(
-            app_id=app_id, out_trade_no=out_trade_no, trade_no=self.state.next_trade_no(now.astimezone(tx.BEIJING)),
+            app_id=app_id, out_trade_no=out_trade_no, trade_no=self.state.next_trade_no(now.astimezone(wire.BEIJING)),
             method=method, total=total, subject=subject, token=self.state.new_token(), created_at=now,
             expire_at=self._expire_at(biz, now),
-            status=PRECREATED if method == tx.PRECREATE else WAIT_BUYER_PAY,
+            status=PRECREATED if method == wire.PRECREATE else WAIT_BUYER_PAY,
             notify_url=params.get("notify_url") or None, return_url=params.get("return_url") or None,
             quit_url=_text(biz, "quit_url", 400, required=False), body=_text(biz, "body", 128, required=False),
             passback_params=_text(biz, "passback_params", 512, required=False),
@@ -157,7 +157,7 @@ class Sandbox:
         return trade
 
     def precreate(self, app_id: str, params: Mapping[str, str], biz: Mapping[str, Any]) -> dict[str, Any]:
-        trade = self._open(app_id, tx.PRECREATE, params, biz)
+        trade = self._open(app_id, wire.PRECREATE, params, biz)
         return ok(out_trade_no=trade.out_trade_no, qr_code=self.qr_url(trade))
 
     def open_page(self, app_id: str, method: str, params: Mapping[str, str], biz: Mapping[str, Any]) -> Trade:
@@ -289,8 +289,9 @@ class Sandbox:
         }
         if refund is not None:
             params.update(out_biz_no=refund.out_request_no, refund_fee=_yuan(t.refunded),
-                          gmt_refund=refund.at.astimezone(tx.BEIJING).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
-        self.notifier.send(t.notify_url, params, kind="refund" if refund else "payment")
+                          gmt_refund=refund.at.astimezone(wire.BEIJING).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
+        notify.send(self.notifier, self.state.alipay_key, t.notify_url, params,
+                    kind="refund" if refund else "payment")
 
     def return_params(self, t: Trade) -> dict[str, str]:
         """What the browser brings back to return_url (signed like a notify)."""
@@ -308,5 +309,5 @@ class Sandbox:
             "paid_at": self._fmt(t.paid_at), "closed_at": self._fmt(t.closed_at), "qr_code": self.qr_url(t),
             "refunds": [{"out_request_no": r.out_request_no, "refund_amount": _yuan(r.amount),
                          "at": self._fmt(r.at)} for r in t.refunds.values()],
-            "notifies": [d.as_json() for d in self.state.deliveries if d.out_trade_no == t.out_trade_no],
+            "notifies": [d.as_json() for d in self.notifier.deliveries if d.trade == t.out_trade_no],
         }

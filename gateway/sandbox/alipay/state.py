@@ -1,4 +1,4 @@
-"""The simulated Alipay's memory: one app's keys, its trades and refunds, injected faults, notify log.
+"""The simulated Alipay's memory: one app's keys, its trades and refunds.
 
 Everything lives on one :class:`SandboxState` owned by the sandbox app (no module state). Amounts are
 integer fen; yuan strings appear only where the wire needs them.
@@ -62,52 +62,6 @@ class Trade:
         return sum(r.amount for r in self.refunds.values())
 
 
-@dataclass
-class ApiFault:
-    """``mode``: ``timeout`` (the call takes effect, the answer comes ``seconds`` late), ``http500``
-    (not applied), ``business`` (a signed business failure, not applied), ``badsign`` (applied,
-    answered with a wrong signature). ``method`` None = any method."""
-
-    mode: str
-    method: str | None = None
-    sub_code: str = "ACQ.SYSTEM_ERROR"
-    code: str | None = None
-    seconds: float = 30.0
-    count: int = 1
-
-
-@dataclass
-class CallbackFault:
-    """``mode``: ``drop`` (first attempt not sent: retried on schedule), ``duplicate`` (sent twice),
-    ``delay`` (first attempt ``seconds`` late), ``reorder`` (held until the next notify went out, or
-    ``seconds``)."""
-
-    mode: str
-    seconds: float = 5.0
-    count: int = 1
-
-
-API_MODES = frozenset({"timeout", "http500", "business", "badsign"})
-CALLBACK_MODES = frozenset({"drop", "duplicate", "delay", "reorder"})
-
-
-@dataclass
-class Delivery:
-    notify_id: str
-    out_trade_no: str
-    kind: str
-    trade_status: str
-    url: str
-    attempts: int = 0
-    acked: bool = False
-    answers: list[str] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"notify_id": self.notify_id, "out_trade_no": self.out_trade_no, "kind": self.kind,
-                "trade_status": self.trade_status, "url": self.url, "attempts": self.attempts,
-                "acked": self.acked, "answers": self.answers[-5:]}
-
-
 class SandboxState:
     def __init__(self, keys: dict[str, Any]) -> None:
         self.keys = keys
@@ -117,14 +71,11 @@ class SandboxState:
         self.reset()
 
     def reset(self) -> None:
-        """Forget every trade, fault and delivery; go back to the Alipay key in ``keys``."""
+        """Forget every trade; go back to the Alipay key in ``keys``."""
         self.alipay_key: rsa.PrivateKey = rsa.load_private_key(self.keys["alipay_private_key"])
         self.trades: dict[tuple[str, str], Trade] = {}
         self.by_token: dict[str, Trade] = {}
         self.bills: dict[str, tuple[bytes, datetime]] = {}
-        self.api_faults: list[ApiFault] = []
-        self.callback_faults: list[CallbackFault] = []
-        self.deliveries: list[Delivery] = []
         self._seq = itertools.count(1)
 
     def rotate_keys(self) -> rsa.PrivateKey:
@@ -149,21 +100,3 @@ class SandboxState:
         if trade_no:  # trade_no wins when both are given
             return next((t for t in self.trades.values() if t.app_id == app_id and t.trade_no == trade_no), None)
         return self.trades.get((app_id, out_trade_no or ""))
-
-    def take_api_fault(self, method: str) -> ApiFault | None:
-        for fault in self.api_faults:
-            if fault.method in (None, method):
-                fault.count -= 1
-                if fault.count <= 0:
-                    self.api_faults.remove(fault)
-                return fault
-        return None
-
-    def take_callback_fault(self) -> CallbackFault | None:
-        if not self.callback_faults:
-            return None
-        fault = self.callback_faults[0]
-        fault.count -= 1
-        if fault.count <= 0:
-            self.callback_faults.pop(0)
-        return fault

@@ -9,14 +9,15 @@ Public API for the core:
   cannot be opened by a desktop browser, so the sandbox serves the "scanned" page at
   ``{public_url}/pay/T``; the checkout links there in sandbox mode.
 
-See :mod:`gateway.sandbox.wechat.control` for the ``/_control/`` API (faults, key rotation, mode, pay).
+The ``/_control/`` API is the kit's (:mod:`gateway.sandbox.kit.control`); :mod:`.control` adds ``mode``
+and ``probe``.
 """
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
 from gateway.sandbox.wechat.app import create_app
-from gateway.sandbox.wechat.keys import generate_keys, merchant_credentials
+from gateway.sandbox.wechat.key_material import generate_keys, merchant_credentials
 
 __all__ = ["create_app", "generate_keys", "merchant_credentials", "scan_page_url"]
 

@@ -4,18 +4,16 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from gateway.sandbox.wechat.notify import Notifier
+from gateway.channels.wechat import protocol as wire
+from gateway.sandbox.kit import Notifier, NotPayable
+from gateway.sandbox.wechat import notify
 from gateway.sandbox.wechat.state import Refund, SandboxState, Trade, now
 
 REFUND_DELAY_SECONDS = 3.0  # PROCESSING → final status, times the app's time_scale
-_REFUND_EVENTS = {"SUCCESS": ("REFUND.SUCCESS", "退款成功"), "ABNORMAL": ("REFUND.ABNORMAL", "退款异常"),
-                  "CLOSED": ("REFUND.CLOSED", "退款关闭")}
+_REFUND_EVENTS = {"SUCCESS": (wire.REFUND_SUCCESS, "退款成功"), "ABNORMAL": (wire.REFUND_ABNORMAL, "退款异常"),
+                  "CLOSED": (wire.REFUND_CLOSED, "退款关闭")}
 
-
-class NotPayable(Exception):
-    def __init__(self, state: str) -> None:
-        super().__init__(state)
-        self.state = state
+__all__ = ["NotPayable", "cancel", "finish_refund", "pay"]
 
 
 def pay(state: SandboxState, notifier: Notifier, trade: Trade, openid: str | None = None) -> None:
@@ -28,7 +26,8 @@ def pay(state: SandboxState, notifier: Notifier, trade: Trade, openid: str | Non
     trade.success_time = now()
     trade.openid = trade.openid or openid or "o" + secrets.token_urlsafe(21)[:27]
     state.by_transaction[trade.transaction_id] = trade.out_trade_no
-    notifier.send(trade.notify_url, "TRANSACTION.SUCCESS", "transaction", "支付成功", trade.as_resource())
+    notify.send(notifier, state, trade.notify_url, wire.TRANSACTION_SUCCESS, "transaction", "支付成功",
+                trade.as_resource())
 
 
 def cancel(trade: Trade) -> None:
@@ -39,7 +38,7 @@ def cancel(trade: Trade) -> None:
     trade.state = "CLOSED"
 
 
-async def finish_refund(notifier: Notifier, refund: Refund, final: str, delay: float) -> None:
+async def finish_refund(notifier: Notifier, state: SandboxState, refund: Refund, final: str, delay: float) -> None:
     await asyncio.sleep(delay)
     refund.status = final
     if final == "SUCCESS":
@@ -47,4 +46,4 @@ async def finish_refund(notifier: Notifier, refund: Refund, final: str, delay: f
         refund.trade.state = "REFUND"
     if refund.notify_url:
         event, summary = _REFUND_EVENTS[final]
-        notifier.send(refund.notify_url, event, "refund", summary, refund.as_resource())
+        notify.send(notifier, state, refund.notify_url, event, "refund", summary, refund.as_resource())

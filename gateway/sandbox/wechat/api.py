@@ -9,7 +9,6 @@ Choices where the public docs are silent (kept stable so tests can rely on them)
 """
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import re
@@ -24,10 +23,11 @@ from aiohttp import web
 from cryptography import x509
 
 from gateway.channels.wechat import signing
-from gateway.channels.wechat.keystore import serial_key
+from gateway.channels.wechat.protocol import serial_key
 from gateway.crypto import aead, rsa
+from gateway.sandbox import kit
 from gateway.sandbox.wechat import actions, bill
-from gateway.sandbox.wechat.appkeys import NOTIFIER, PUBLIC_URL, STATE, TIME_SCALE
+from gateway.sandbox.wechat.appkeys import STATE
 from gateway.sandbox.wechat.state import Refund, SandboxState, Trade, now, random_digits, rfc3339
 
 OUT_NO = re.compile(r"^[A-Za-z0-9_\-*|]{6,32}$")
@@ -78,45 +78,42 @@ def authenticate(state: SandboxState, request: web.Request, body: bytes) -> str 
     return None
 
 
+class _Answers:
+    """How WeChat Pay's API fails (see :class:`gateway.sandbox.kit.FaultAnswers`)."""
+
+    def server_error(self) -> web.Response:
+        return error_response(500, "SYSTEM_ERROR", "系统错误")
+
+    def timed_out(self) -> web.Response:
+        return error_response(504, "SYSTEM_ERROR", "系统超时")
+
+    def business(self, fault: kit.Fault) -> web.Response:
+        return error_response(fault.status or 400, fault.code or "INVALID_REQUEST", fault.message or "注入的业务错误")
+
+
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """For ``v3.*`` routes: injected faults, then authentication, then the handler; 2xx answers are
+    """For ``v3.*`` routes: injected faults around authentication and the handler; 2xx answers are
     signed (bill downloads excepted, as WeChat does) with the key the current mode selects."""
     name = request.match_info.route.name or ""
     if not name.startswith("v3."):
         return await handler(request)
     state = request.app[STATE]
-    fault = state.faults.take_api(request.path) or {}
-    mode = fault.get("mode")
-    if mode in ("timeout", "http500") and not fault.get("after"):
-        return await _fail(mode, fault)
-    if mode == "business":
-        return error_response(int(fault.get("status", 400)), str(fault.get("code", "INVALID_REQUEST")),
-                              str(fault.get("message", "注入的业务错误")))
-    if mode == "not_json":
-        return web.Response(status=int(fault.get("status", 200)), text="<html>bad gateway</html>",
-                            content_type="text/html")
-    body = await request.read()
-    problem = authenticate(state, request, body)
-    if problem:
-        return error_response(401, "SIGN_ERROR", problem)
-    try:
-        response = await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.detail)
-    if mode in ("timeout", "http500"):  # "after": done here, but the answer is lost
-        return await _fail(mode, fault)
-    if 200 <= response.status < 300 and name != "v3.billdownload" and isinstance(response, web.Response):
-        response.headers.update(state.signed_headers(bytes(response.body or b""),  # type: ignore[arg-type]
-                                                     corrupt=mode == "bad_signature"))
-    return response
 
+    async def call(corrupt: bool) -> web.StreamResponse:
+        problem = authenticate(state, request, await request.read())
+        if problem:
+            return error_response(401, "SIGN_ERROR", problem)
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message, exc.detail)
+        if 200 <= response.status < 300 and name != "v3.billdownload" and isinstance(response, web.Response):
+            response.headers.update(state.signed_headers(bytes(response.body or b""),  # type: ignore[arg-type]
+                                                         corrupt=corrupt))
+        return response
 
-async def _fail(mode: str, fault: dict[str, Any]) -> web.Response:
-    if mode == "timeout":
-        await asyncio.sleep(float(fault.get("seconds", 30)))
-        return error_response(504, "SYSTEM_ERROR", "系统超时")
-    return error_response(500, "SYSTEM_ERROR", "系统错误")
+    return await kit.faults.answer(request.app[kit.FAULTS].take("api", request.path), call, _Answers())
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -179,13 +176,13 @@ async def create_order(request: web.Request) -> web.Response:
     expire = _time_expire(data.get("time_expire"))
     openid = None
     if kind == "h5":
-        scene = data.get("scene_info") if isinstance(data.get("scene_info"), dict) else {}
+        scene: dict[str, Any] = data["scene_info"] if isinstance(data.get("scene_info"), dict) else {}
         text(scene, "payer_client_ip", max_len=45)
         h5 = scene.get("h5_info")
         if not isinstance(h5, dict) or h5.get("type") not in H5_TYPES:
             raise param_error("scene_info.h5_info.type", "必须为 iOS / Android / Wap", None)
     elif kind == "jsapi":
-        payer = data.get("payer") if isinstance(data.get("payer"), dict) else {}
+        payer: dict[str, Any] = data["payer"] if isinstance(data.get("payer"), dict) else {}
         openid = text(payer, "openid", max_len=128)
     attach = text(data, "attach", max_len=128, required=False)
     fingerprint = (kind, data["appid"], description, total, currency, openid)
@@ -204,7 +201,7 @@ async def create_order(request: web.Request) -> web.Response:
                       notify_url or "", total, currency, fingerprint, expire, token, openid=openid, attach=attach)
         state.trades[out_trade_no] = trade
         state.tokens[token] = out_trade_no
-    public = request.app[PUBLIC_URL]
+    public = request.app[kit.PUBLIC_URL]
     if kind == "native":
         return json_answer({"code_url": f"weixin://wxpay/bizpayurl?pr={trade.token}"})
     if kind == "h5":
@@ -293,9 +290,11 @@ async def create_refund(request: web.Request) -> web.Response:
         raise param_error("amount.refund", "申请退款金额超过订单可退金额", refund_fen)
     refund = Refund(out_refund_no, "50" + random_digits(27), trade, refund_fen, reason, data.get("notify_url"))
     state.refunds[out_refund_no] = refund
-    final = str(state.faults.take_refund().get("status", "SUCCESS"))
-    delay = actions.REFUND_DELAY_SECONDS * request.app[TIME_SCALE]
-    request.app[NOTIFIER].spawn(actions.finish_refund(request.app[NOTIFIER], refund, final, delay))
+    ending = request.app[kit.FAULTS].take("refunds")
+    final = ending.mode if ending else "SUCCESS"
+    delay = actions.REFUND_DELAY_SECONDS * request.app[kit.TIME_SCALE]
+    notifier = request.app[kit.NOTIFIER]
+    notifier.spawn(actions.finish_refund(notifier, state, refund, final, delay))
     return json_answer(refund.as_answer())
 
 
@@ -350,7 +349,7 @@ async def tradebill(request: web.Request) -> web.Response:
     token = secrets.token_urlsafe(24)
     state.bills[token] = gzip.compress(raw) if tar_type == "GZIP" else raw
     return json_answer({"hash_type": "SHA1", "hash_value": bill.digest(state, day, raw),
-                        "download_url": f"{request.app[PUBLIC_URL]}/v3/billdownload/file?token={token}"})
+                        "download_url": f"{request.app[kit.PUBLIC_URL]}/v3/billdownload/file?token={token}"})
 
 
 async def billdownload(request: web.Request) -> web.Response:

@@ -1,29 +1,14 @@
 """The WeChat Pay APIv3 sandbox as an aiohttp app (mounted by the core under ``/sandbox/wechat``)."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-from gateway.sandbox.wechat import api, control, oauth, pages
-from gateway.sandbox.wechat.appkeys import HTTP, NOTIFIER, PUBLIC_URL, STATE, TIME_SCALE
-from gateway.sandbox.wechat.notify import Notifier
+from gateway.sandbox import kit
+from gateway.sandbox.wechat import api, control, notify, oauth, pages
+from gateway.sandbox.wechat.appkeys import STATE
 from gateway.sandbox.wechat.state import SandboxState
-
-
-async def http_session(app: web.Application) -> AsyncIterator[None]:
-    async with aiohttp.ClientSession() as session:
-        app[HTTP] = session
-        yield
-
-
-async def notifier(app: web.Application) -> AsyncIterator[None]:
-    """Owns every background task (notification retries, refund completion); cancels them on cleanup."""
-    app[NOTIFIER] = Notifier(app[STATE], app[HTTP], app[TIME_SCALE])
-    yield
-    await app[NOTIFIER].close()
 
 
 def create_app(keys: dict[str, Any], *, public_url: str, time_scale: float = 1.0) -> web.Application:
@@ -31,11 +16,9 @@ def create_app(keys: dict[str, Any], *, public_url: str, time_scale: float = 1.0
     ``http://127.0.0.1:8080/sandbox/wechat``), used for pay pages and bill download URLs.
     ``time_scale`` multiplies the notification retry schedule and the refund processing delay."""
     app = web.Application(middlewares=[api.api_middleware])
-    app[STATE] = SandboxState(keys)
-    app[PUBLIC_URL] = public_url.rstrip("/")
-    app[TIME_SCALE] = float(time_scale)
-    app.cleanup_ctx.append(http_session)
-    app.cleanup_ctx.append(notifier)
+    app[STATE] = state = SandboxState(keys)
+    notifier = kit.install(app, public_url=public_url, time_scale=time_scale, schedule=notify.SCHEDULE)
+    app[kit.CONTROLS] = control.WechatControls(state, notifier)
     api.add_routes(app)
     pages.add_routes(app)
     control.add_routes(app)

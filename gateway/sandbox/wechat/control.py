@@ -1,117 +1,80 @@
-"""``/_control/…``: a JSON API for tests and demos to steer the sandbox (no authentication: sandbox only).
+"""WeChat Pay's answers behind the kit's ``/_control/`` API (:mod:`gateway.sandbox.kit.control`), and
+two routes of its own.
 
-* ``POST /_control/faults``      ``{"api": {...}|[...], "callbacks": {...}|[...], "refunds": {...}|[...]}``
-  - api: ``path_contains``, ``mode`` timeout|http500|business|not_json|bad_signature, ``status``, ``code``,
-    ``message``, ``seconds`` (timeout), ``after`` (true: process, then lose the answer), ``count``;
-  - callbacks: ``mode`` drop|duplicate|delay|reorder, ``seconds`` (real seconds), ``count``;
-  - refunds: ``status`` ABNORMAL|CLOSED (how the next refunds end), ``count``.
-  ``count`` absent or 0 = until ``/_control/reset``.
-* ``POST /_control/rotate-keys`` ``{"what": "certificate"|"public_key"}`` → the new serial/id (and PEM).
-* ``POST /_control/mode``        ``{"mode": "public_key"|"certificate"}``: which key signs answers/callbacks.
-* ``GET  /_control/trades/{out_trade_no}`` → the trade as the query API shows it.
-* ``POST /_control/pay/{out_trade_no}`` (optional ``{"openid": …}``) — the page's pay button.
-* ``POST /_control/probe``       ``{"notify_url": …}`` → sends a signature-probe callback, returns its status.
-* ``GET  /_control/stats``       → counters (certificate fetches, notification posts).
-* ``POST /_control/reset``       → forget trades, refunds, bills and faults.
-* ``POST /_control/bill-inject`` ``{"kind": …, "day": …}`` → a discrepancy in a day's bill (see ``bill.py``);
+* ``rotate-keys`` ``{"what": "certificate"|"public_key"}`` (default certificate) → the new serial/id and PEM;
+* ``stats`` adds certificate fetches, the mode, the platform serials and the public key id;
+* ``POST /_control/mode`` ``{"mode": "public_key"|"certificate"}``: which key signs answers and callbacks;
+* ``POST /_control/probe`` ``{"notify_url": …}`` → sends a signature-probe callback, returns its status.
+
+* ``POST /_control/bill-inject`` ``{"kind": …, "day": …}``: a discrepancy in a day's bill (``bill.py``);
   ``DELETE`` forgets them.
+
+``reset`` forgets trades, refunds and bills; the keys and the mode stay.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
-from gateway.sandbox.wechat import actions, bill
-from gateway.sandbox.wechat.appkeys import NOTIFIER, STATE
+from gateway.sandbox import kit
+from gateway.sandbox.wechat import actions, bill, notify
+from gateway.sandbox.wechat.appkeys import STATE
+from gateway.sandbox.wechat.state import SandboxState, Trade
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        data = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text='{"error":"body is not JSON"}', content_type="application/json") from None
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(text='{"error":"body must be an object"}', content_type="application/json")
-    return data
+class WechatControls:
+    def __init__(self, state: SandboxState, notifier: kit.Notifier) -> None:
+        self.state, self.notifier = state, notifier
+
+    def _view(self, trade: Trade) -> dict[str, Any]:
+        expire = trade.time_expire.isoformat() if trade.time_expire else None
+        return {**trade.as_resource(), "token": trade.token, "time_expire": expire,
+                "notifies": [d.as_json() for d in self.notifier.deliveries if d.trade == trade.out_trade_no]}
+
+    def trade_view(self, out_trade_no: str, query: Mapping[str, str]) -> dict[str, Any] | None:
+        trade = self.state.trade(out_trade_no)
+        return None if trade is None else self._view(trade)
+
+    def pay(self, out_trade_no: str, query: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any] | None:
+        trade = self.state.trade(out_trade_no)
+        if trade is None:
+            return None
+        openid = body.get("openid")
+        actions.pay(self.state, self.notifier, trade, openid if isinstance(openid, str) else None)
+        return self._view(trade)
+
+    def rotate_keys(self, what: str | None) -> dict[str, Any]:
+        return self.state.rotate(what or "certificate")
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    def stats(self) -> dict[str, Any]:
+        return {"certificate_fetches": self.state.certificate_fetches, "mode": self.state.mode,
+                "platform_serials": [p.serial for p in self.state.platforms],
+                "public_key_id": self.state.public_key_id}
 
 
-def _bad(message: str) -> web.Response:
-    return web.json_response({"error": message}, status=400)
-
-
-async def faults(request: web.Request) -> web.Response:
-    data = await _json(request)
-    state = request.app[STATE]
-    added = 0
-    for group in ("api", "callbacks", "refunds"):
-        items = data.get(group)
-        items = [items] if isinstance(items, dict) else items or []
-        for item in items:
-            if not isinstance(item, dict):
-                return _bad(f"{group} entries must be objects")
-            getattr(state.faults, group).append(dict(item))
-            added += 1
-    return web.json_response({"added": added, "api": state.faults.api, "callbacks": state.faults.callbacks,
-                              "refunds": state.faults.refunds})
-
-
-async def rotate_keys(request: web.Request) -> web.Response:
-    try:
-        fresh = request.app[STATE].rotate(str((await _json(request)).get("what", "certificate")))
-    except ValueError as exc:
-        return _bad(str(exc))
-    return web.json_response(fresh)
+async def _object(request: web.Request) -> dict[str, Any]:
+    data = await request.json() if request.can_read_body else {}
+    return data if isinstance(data, dict) else {}
 
 
 async def mode(request: web.Request) -> web.Response:
-    wanted = (await _json(request)).get("mode")
+    wanted = (await _object(request)).get("mode")
     if wanted not in ("public_key", "certificate"):
-        return _bad("mode must be public_key or certificate")
+        return web.json_response({"error": "mode must be public_key or certificate"}, status=400)
     request.app[STATE].mode = wanted
     return web.json_response({"mode": wanted})
 
 
-async def trade(request: web.Request) -> web.Response:
-    found = request.app[STATE].trade(request.match_info["out_trade_no"])
-    if found is None:
-        return web.json_response({"error": "no such trade"}, status=404)
-    expire = found.time_expire.isoformat() if found.time_expire else None
-    return web.json_response({**found.as_resource(), "token": found.token, "time_expire": expire})
-
-
-async def pay(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    found = state.trade(request.match_info["out_trade_no"])
-    if found is None:
-        return web.json_response({"error": "no such trade"}, status=404)
-    try:
-        actions.pay(state, request.app[NOTIFIER], found, (await _json(request)).get("openid"))
-    except actions.NotPayable as exc:
-        return web.json_response({"error": f"trade is {exc.state}"}, status=409)
-    return web.json_response(found.as_resource())
-
-
 async def probe(request: web.Request) -> web.Response:
-    url = (await _json(request)).get("notify_url")
+    url = (await _object(request)).get("notify_url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        return _bad("notify_url must be an absolute http(s) URL")
-    return web.json_response({"status": await request.app[NOTIFIER].probe(url)})
-
-
-async def stats(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    return web.json_response({"certificate_fetches": state.certificate_fetches,
-                              "notifications_sent": state.notifications_sent, "mode": state.mode,
-                              "platform_serials": [p.serial for p in state.platforms],
-                              "public_key_id": state.public_key_id})
-
-
-async def reset(request: web.Request) -> web.Response:
-    request.app[STATE].reset()
-    return web.json_response({"reset": True})
+        return web.json_response({"error": "notify_url must be an absolute http(s) URL"}, status=400)
+    return web.json_response({"status": await notify.probe(request.app[kit.NOTIFIER], request.app[STATE], url)})
 
 
 async def bill_inject(request: web.Request) -> web.Response:
@@ -122,19 +85,13 @@ async def bill_inject(request: web.Request) -> web.Response:
         bill.injections(state).clear()
         return web.json_response({"cleared": True})
     try:
-        return web.json_response(bill.inject(state, await _json(request)))
+        return web.json_response(bill.inject(state, await _object(request)))
     except (ValueError, TypeError) as exc:
-        return _bad(str(exc))
+        return web.json_response({"error": str(exc)}, status=400)
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/_control/faults", faults, name="control.faults")
-    r.add_post("/_control/rotate-keys", rotate_keys, name="control.rotate_keys")
-    r.add_post("/_control/mode", mode, name="control.mode")
-    r.add_get("/_control/trades/{out_trade_no}", trade, name="control.trade")
-    r.add_post("/_control/pay/{out_trade_no}", pay, name="control.pay")
-    r.add_post("/_control/probe", probe, name="control.probe")
-    r.add_get("/_control/stats", stats, name="control.stats")
-    r.add_post("/_control/reset", reset, name="control.reset")
-    r.add_route("*", "/_control/bill-inject", bill_inject, name="control.bill_inject")
+    app.router.add_post("/_control/mode", mode, name="control.mode")
+    app.router.add_post("/_control/probe", probe, name="control.probe")
+    app.router.add_route("*", "/_control/bill-inject", bill_inject, name="control.bill_inject")
+

@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from gateway.domain.money import format_major
+from gateway.sandbox import kit
 from gateway.sandbox.wechat import actions
-from gateway.sandbox.wechat.appkeys import NOTIFIER, STATE
+from gateway.sandbox.wechat.appkeys import STATE
 from gateway.sandbox.wechat.state import Trade
 
 TITLES = {"native": "微信扫码支付（沙箱）", "h5": "微信H5支付（沙箱）", "jsapi": "WeixinJSBridge 支付（沙箱）"}
@@ -23,14 +24,7 @@ RESULT = {"SUCCESS": "支付成功", "REFUND": "支付成功（已退款）", "C
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:
-    html = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(title)}</title>'
-            '<style>body{font-family:sans-serif;max-width:28em;margin:2em auto;padding:0 1em}'
-            'button{font-size:1.1em;padding:.5em 1.5em;margin:.3em}.amount{font-size:2em}</style>'
-            f'</head><body><h1>{escape(title)}</h1>{body}</body></html>')
-    return web.Response(status=status, text=html, content_type="text/html",
-                        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                                 "form-action 'self'", "X-Frame-Options": "DENY"})
+    return kit.page(title, body, heading=title, accent="#07c160", status=status)
 
 
 def _trade(request: web.Request) -> Trade | None:
@@ -52,10 +46,7 @@ async def show(request: web.Request) -> web.Response:
     if trade.state != "NOTPAY":
         return _page(title, _summary(trade) + f"<p><strong>{escape(RESULT.get(trade.state, trade.state))}"
                      "</strong></p>")
-    form = (f'<form method="post" action="{escape(request.path_qs)}">'
-            '<button name="action" value="pay" type="submit">确认支付</button>'
-            '<button name="action" value="cancel" type="submit">取消</button></form>')
-    return _page(title, _summary(trade) + form)
+    return _page(title, _summary(trade) + kit.pay_buttons(request.path_qs, pay="确认支付", cancel="取消"))
 
 
 async def submit(request: web.Request) -> web.StreamResponse:
@@ -65,7 +56,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
     action = (await request.post()).get("action")
     try:
         if action == "pay":
-            actions.pay(request.app[STATE], request.app[NOTIFIER], trade)
+            actions.pay(request.app[STATE], request.app[kit.NOTIFIER], trade)
         elif action == "cancel":
             actions.cancel(trade)
         else:

@@ -1,4 +1,4 @@
-"""The sandbox's in-memory world: trades, refunds, WeChat's signing keys, injected faults.
+"""The sandbox's in-memory world: trades, refunds, WeChat's signing keys.
 
 One :class:`SandboxState` per sandbox app, stored under an ``AppKey``; nothing at module level.
 """
@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from gateway.channels.wechat import signing
-from gateway.channels.wechat.transformers import CHINA
+from gateway.channels.wechat.protocol import CHINA
 from gateway.crypto import rsa
-from gateway.sandbox.wechat import keys as keygen
+from gateway.sandbox.wechat import key_material
 
 TRADE_TYPES = {"native": "NATIVE", "h5": "MWEB", "jsapi": "JSAPI"}
 STATE_DESC = {"NOTPAY": "未支付", "SUCCESS": "支付成功", "CLOSED": "已关闭", "REFUND": "转入退款"}
@@ -119,35 +119,6 @@ class Platform:
     serial: str
 
 
-class Faults:
-    """Injected faults, each consumed ``count`` times (count 0 or absent: until reset)."""
-
-    def __init__(self) -> None:
-        self.api: list[dict[str, Any]] = []
-        self.callbacks: list[dict[str, Any]] = []
-        self.refunds: list[dict[str, Any]] = []   # {"status": "ABNORMAL"|"CLOSED"}: how refunds end
-
-    def take_api(self, path: str) -> dict[str, Any] | None:
-        return self._take(self.api, lambda f: str(f.get("path_contains", "")) in path)
-
-    def take_callback(self) -> dict[str, Any] | None:
-        return self._take(self.callbacks, lambda f: True)
-
-    def take_refund(self) -> dict[str, Any]:
-        return self._take(self.refunds, lambda f: True) or {}
-
-    @staticmethod
-    def _take(faults: list[dict[str, Any]], match: Any) -> dict[str, Any] | None:
-        for fault in faults:
-            if match(fault):
-                if fault.get("count"):
-                    fault["count"] -= 1
-                    if fault["count"] <= 0:
-                        faults.remove(fault)
-                return fault
-        return None
-
-
 class SandboxState:
     def __init__(self, keys: dict[str, Any]) -> None:
         self.keys = dict(keys)
@@ -158,9 +129,7 @@ class SandboxState:
         self.public_key_id: str = keys["public_key_id"]
         self.merchant_key = rsa.load_public_key(keys["merchant_certificate"])
         self.apiv3_key = keys["apiv3_key"].encode()
-        self.faults = Faults()
         self.certificate_fetches = 0
-        self.notifications_sent = 0
         self.reset()
 
     def reset(self) -> None:
@@ -169,7 +138,6 @@ class SandboxState:
         self.by_transaction: dict[str, str] = {}
         self.refunds: dict[str, Refund] = {}
         self.bills: dict[str, bytes] = {}
-        self.faults = Faults()
 
     # --- WeChat's side of the signatures -------------------------------------------------------------
 
@@ -193,13 +161,13 @@ class SandboxState:
         """A new platform certificate (the old one stays listed, as during WeChat's overlap) or a new
         public key (the old id stops working: a merchant must download the new one)."""
         if what == "certificate":
-            fresh = keygen.new_platform()
+            fresh = key_material.new_platform()
             self.platforms.append(Platform(rsa.load_private_key(fresh["platform_private_key"]),
                                            fresh["platform_certificate"], fresh["platform_serial"]))
             return {"platform_serial": fresh["platform_serial"],
                     "platform_certificate": fresh["platform_certificate"]}
         if what == "public_key":
-            fresh = keygen.new_public_key(self.keys["mchid"])
+            fresh = key_material.new_public_key(self.keys["mchid"])
             self.public_key = rsa.load_private_key(fresh["public_key_private"])
             self.public_key_id = fresh["public_key_id"]
             return {"public_key_id": fresh["public_key_id"], "public_key": fresh["public_key"]}

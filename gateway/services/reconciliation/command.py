@@ -26,7 +26,7 @@ from gateway.services.reconciliation.days import today
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--date", help="bill day YYYY-MM-DD (Asia/Shanghai); default yesterday")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--channel", choices=["alipay", "wechat"], help="only this channel's accounts")
+    which.add_argument("--channel", help="only this channel's accounts (a channel name of the registry)")
     which.add_argument("--account", help="only this channel account id")
     p.add_argument("--file", type=Path, help="reconcile this bill file (as the channel serves it) instead "
                                              "of downloading; needs --account")
@@ -40,10 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 async def standalone_services(settings: Settings) -> AsyncIterator[Services]:
     """The services a command needs, without the web app (same database, cache and channels)."""
     from gateway.cache.memory import MemoryCache
+    from gateway.cache.status import StatusBus
+    from gateway.channels.pool import ChannelPool
     from gateway.channels.registry import default_registry
-    from gateway.services.channels import ChannelPool
     from gateway.services.merchants import Authenticator
-    from gateway.services.status import StatusBus
     from gateway.store.db import Database
     from gateway.store.migrate import upgrade_async
 

@@ -18,6 +18,7 @@ from gateway.domain.errors import DuplicateOutRefundNo, GatewayError
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from gateway.services import refunds as refund_service
+from gateway.services import settlement
 from gateway.services.context import Services
 from gateway.services.payments import apply_trade_state
 from gateway.store import ledger
@@ -93,12 +94,14 @@ async def import_portal_refund(svc: Services, account: Row, attempt_id: str, cha
         return Remedy(False, f"queried refund: not confirmed ({answer.outcome}, {answer.error_code})")
     try:
         async with svc.db.begin() as conn:
-            refund = await refund_service.open_refund(
+            refund = await settlement.open_refund(
                 conn, attempt["merchant_id"], attempt["payment_id"], amount=amount,
                 out_refund_no=channel_refund_key, reason="refunded in the channel's merchant portal",
                 automatic=PORTAL, attempt_id=attempt_id)
-            _, status = await refund_service.settle_refund_succeeded(
-                conn, refund, answer.channel_refund_no, svc.settings.public_url or "")
+            row = await refunds_repo.get_refund(conn, refund["id"])
+            assert row is not None
+            _, status = await settlement.settle_refund_succeeded(
+                conn, row, answer.channel_refund_no, svc.settings.public_url or "")
     except DuplicateOutRefundNo:
         return Remedy(True, "imported earlier")
     except GatewayError as exc:  # exceeds the refundable amount, payment not refundable: a person decides

@@ -15,13 +15,13 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 
 from gateway.channels.alipay import AlipayChannel, AlipayFactory
 from gateway.channels.alipay import transformers as tx
 from gateway.channels.base import CreateRequest
 from gateway.domain.money import Money
 from gateway.sandbox.alipay import create_app, merchant_credentials
+from tests.support.net import free_port
 
 alipay_sdk = pytest.importorskip("alipay")
 
@@ -62,7 +62,7 @@ def test_a_our_request_signature_is_the_independent_one(alipay_keys: dict[str, A
 
 @pytest.fixture
 async def served(aiohttp_server: Any, alipay_keys: dict[str, Any]) -> AsyncIterator[tuple[str, str, list[bytes]]]:
-    port = unused_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     # python-alipay-sdk stamps requests with the local clock, not Beijing time: no skew check here.
     await aiohttp_server(create_app(alipay_keys, public_url=url, time_scale=0.001, timestamp_tolerance=None),
@@ -99,7 +99,7 @@ async def test_b_sandbox_answers_notifies_and_returns_verify_independently(
         req = CreateRequest(trade_no="S2", pay_method="alipay_wap", amount=Money(500), subject="茶",
                             expires_at=datetime.now(UTC) + timedelta(minutes=5), notify_url=receiver_url,
                             return_url="http://127.0.0.1:9/return")
-        pay_url = (await channel.create(req)).pay_data["pay_url"]
+        pay_url = (await channel.create(req)).action.url
         async with http.post(pay_url, data={"action": "pay"}, allow_redirects=False) as resp:
             location = resp.headers["Location"]
         returned = dict(parse_qsl(location.split("?", 1)[1]))

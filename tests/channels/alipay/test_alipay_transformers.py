@@ -10,6 +10,7 @@ from gateway.channels.alipay import transformers as tx
 from gateway.channels.base import CreateRequest, RefundRequest, VerificationError
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
+from gateway.domain.pay import PayAction
 
 EXPIRES = datetime(2024, 5, 1, 4, 30, 15, tzinfo=UTC)  # 12:30:15 in Beijing
 
@@ -147,7 +148,7 @@ def test_refund_query(resp: dict, outcome: Outcome, amount: int | None) -> None:
 def test_create_result() -> None:
     ok = tx.create_result({"code": "10000", "msg": "Success", "out_trade_no": "P1",
                            "qr_code": "https://qr.alipay.com/bax03431ljhokirwl38f00a7"})
-    assert ok.outcome is Outcome.SUCCESS and ok.pay_data == {"qr_code": "https://qr.alipay.com/bax03431ljhokirwl38f00a7"}
+    assert ok.outcome is Outcome.SUCCESS and ok.action == PayAction.show_qr("https://qr.alipay.com/bax03431ljhokirwl38f00a7")
     bad = tx.create_result({"msg": "Business Failed", "sub_code": "ACQ.TOTAL_FEE_EXCEED", "code": "40004",
                             "sub_msg": "订单金额超过限额"})
     assert bad.outcome is Outcome.CHANNEL_ERROR and bad.error_code == "ACQ.TOTAL_FEE_EXCEED"
@@ -189,11 +190,14 @@ def test_refund_notification_cumulative_fee() -> None:
     assert (full.kind, full.outcome, full.refund_amount) == ("refund", Outcome.SUCCESS, Money(1000))
 
 
-@pytest.mark.parametrize("change", [{"out_trade_no": ""}, {"trade_status": ""}, {"total_amount": "1.234"},
-                                    {"trade_status": "WHATEVER"}])
+@pytest.mark.parametrize("change", [{"out_trade_no": ""}, {"trade_status": ""}, {"total_amount": "1.234"}])
 def test_malformed_notification(change: dict) -> None:
     with pytest.raises(VerificationError):
         tx.notification(dict(NOTIFY, **change))
+
+
+def test_unsupported_notification_is_data() -> None:
+    assert tx.notification(dict(NOTIFY, trade_status="WHATEVER")).kind == "unsupported"
 
 
 BILL = "\r\n".join([

@@ -14,6 +14,7 @@ from gateway.channels.alipay import AlipayChannel, AlipayFactory
 from gateway.channels.base import CreateRequest, Notification, RawCallback, VerificationError
 from gateway.domain.money import Money
 from gateway.sandbox.alipay import merchant_credentials
+from tests.support.receiver import Hit, Receiver
 
 TIME_SCALE = 0.001  # notify retries after 0.24 s, 0.6 s, 0.6 s, 3.6 s, ...
 
@@ -58,12 +59,13 @@ class Env:
             return resp
 
 
-def merchant_app(merchant: Merchant, channel_box: list[AlipayChannel]) -> web.Application:
-    async def notify(request: web.Request) -> web.Response:
-        body = await request.read()
-        merchant.bodies.append(body)
+def serve_merchant(rec: Receiver, merchant: Merchant, channel_box: list[AlipayChannel]) -> None:
+    """Make ``rec`` the merchant: ``/notify`` checks each notify with ``AlipayChannel.parse_callback`` and
+    answers as a merchant would; ``/return`` checks the return redirect's signature."""
+    async def notify(hit: Hit) -> web.StreamResponse:
+        merchant.bodies.append(hit.body)
         channel = channel_box[0]
-        raw = RawCallback(body=body, headers=dict(request.headers), content_type=request.content_type)
+        raw = RawCallback(body=hit.body, headers=hit.headers, content_type=hit.content_type)
         try:
             note = await channel.parse_callback(raw)
         except VerificationError as exc:
@@ -78,15 +80,10 @@ def merchant_app(merchant: Merchant, channel_box: list[AlipayChannel]) -> web.Ap
             status, ctype, answer = channel.acknowledge(True)
         return web.Response(status=status, body=answer, content_type=ctype)
 
-    async def back(request: web.Request) -> web.Response:
-        params = dict(request.query)
-        channel_box[0].verify_params(params)
-        merchant.returns.append(params)
+    async def back(hit: Hit) -> web.StreamResponse:
+        channel_box[0].verify_params(dict(hit.query))
+        merchant.returns.append(dict(hit.query))
         return web.Response(text="back at the shop")
 
-    app = web.Application()
-    app.router.add_post("/notify", notify)
-    app.router.add_get("/return", back)
-    return app
-
-
+    rec.handlers["/notify"] = notify
+    rec.handlers["/return"] = back

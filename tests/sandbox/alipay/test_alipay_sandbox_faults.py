@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from alipay_env import Env
 
 from gateway.channels.alipay import signing
 from gateway.channels.alipay import transformers as tx
@@ -15,6 +14,7 @@ from gateway.crypto import rsa
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from gateway.sandbox.alipay import generate_keys
+from tests.sandbox.alipay.alipay_env import Env
 
 
 async def _paid(env: Env, no: str, fen: int = 1000) -> None:
@@ -25,7 +25,7 @@ async def _paid(env: Env, no: str, fen: int = 1000) -> None:
 
 async def test_api_timeout_is_unknown_but_applied(env: Env) -> None:
     await _paid(env, "T1")
-    await env.control("POST", "faults", {"api": {"method": tx.REFUND, "mode": "timeout", "seconds": 1.5}})
+    await env.control("POST", "faults", {"api": {"operation": tx.REFUND, "mode": "timeout", "seconds": 1.5}})
     refund = RefundRequest("T1-r", "T1", Money(100), Money(1000))
     result = await env.channel.refund(refund)
     assert (result.outcome, result.error_code) == (Outcome.UNKNOWN, "TIMEOUT")
@@ -36,11 +36,12 @@ async def test_api_timeout_is_unknown_but_applied(env: Env) -> None:
     ({"mode": "http500"}, "HTTP_500"),
     ({"mode": "business", "sub_code": "ACQ.SYSTEM_ERROR"}, "ACQ.SYSTEM_ERROR"),
     ({"mode": "business", "sub_code": "isp.unknow-error"}, "isp.unknow-error"),
-    ({"mode": "badsign"}, "SIGNATURE_INVALID"),
+    ({"mode": "bad_signature"}, "SIGNATURE_INVALID"),
+    ({"mode": "not_json", "status": 502}, "HTTP_502"),  # the kit's vocabulary: WeChat's modes work here too
 ])
 async def test_api_faults_are_unknown(env: Env, fault: dict, code: str) -> None:
     await env.channel.create(env.request("F1"))
-    await env.control("POST", "faults", {"api": {"method": tx.QUERY, **fault}})
+    await env.control("POST", "faults", {"api": {"operation": tx.QUERY, **fault}})
     state = await env.channel.query("F1")
     assert (state.outcome, state.error_code) == (Outcome.UNKNOWN, code)
     assert (await env.channel.query("F1")).outcome is Outcome.WAITING  # count=1: next call is normal
@@ -48,11 +49,24 @@ async def test_api_faults_are_unknown(env: Env, fault: dict, code: str) -> None:
 
 async def test_business_fault_on_refund_and_create(env: Env) -> None:
     await _paid(env, "F2")
-    await env.control("POST", "faults", {"api": [{"method": tx.REFUND, "mode": "business"},
-                                                 {"method": tx.PRECREATE, "mode": "http500"}]})
+    await env.control("POST", "faults", {"api": [{"operation": tx.REFUND, "mode": "business"},
+                                                 {"operation": tx.PRECREATE, "mode": "http500"}]})
     assert (await env.channel.refund(RefundRequest("x", "F2", Money(1), Money(1000)))).outcome is Outcome.UNKNOWN
     assert (await env.channel.create(env.request("F3"))).outcome is Outcome.UNKNOWN
     assert (await env.control("GET", "trades/F3"))["error"]  # http500: not applied
+
+
+async def test_http500_after_is_applied_and_a_timeout_can_be_not_applied(env: Env) -> None:
+    await _paid(env, "T2")
+    await env.control("POST", "faults", {"api": [
+        {"operation": tx.REFUND, "mode": "http500", "after": True},
+        {"operation": tx.REFUND, "mode": "timeout", "seconds": 0.2, "after": False}]})
+    first = RefundRequest("T2-r1", "T2", Money(100), Money(1000))
+    assert (await env.channel.refund(first)).outcome is Outcome.UNKNOWN
+    assert (await env.channel.query_refund(first)).outcome is Outcome.SUCCESS  # applied, the answer was lost
+    second = RefundRequest("T2-r2", "T2", Money(100), Money(1000))
+    assert (await env.channel.refund(second)).outcome is Outcome.UNKNOWN
+    assert (await env.control("GET", "trades/T2"))["refunded_fen"] == 100  # the timed-out one never happened
 
 
 async def test_callback_drop_is_retried(env: Env) -> None:

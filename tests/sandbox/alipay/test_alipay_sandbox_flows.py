@@ -9,18 +9,18 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
-from alipay_env import Env
 
 from gateway.channels.alipay import transformers as tx
 from gateway.channels.base import RefundRequest
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
+from tests.sandbox.alipay.alipay_env import Env
 
 
 async def test_qr_precreate_scan_pay_notify_query(env: Env) -> None:
     created = await env.channel.create(env.request("Q1", fen=1234))
     assert created.outcome is Outcome.SUCCESS
-    qr = created.pay_data["qr_code"]
+    qr = created.action.qr
     assert qr.startswith(f"{env.sandbox_url}/qr/")
     before = await env.channel.query("Q1")  # not scanned: does not exist at Alipay, still payable
     assert (before.outcome, before.error_code) == (Outcome.WAITING, "ACQ.TRADE_NOT_EXIST")
@@ -43,7 +43,7 @@ async def test_qr_precreate_scan_pay_notify_query(env: Env) -> None:
 @pytest.mark.parametrize(("method", "api_method"), [("alipay_wap", tx.WAP_PAY), ("alipay_page", tx.PAGE_PAY)])
 async def test_browser_pay_redirects_back_signed(env: Env, method: str, api_method: str) -> None:
     created = await env.channel.create(env.request(f"W-{method}", method, fen=1, quit_url="https://shop/quit"))
-    url = created.pay_data["pay_url"]
+    url = created.action.url
     assert url.startswith(f"{env.sandbox_url}/gateway.do?")
     async with env.http.get(url) as resp:
         page = await resp.text()
@@ -63,7 +63,7 @@ async def test_browser_pay_redirects_back_signed(env: Env, method: str, api_meth
 
 
 async def test_cancel_on_page_closes_and_notifies(env: Env) -> None:
-    url = (await env.channel.create(env.request("C1", "alipay_page"))).pay_data["pay_url"]
+    url = (await env.channel.create(env.request("C1", "alipay_page"))).action.url
     async with env.http.get(url) as resp:
         await resp.read()
     resp = await env.pay_page(url, "cancel")
@@ -77,7 +77,7 @@ async def test_cancel_on_page_closes_and_notifies(env: Env) -> None:
 
 
 async def test_close(env: Env) -> None:
-    qr = (await env.channel.create(env.request("K1"))).pay_data["qr_code"]
+    qr = (await env.channel.create(env.request("K1"))).action.qr
     unscanned = await env.channel.close("K1")
     assert (unscanned.outcome, unscanned.error_code) == (Outcome.SUCCESS, "ACQ.TRADE_NOT_EXIST")
     async with env.http.get(qr) as resp:
@@ -123,7 +123,7 @@ async def test_refunds(env: Env) -> None:
 
 async def test_expiry_closes_unpaid_trade(env: Env) -> None:
     expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
-    url = (await env.channel.create(env.request("E1", "alipay_wap", expires_at=expires))).pay_data["pay_url"]
+    url = (await env.channel.create(env.request("E1", "alipay_wap", expires_at=expires))).action.url
     async with env.http.get(url) as resp:
         await resp.read()
     assert (await env.channel.query("E1")).outcome is Outcome.WAITING

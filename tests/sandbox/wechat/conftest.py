@@ -1,37 +1,31 @@
 """The WeChat sandbox as a real server, a callback receiver, and the real channel talking to both."""
 from __future__ import annotations
 
-import asyncio
-import base64
-import json
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 
 from gateway.channels.base import CreateRequest, RawCallback
-from gateway.channels.wechat import WechatChannel, signing
-from gateway.crypto import aead, rsa
+from gateway.channels.wechat import WechatChannel
 from gateway.domain.money import Money
-from gateway.sandbox.wechat import create_app, generate_keys, merchant_credentials
+from gateway.sandbox.wechat import create_app, merchant_credentials
+from tests.support import forge
+from tests.support.net import free_port
+from tests.support.receiver import Receiver
+from tests.support.receiver import receiver as support_receiver
 
 MOUNT = "/sandbox/wechat"
 
 
-@pytest.fixture(scope="session")
-def session_keys() -> dict[str, Any]:
-    return generate_keys()
-
-
 @pytest.fixture
-def keys(session_keys: dict[str, Any]) -> dict[str, Any]:
-    return dict(session_keys)
+def keys(wechat_keys: dict[str, Any]) -> dict[str, Any]:
+    return wechat_keys
 
 
 @dataclass
@@ -51,16 +45,6 @@ class Sandbox:
         return resp
 
 
-@dataclass
-class Receiver:
-    url: str
-    callbacks: asyncio.Queue[RawCallback] = field(default_factory=asyncio.Queue)
-    status: int = 204
-
-    async def next(self, within: float = 5.0) -> RawCallback:
-        return await asyncio.wait_for(self.callbacks.get(), within)
-
-
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
@@ -69,7 +53,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 async def start_sandbox(aiohttp_server: Any, keys: dict[str, Any], http: aiohttp.ClientSession,
                         mount: str = MOUNT) -> Sandbox:
-    port = unused_port()
+    port = free_port()
     public = f"http://127.0.0.1:{port}{mount}"
     sandbox_app = create_app(keys, public_url=public, time_scale=0.01)
     if mount:
@@ -93,20 +77,11 @@ async def root_sandbox(aiohttp_server: Any, keys: dict[str, Any], http: aiohttp.
 
 
 @pytest.fixture
-async def receiver(aiohttp_server: Any) -> Receiver:
-    box: dict[str, Receiver] = {}
-
-    async def notify(request: web.Request) -> web.Response:
-        body = await request.read()
-        rx = box["rx"]
-        await rx.callbacks.put(RawCallback(body, dict(request.headers), request.content_type, request.remote))
-        return web.Response(status=rx.status)
-
-    app = web.Application()
-    app.router.add_post("/notify/wechat", notify)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    box["rx"] = Receiver(str(server.make_url("/notify/wechat")))
-    return box["rx"]
+async def receiver() -> AsyncIterator[Receiver]:
+    """The merchant's notify endpoint: ``receiver.url``; ``await receiver.next()`` is the next callback."""
+    async with support_receiver(default_status=204) as rx:
+        rx.url = rx.endpoint("notify/wechat")
+        yield rx
 
 
 @pytest.fixture
@@ -128,7 +103,7 @@ def make_request(receiver: Receiver) -> Any:
 def create_request(receiver: Receiver, method: str = "wechat_native", *, trade_no: str = "T20240101000001",
                    amount: int = 1234, expires_in: float = 900, **extra: Any) -> CreateRequest:
     defaults: dict[str, Any] = {"wechat_h5": {"client_ip": "203.0.113.7"},
-                                "wechat_jsapi": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}.get(method, {})
+                                "wechat_jsapi": {"payer_id": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}.get(method, {})
     return CreateRequest(trade_no=trade_no, pay_method=method, amount=Money(amount),
                          expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
                          notify_url=receiver.url, **{"subject": "测试商品 <b>&", **defaults, **extra})
@@ -147,26 +122,6 @@ def craft(keys: dict[str, Any]) -> Any:
 
 def signed_callback(keys: dict[str, Any], *, resource: dict[str, Any] | None = None, timestamp: int | None = None,
                     serial: str | None = None, tamper: bool = False) -> RawCallback:
-    resource = resource or PAID
-    nonce = "abcdefghijkl"
-    ciphertext = aead.encrypt(keys["apiv3_key"].encode(), nonce, "transaction", json.dumps(resource).encode())
-    if tamper:  # flip a byte, then sign the result: the signature is fine, the AEAD tag is not
-        raw = bytearray(base64.b64decode(ciphertext))
-        raw[0] ^= 1
-        ciphertext = base64.b64encode(bytes(raw)).decode()
-    body = json.dumps({"id": "EV-1", "create_time": "2024-01-01T00:00:00+08:00", "resource_type": "encrypt-resource",
-                       "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
-                       "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
-                                    "ciphertext": ciphertext, "associated_data": "transaction",
-                                    "nonce": nonce}}).encode()
-    ts, wx_nonce = str(timestamp or int(time.time())), signing.new_nonce()
-    key = rsa.load_private_key(keys["public_key_private"])
-    headers = {"Wechatpay-Timestamp": ts, "Wechatpay-Nonce": wx_nonce,
-               "Wechatpay-Signature": signing.sign_response(key, ts, wx_nonce, body),
-               "Wechatpay-Serial": serial or keys["public_key_id"],
-               "Wechatpay-Signature-Type": signing.SCHEME}
+    body, headers = forge.wechat_notify(keys, resource or PAID, timestamp=timestamp, serial=serial,
+                                        tamper_ciphertext=tamper, event_id="EV-1")
     return RawCallback(body, headers, "application/json")
-
-
-PAID = {"mchid": "1", "appid": "wx", "out_trade_no": "T1", "transaction_id": "4200", "trade_state": "SUCCESS",
-        "success_time": "2024-01-01T00:00:00+08:00", "amount": {"total": 1, "currency": "CNY"}}

@@ -27,14 +27,14 @@ async def test_api_faults_on_query(sandbox: Any, channel: WechatChannel, make_re
                                    fault: dict[str, Any], expected: Outcome) -> None:
     req = make_request()
     await channel.create(req)
-    await sandbox.control("faults", {"api": {"path_contains": QUERY, "count": 1, **fault}})
+    await sandbox.control("faults", {"api": {"operation": QUERY, "count": 1, **fault}})
     assert (await channel.query(req.trade_no)).outcome is expected
     assert (await channel.query(req.trade_no)).outcome is Outcome.WAITING  # count consumed
 
 
 async def test_create_answer_lost_after_processing(sandbox: Any, channel: WechatChannel, make_request: Any) -> None:
     req = make_request()
-    await sandbox.control("faults", {"api": {"path_contains": "/native", "mode": "http500", "after": True,
+    await sandbox.control("faults", {"api": {"operation": "/native", "mode": "http500", "after": True,
                                              "count": 1}})
     assert (await channel.create(req)).outcome is Outcome.UNKNOWN
     assert (await channel.query(req.trade_no)).outcome is Outcome.WAITING  # it was created after all
@@ -45,8 +45,8 @@ async def test_refund_business_errors(sandbox: Any, channel: WechatChannel, make
     await channel.create(req)
     await sandbox.control(f"pay/{req.trade_no}", {})
     await sandbox.control("faults", {"api": [
-        {"path_contains": "/refund/", "mode": "business", "status": 403, "code": "NOT_ENOUGH", "count": 1},
-        {"path_contains": "/refund/", "mode": "business", "status": 500, "code": "SYSTEM_ERROR", "count": 1}]})
+        {"operation": "/refund/", "mode": "business", "status": 403, "code": "NOT_ENOUGH", "count": 1},
+        {"operation": "/refund/", "mode": "business", "status": 500, "code": "SYSTEM_ERROR", "count": 1}]})
     refund = RefundRequest("RF1", req.trade_no, Money(100), Money(500))
     first = await channel.refund(refund)
     assert (first.outcome, first.error_code) == (Outcome.CHANNEL_ERROR, "NOT_ENOUGH")
@@ -83,15 +83,26 @@ async def test_callback_faults(sandbox: Any, receiver: Any, channel: WechatChann
 
 async def test_callbacks_retried_until_acknowledged(
         sandbox: Any, receiver: Any, channel: WechatChannel, make_request: Any) -> None:
-    receiver.status = 500
+    receiver.default_status = 500
     await channel.create(make_request(trade_no="RETRY00001"))
     await sandbox.control("pay/RETRY00001", {})
     await receiver.next()
     await receiver.next()  # retried after 15 s × 0.01
-    receiver.status = 200
+    receiver.default_status = 200
     await receiver.next()
     await asyncio.sleep(0.5)
-    assert receiver.callbacks.empty()
+    assert receiver.unread() == 0
+
+
+async def test_reset_cancels_pending_retries(
+        sandbox: Any, receiver: Any, channel: WechatChannel, make_request: Any) -> None:
+    receiver.default_status = 500
+    await channel.create(make_request(trade_no="RESET00001"))
+    await sandbox.control("pay/RESET00001", {})
+    await receiver.next()
+    assert (await sandbox.control("reset", {})) == {"ok": True}
+    await asyncio.sleep(0.5)  # the 15 s retry × 0.01 would have come by now
+    assert receiver.unread() == 0
 
 
 @pytest.mark.parametrize("break_it", ["wrong_key", "stale", "unknown_mchid", "wrong_serial", "garbled"])

@@ -11,16 +11,18 @@ from gateway.channels.wechat.transformers import CHINA
 from gateway.crypto import rsa
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
+from gateway.domain.pay import PayAction
 from gateway.sandbox.wechat import scan_page_url
 
 
-def page_url(sandbox: Any, method: str, pay_data: dict[str, Any]) -> str:
+def page_url(sandbox: Any, method: str, action: PayAction) -> str:
     if method == "wechat_native":
-        assert pay_data["code_url"].startswith("weixin://wxpay/bizpayurl?pr=")
-        return scan_page_url(sandbox.base_url, pay_data["code_url"])
+        assert action.qr and action.qr.startswith("weixin://wxpay/bizpayurl?pr=")
+        return scan_page_url(sandbox.base_url, action.qr)
     if method == "wechat_h5":
-        return pay_data["h5_url"]
-    return f"{sandbox.base_url}/jsapi/{pay_data['prepay_id']}"
+        assert action.url is not None
+        return action.url
+    return f"{sandbox.base_url}/jsapi/{action.params['package'].removeprefix('prepay_id=')}"
 
 
 async def test_each_method_created_paid_notified_and_queried(
@@ -30,7 +32,7 @@ async def test_each_method_created_paid_notified_and_queried(
         created = await channel.create(req)
         assert created.outcome is Outcome.SUCCESS, created
         assert (await channel.query(req.trade_no)).outcome is Outcome.WAITING
-        url = page_url(sandbox, method, dict(created.pay_data))
+        url = page_url(sandbox, method, created.action)
         async with sandbox.http.get(url) as resp:
             html = await resp.text()
         assert resp.status == 200 and "1.0" in html and "&lt;b&gt;&amp;" in html and "<b>" not in html
@@ -48,15 +50,16 @@ async def test_each_method_created_paid_notified_and_queried(
 async def test_jsapi_pay_sign_verifies_with_the_merchant_certificate(
         channel: WechatChannel, make_request: Any, keys: dict[str, Any]) -> None:
     created = await channel.create(make_request("wechat_jsapi"))
-    p = created.pay_data
-    assert p["package"] == f"prepay_id={p['prepay_id']}" and p["signType"] == "RSA" and p["appId"] == keys["appid"]
-    message = signing.jsapi_message(p["appId"], p["timeStamp"], p["nonceStr"], p["prepay_id"])
+    p = created.action.params
+    prepay_id = p["package"].removeprefix("prepay_id=")
+    assert p["package"] == f"prepay_id={prepay_id}" and p["signType"] == "RSA" and p["appId"] == keys["appid"]
+    message = signing.jsapi_message(p["appId"], p["timeStamp"], p["nonceStr"], prepay_id)
     assert rsa.verify(rsa.load_public_key(keys["merchant_certificate"]), message, p["paySign"])
 
 
 async def test_h5_page_redirects_after_paying(sandbox: Any, channel: WechatChannel, make_request: Any) -> None:
     created = await channel.create(make_request("wechat_h5"))
-    url = created.pay_data["h5_url"] + "?redirect_url=https%3A%2F%2Fshop.example%2Fdone"
+    url = created.action.url + "?redirect_url=https%3A%2F%2Fshop.example%2Fdone"
     resp = await sandbox.page(url, "pay")
     assert resp.status == 303 and resp.headers["Location"] == "https://shop.example/done"
 
@@ -65,13 +68,13 @@ async def test_cancel_closes_without_notification(
         sandbox: Any, receiver: Any, channel: WechatChannel, make_request: Any) -> None:
     req = make_request()
     created = await channel.create(req)
-    url = scan_page_url(sandbox.base_url, created.pay_data["code_url"])
+    url = scan_page_url(sandbox.base_url, created.action.qr)
     assert (await sandbox.page(url, "cancel")).status == 200
     state = await channel.query(req.trade_no)
     assert (state.outcome, state.error_code) == (Outcome.FAIL, "CLOSED")
     assert (await sandbox.page(url, "pay")).status == 409
     await asyncio.sleep(0.2)
-    assert receiver.callbacks.empty()
+    assert receiver.unread() == 0
 
 
 async def test_close(sandbox: Any, channel: WechatChannel, make_request: Any) -> None:
@@ -92,7 +95,7 @@ async def test_reorder_rules_and_validation(
         sandbox: Any, channel: WechatChannel, make_request: Any, credentials: dict[str, Any]) -> None:
     req = make_request(trade_no="REORDER0001")
     first, again = await channel.create(req), await channel.create(req)
-    assert first.pay_data == again.pay_data
+    assert first.action == again.action
     changed = await channel.create(make_request(trade_no="REORDER0001", amount=999))
     assert (changed.outcome, changed.error_code) == (Outcome.CHANNEL_ERROR, "OUT_TRADE_NO_USED")
     await sandbox.control("pay/REORDER0001", {})
@@ -110,7 +113,7 @@ async def test_expired_trade_is_closed_and_cannot_be_paid(
     created = await channel.create(req)
     await asyncio.sleep(1.5)
     assert (await channel.query(req.trade_no)).outcome is Outcome.FAIL
-    assert (await sandbox.page(scan_page_url(sandbox.base_url, created.pay_data["code_url"]), "pay")).status == 409
+    assert (await sandbox.page(scan_page_url(sandbox.base_url, created.action.qr), "pay")).status == 409
 
 
 async def test_refunds(sandbox: Any, receiver: Any, channel: WechatChannel, make_request: Any) -> None:

@@ -1,6 +1,6 @@
 """Key material for the WeChat Pay sandbox: the test merchant's, and WeChat's own (both modes).
 
-All values are JSON-serialisable strings so that ``gateway.sandbox.keys`` can store them.
+All values are JSON-serialisable strings so that ``gateway.sandbox.key_material`` can store them.
 """
 from __future__ import annotations
 

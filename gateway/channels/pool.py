@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -11,7 +12,9 @@ from gateway.channels.base import Channel
 from gateway.channels.registry import Registry
 from gateway.config import Settings
 from gateway.crypto.secrets import seal, unseal
-from gateway.store.base import Row
+
+# A channel_accounts row, as the store hands it over (the channels never import the store).
+Row = Mapping[str, Any]
 
 
 def seal_credentials(settings: Settings, channel: str, credentials: dict[str, Any]) -> str:
@@ -25,14 +28,17 @@ class ChannelPool:
         self._http = http
         self._open: dict[str, tuple[str, Channel]] = {}
 
+    def credentials(self, account: Row) -> dict[str, Any]:
+        """An account's unsealed credentials (for a factory's account-level steps, e.g. the payer's identity)."""
+        return json.loads(unseal(self._settings.secret_key, f"channel:{account['channel']}",
+                                 account["credentials_sealed"]))
+
     def get(self, account: Row) -> Channel:
         """The channel for an account row; re-opened when its sealed credentials changed."""
         cached = self._open.get(account["id"])
         if cached and cached[0] == account["credentials_sealed"]:
             return cached[1]
-        credentials = json.loads(unseal(self._settings.secret_key, f"channel:{account['channel']}",
-                                        account["credentials_sealed"]))
-        channel = self._registry.channel(account["channel"]).open(
-            credentials, self._http, self._settings.channel_base_url(account["channel"]))
+        factory = self._registry.channel(account["channel"])
+        channel = factory.open(self.credentials(account), self._http, self._settings.endpoint(factory.settings[0]))
         self._open[account["id"]] = (account["credentials_sealed"], channel)
         return channel

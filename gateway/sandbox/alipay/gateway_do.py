@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from gateway.channels.alipay import protocol as wire
 from gateway.channels.alipay import signing
-from gateway.channels.alipay import transformers as tx
 from gateway.sandbox.alipay.state import SandboxState
 
 REQUIRED = (("method", "isv.missing-method", "缺少方法名参数"),
@@ -92,7 +92,7 @@ def check(req: GatewayRequest, state: SandboxState, now: datetime, tolerance: ti
         return invalid("isv.invalid-app-id", "无效的AppID参数")
     if p["method"] not in methods:
         return invalid("isv.invalid-method", "不存在的方法名")
-    sent_at = tx.parse_beijing(p["timestamp"])
+    sent_at = wire.parse_beijing(p["timestamp"])
     if sent_at is None:
         return invalid("isv.invalid-timestamp", "非法的时间戳参数")
     if tolerance is not None and abs(now - sent_at) > tolerance:

@@ -1,7 +1,7 @@
 """reconciliation
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-30 14:37:30.122198
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 import gateway.store.tables
 
 
-revision = '0002'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

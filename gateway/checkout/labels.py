@@ -1,0 +1,24 @@
+"""The checkout's strings with the channels' names filled in: pay-method labels and the wallet app names
+come from the channel registry, the sentences around them from :mod:`gateway.checkout.i18n`."""
+from __future__ import annotations
+
+from gateway.channels.registry import Registry
+from gateway.checkout.i18n import STRINGS
+
+_WITH_APPS = ("aggregated", "other_scanner", "other_scanner_detail")
+
+
+def texts(registry: Registry, lang: str) -> dict[str, str]:
+    base = STRINGS[lang]
+    apps = base["or"].join(f.app_names[lang] for f in registry.factories if f.in_app_marker)
+    out = dict(base)
+    for key in _WITH_APPS:
+        out[key] = base[key].format(apps=apps)
+    for spec in registry.specs:
+        out[spec.code] = spec.labels[lang]
+    return out
+
+
+def scan_prompt(registry: Registry, lang: str, method: str) -> str:
+    """"Scan with <the app of this method's channel>"."""
+    return STRINGS[lang]["scan_with"].format(app=registry.for_method(method).app_names[lang])

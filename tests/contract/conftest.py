@@ -1,0 +1,15 @@
+"""Parametrise the contract tests over every channel's driver (``driver``) and, where a test asks for
+``pay_method``, over every pay method of each channel."""
+from __future__ import annotations
+
+import pytest
+
+from tests.contract.drivers import DRIVERS
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "pay_method" in metafunc.fixturenames:
+        pairs = [(d, m) for d in DRIVERS for m in d.pay_methods]
+        metafunc.parametrize(("driver", "pay_method"), pairs, ids=[m for _, m in pairs])
+    elif "driver" in metafunc.fixturenames:
+        metafunc.parametrize("driver", DRIVERS, ids=[d.name for d in DRIVERS])

@@ -57,10 +57,12 @@ async def seed(svc: Services, day: date) -> None:
 
 
 async def sweep(svc: Services, now: datetime) -> int:
-    b = recon_batches
+    b, acct = recon_batches, channel_accounts
     async with svc.db.read() as conn:
         due = [dict(r) for r in (await conn.execute(
-            sa.select(b.c.id, b.c.account_id, b.c.bill_date, b.c.attempts).where(
+            sa.select(b.c.id, b.c.account_id, b.c.bill_date, b.c.attempts)
+            .select_from(b.join(acct, acct.c.id == b.c.account_id)).where(
+                acct.c.active == sa.true(),
                 # "running" with its lease run out: the process running it died; run it again.
                 b.c.status.in_(["pending", "not_ready", "failed", "running"]), b.c.next_attempt_at <= now,
                 sa.or_(b.c.lease_until.is_(None), b.c.lease_until < now))

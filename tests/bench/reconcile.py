@@ -44,7 +44,7 @@ def attempt_id(channel: str, n: int) -> str:
 # -- seeding ------------------------------------------------------------------------------------------
 
 async def seed(url: str, channel: str, lines: int) -> float:
-    from gateway.services.channels import seal_credentials
+    from gateway.channels.pool import seal_credentials
     from gateway.store.base import utcnow
     from gateway.store.db import Database
     from gateway.store.tables import channel_accounts, merchants

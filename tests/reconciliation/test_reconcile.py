@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from gateway.domain.ids import new_id
 from gateway.store.ledger_check import check_database
 from gateway.store.tables import ledger_entries, refunds
 from tests.factories import Gateway
@@ -144,10 +145,10 @@ async def test_injected_bill_lines_are_reported_exactly(gw: Gateway, channel: st
     await inject(gw, channel, "amount", trade_no=a_amount, amount=999)
     await inject(gw, channel, "duplicate", trade_no=a_dup)
     await inject(gw, channel, "drop", trade_no=a_drop)
-    await inject(gw, channel, "extra_payment", trade_no="att_00000000000000000000000001", amount=500)
+    unknown_attempt, unknown_refund = new_id("att"), new_id("re")
+    await inject(gw, channel, "extra_payment", trade_no=unknown_attempt, amount=500)
     await inject(gw, channel, "extra_payment", trade_no="OTHERSYSTEM42", amount=700)
-    await inject(gw, channel, "extra_refund", trade_no=a_ok, refund_no="re_00000000000000000000000001",
-                 amount=100)
+    await inject(gw, channel, "extra_refund", trade_no=a_ok, refund_no=unknown_refund, amount=100)
     report = await run(gw, account)
     assert report["status"] == "done"
     assert kinds(report) == [
@@ -164,8 +165,8 @@ async def test_injected_bill_lines_are_reported_exactly(gw: Gateway, channel: st
     assert by_type["duplicate_line"]["key"] == f"payment:{a_dup}"
     assert by_type["local_paid_missing"]["attempt_id"] == a_drop
     assert by_type["local_paid_missing"]["expected_until"] is not None
-    assert by_type["paid_missing_local"]["key"] == "att_00000000000000000000000001"
-    assert by_type["refund_missing_local"]["key"] == "re_00000000000000000000000001"
+    assert by_type["paid_missing_local"]["key"] == unknown_attempt
+    assert by_type["refund_missing_local"]["key"] == unknown_refund
     assert report["foreign"] == 1  # another system's trade on the same account: counted, not raised
     assert report["open"] == 4
     again = await run(gw, account, rerun=True)
@@ -201,7 +202,7 @@ async def test_totals_mismatch_fails_the_batch_and_writes_nothing(gw: Gateway, c
     account = await account_of(gw, m, channel)
     _, attempt = await payment(gw, m, channel, 1000)
     await inject(gw, channel, "drop", trade_no=attempt)
-    await inject(gw, channel, "extra_payment", trade_no="att_00000000000000000000000002", amount=5)
+    await inject(gw, channel, "extra_payment", trade_no=new_id("att"), amount=5)
     await inject(gw, channel, "totals")
     report = await run(gw, account)
     assert (report["status"], report["error_code"]) == ("failed", "totals_mismatch")
@@ -236,7 +237,7 @@ async def test_refund_amount_mismatch_and_refund_failed_here(gw: Gateway, channe
     await refund_status(gw, m, done["id"], "succeeded")
     await inject(gw, channel, "amount", refund_no=done["id"], amount=499)
     # A refund we hold as failed, which the channel's bill shows as done.
-    failed_id = "re_00000000000000000000000009"
+    failed_id = new_id("re")
     await inject(gw, channel, "extra_refund", trade_no=attempt, refund_no=failed_id, amount=300)
     from gateway.services.refunds import open_refund, settle_refund_failed
 

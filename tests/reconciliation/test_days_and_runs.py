@@ -151,3 +151,18 @@ async def _account_row(gw: Gateway, account_id: str) -> dict:
         row = await merchants.get_account(conn, account_id)
     assert row is not None
     return row
+
+
+async def test_dry_run_reports_without_remedy_or_fees(gw: Gateway) -> None:
+    m = await gw.merchant()
+    account = await account_of(gw, m, "wechat")
+    await drop_callbacks(gw, "wechat")
+    p, _ = await payment(gw, m, "wechat", 1000, callback=False)
+    report = await run(gw, account, dry_run=True)
+    assert kinds(report) == [("paid_local_pending", "open")]
+    assert report["discrepancies"][0]["action"] == "suggested: settle"
+    assert report["totals"]["bill"]["fee_posted"] == 0
+    assert (await gw.api(m, "GET", f"/payments/{p['id']}")).body["status"] == "pending"
+    assert await gw.count(ledger_entries, ledger_entries.c.merchant_id == m.id) == 0
+    real = await run(gw, account, rerun=True)  # the real run then does it
+    assert kinds(real) == [("paid_local_pending", "auto_resolved")] and real["totals"]["bill"]["fee_posted"] == 6

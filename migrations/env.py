@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 # Modules whose tables (and indexes) join the shared metadata when imported.
 import gateway.store.audit
 import gateway.store.operators
+import gateway.store.reconciliation
 import gateway.store.rollup
 import gateway.store.sessions
 import gateway.store.stats  # noqa: F401

@@ -47,6 +47,7 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "stuck_pending": ("超 30 分钟未完成的支付尝试", "Attempts pending over 30 min"),
     "webhook_pending": ("待投递通知", "Webhooks waiting"), "webhook_failed": ("投递失败通知", "Webhooks failed"),
     "rejected_callbacks": ("24 小时内被拒回调", "Rejected callbacks (24 h)"),
+    "recon_open": ("对账未解决的严重差异", "Open high reconciliation discrepancies"),
     "result": ("结果", "Result"), "remote": ("来源", "From"), "error": ("出错了", "Something went wrong"),
     "raw": ("原文", "Raw"), "headers": ("请求头", "Headers"), "body": ("请求体", "Body"), "stats": ("统计", "Statistics"),
     "day": ("日期", "Day"), "type": ("类型", "Type"), "delivery": ("投递状态", "Delivery"), "attempt_no": ("次数", "Tries"),

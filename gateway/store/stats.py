@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.base import Row, all_rows, one
+from gateway.store.reconciliation import recon_discrepancies
 from gateway.store.tables import (
     attempts,
     channel_accounts,
@@ -304,6 +305,11 @@ async def problems(conn: AsyncConnection, scope: str | None, now: datetime) -> R
     rejected = await one(conn, _notify_scope(sa.select(sa.func.count().label("n"))
                                              .where(n.result.in_(["rejected", "error"]),
                                                     n.created_at >= now - timedelta(hours=24)), scope))
-    assert stuck and backlog and rejected
+    d = recon_discrepancies.c
+    open_rows = _scoped(sa.select(d.id).where(d.state == "open", d.severity == "high"), d.merchant_id, scope) \
+        .limit(PROBLEM_CAP)
+    recon = await one(conn, sa.select(sa.func.count().label("n")).select_from(open_rows.subquery()))
+    assert stuck and backlog and rejected and recon
     return {"stuck_pending": int(stuck["n"]), "webhook_pending": int(backlog["pending"]),
-            "webhook_failed": int(backlog["failed"]), "rejected_callbacks_24h": int(rejected["n"])}
+            "webhook_failed": int(backlog["failed"]), "rejected_callbacks_24h": int(rejected["n"]),
+            "recon_open_high": int(recon["n"])}

@@ -69,3 +69,29 @@ async def rotate_api_key(svc: Services, merchant_id: str, *, revoke: bool = Fals
         raise NotFound(f"No merchant {merchant_id}")
     svc.auth.forget_all()
     return None if revoke else key
+
+
+async def sync_refund(svc: Services, refund_id: str) -> None:
+    await refund_service.sync(svc, refund_id)
+
+
+async def create_merchant(svc: Services, *, name: str, webhook_url: str | None,
+                          return_domains: list[str]) -> dict[str, Any]:
+    """A merchant without channel accounts (added on its page); its API key and webhook secret shown once."""
+    return await merchant_service.create_merchant(svc.db, svc.settings, name=name, webhook_url=webhook_url,
+                                                  return_domains=return_domains)
+
+
+async def update_merchant(svc: Services, merchant_id: str, *, webhook_url: str | None,
+                          return_domains: list[str]) -> None:
+    try:
+        await merchant_service.update_merchant(svc.db, merchant_id, webhook_url=webhook_url,
+                                               clear_webhook=webhook_url is None, return_domains=return_domains)
+    except LookupError:
+        raise NotFound(f"No merchant {merchant_id}") from None
+
+
+async def set_channel(svc: Services, merchant_id: str, channel: str, credentials: dict[str, Any]) -> str:
+    """Replace (or add) the merchant's account at a channel; the keys are tried before they are stored."""
+    return await merchant_service.set_channel_account(svc.db, svc.settings, svc.registry, merchant_id, channel,
+                                                      credentials)

@@ -64,6 +64,10 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "chain_ok": ("完整，未被篡改", "intact"), "chain_broken": ("已损坏！", "BROKEN!"),
     "version": ("版本", "Version"), "database": ("数据库", "Database"), "cache": ("缓存", "Cache"),
     "loops": ("后台任务", "Background loops"), "config": ("配置", "Configuration"),
+    "new_merchant": ("新建商户", "New merchant"), "create": ("创建", "Create"), "save": ("保存", "Save"),
+    "replace_credentials": ("更换渠道凭据", "Replace channel credentials"),
+    "credentials_hint": ("凭据从不显示；新凭据先试用密钥再加密保存，旧凭据随即失效。",
+                         "Credentials are never shown; new ones are tried, then sealed; the old ones stop at once."),
     "you": ("当前用户", "Signed in as"), "menu": ("菜单", "Menu"),
 }
 

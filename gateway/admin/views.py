@@ -210,7 +210,7 @@ async def refunds(request: web.Request) -> web.Response:
     async with request.config_dict[keys.DB].read() as conn:
         rows = await stats.list_refunds(conn, operator_of(request).scope, status=request.query.get("status") or None,
                                         q=request.query.get("q", "").strip()[:64])
-    return page(request, "admin/refunds.html", {"rows": rows})
+    return page(request, "admin/refunds.html", {"rows": rows, "done": request.query.get("done")})
 
 
 @routes.get("/callbacks", name="callbacks")
@@ -275,7 +275,8 @@ async def merchant(request: web.Request) -> web.Response:
         if m is None:
             raise NotFound("No merchant")
         accounts = await stats.merchant_accounts(conn, m["id"])
-    return page(request, "admin/merchant.html", {"m": m, "accounts": accounts,
+    return page(request, "admin/merchant.html", {"m": m, "accounts": accounts, "done": request.query.get("done"),
+                                                 "channels": sorted(request.config_dict[keys.SERVICES].registry.channels),
                                                  "domains": json.loads(m["return_domains"] or "[]")})
 
 
@@ -299,6 +300,31 @@ async def audit_log(request: web.Request) -> web.Response:
     report = await audit.verify(db) if request.query.get("verify") else None
     await record(request, "view_audit", object_type="audit_log", detail={"verify": bool(report)})
     return page(request, "admin/audit.html", {"rows": rows, "report": report})
+
+
+@routes.get("/audit.csv", name="audit_csv")
+@guard(AUDIT)
+async def audit_csv(request: web.Request) -> web.StreamResponse:
+    db, scope = request.config_dict[keys.DB], operator_of(request).scope
+    await record(request, "export", object_type="audit_log")
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="audit-{(utcnow() + BEIJING):%Y%m%d-%H%M%S}.csv"'})
+    await response.prepare(request)
+    await response.write(b"\xef\xbb\xbf" + csv_line(["seq", "at_beijing", "actor", "ip", "action", "object_type",
+                                                      "object_id", "merchant_id", "outcome", "detail", "hash"]))
+    before = None
+    while True:
+        async with db.read() as conn:
+            rows = await audit.recent(conn, limit=1000, before=before, merchant_id=scope)
+        for a in rows:
+            await response.write(csv_line([a["seq"], when(a["at"]), a["actor"], a["ip"], a["action"], a["object_type"],
+                                           a["object_id"], a["merchant_id"], a["outcome"], a["detail"], a["hash"]]))
+        if len(rows) < 1000:
+            break
+        before = rows[-1]["seq"]
+    await response.write_eof()
+    return response
 
 
 @routes.get("/system", name="system")

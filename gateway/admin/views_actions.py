@@ -2,6 +2,8 @@
 audited (succeeded or failed), and done by :mod:`gateway.admin.actions` -- the services' own functions."""
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from gateway import keys
@@ -162,3 +164,84 @@ async def operator_change(request: web.Request) -> web.Response:
             else:
                 await operators_repo.set_disabled(conn, target["id"], what == "disable")
     raise web.HTTPSeeOther(str(request.app.router["operators"].url_for()))
+
+
+@routes.post("/refunds/{id}/sync", name="refund_sync")
+@guard(PAY_ACTIONS)
+async def refund_sync(request: web.Request) -> web.Response:
+    async with request.config_dict[keys.DB].read() as conn:
+        rows = await stats.list_refunds(conn, operator_of(request).scope, q=request.match_info["id"], limit=1)
+    if not rows or rows[0]["id"] != request.match_info["id"]:
+        raise NotFound("No refund")
+    refund = rows[0]
+    async with audited(request, "refund.sync", object_type="refund", object_id=refund["id"],
+                       merchant_id=refund["merchant_id"]):
+        await actions.sync_refund(request.config_dict[keys.SERVICES], refund["id"])
+    raise web.HTTPSeeOther(f"{request.app.router['refunds'].url_for()}?done=sync")
+
+
+def _domains(text: str) -> list[str]:
+    return [d.strip().lower() for d in text.replace(",", "\n").splitlines() if d.strip()]
+
+
+def _webhook_url(text: str) -> str | None:
+    url = text.strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ValidationFailed("webhook URL: http(s) expected")
+    return url or None
+
+
+@routes.post("/merchants", name="merchant_create")
+@guard(MERCHANT_KEYS, step_up=True)
+async def merchant_create(request: web.Request) -> web.Response:
+    if operator_of(request).scope is not None:
+        raise web.HTTPForbidden()  # a merchant-bound owner manages its own merchant only
+    form = await request.post()
+    name = str(form.get("name", "")).strip()[:128]
+    if not name:
+        raise ValidationFailed("name required")
+    async with audited(request, "merchant.create", object_type="merchant", object_id=name[:64],
+                       merchant_id=None) as detail:
+        created = await actions.create_merchant(request.config_dict[keys.SERVICES], name=name,
+                                                webhook_url=_webhook_url(str(form.get("webhook_url", ""))),
+                                                return_domains=_domains(str(form.get("return_domains", ""))))
+        detail["merchant_id"] = created["merchant_id"]
+    return page(request, "admin/shown_once.html", {
+        "m": {"id": created["merchant_id"], "name": name}, "label": "merchants",
+        "secrets": [("api_key", created["api_key"]), ("rotate_webhook_secret", created["webhook_secret"])]})
+
+
+@routes.post("/merchants/{id}/settings", name="merchant_settings")
+@guard(MERCHANT_KEYS, step_up=True)
+async def merchant_settings(request: web.Request) -> web.Response:
+    m, form = await _merchant(request), await request.post()
+    url, domains = _webhook_url(str(form.get("webhook_url", ""))), _domains(str(form.get("return_domains", "")))
+    async with audited(request, "merchant.settings", object_type="merchant", object_id=m["id"], merchant_id=m["id"],
+                       detail={"webhook_url": url, "return_domains": domains}):
+        await actions.update_merchant(request.config_dict[keys.SERVICES], m["id"], webhook_url=url,
+                                      return_domains=domains)
+    raise _back(request, "merchant", "settings", id=m["id"])
+
+
+@routes.post("/merchants/{id}/channel", name="merchant_channel")
+@guard(MERCHANT_KEYS, step_up=True)
+async def merchant_channel(request: web.Request) -> web.Response:
+    m, form = await _merchant(request), await request.post()
+    svc = request.config_dict[keys.SERVICES]
+    channel = str(form.get("channel", ""))
+    if channel not in svc.registry.channels:
+        raise ValidationFailed("unknown channel")
+    try:
+        credentials = json.loads(str(form.get("credentials", "")))
+        if not isinstance(credentials, dict):
+            raise ValueError
+    except ValueError:
+        raise ValidationFailed("credentials: a JSON object expected") from None
+    # The audit entry names the fields, never their values.
+    async with audited(request, "merchant.channel_credentials", object_type="merchant", object_id=m["id"],
+                       merchant_id=m["id"], detail={"channel": channel, "fields": sorted(credentials)}) as detail:
+        try:
+            detail["account_id"] = await actions.set_channel(svc, m["id"], channel, credentials)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValidationFailed(f"the credentials do not work: {type(exc).__name__}") from None
+    raise _back(request, "merchant", "channel", id=m["id"])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from gateway.admin import access
+from gateway.cli import sandbox_accounts
 from gateway.store import audit
 from gateway.store.audit import audit_log
 from gateway.store.tables import notify_log, refunds
@@ -211,3 +213,54 @@ async def test_audit_chain_checker_catches_an_edited_entry(gateway: Gateway, con
     assert not report.ok and report.broken_at == seq and report.reason == "entry edited"
     status, html = await owner.get("/audit", params={"verify": "1"})
     assert 'id="chain" class="bad"' in html
+
+
+async def test_merchant_create_settings_credentials_and_refund_sync(gateway: Gateway, consoles: Any) -> None:
+    owner: Console = await consoles("owner")
+    r = await owner.post("/merchants", {"name": "New Shop", "webhook_url": "https://shop.example/hook",
+                                        "return_domains": "shop.example, www.shop.example"}, token_from="/merchants")
+    html = await r.text()
+    assert r.status == 200 and 'id="secret-1">sk_' in html and 'id="secret-2">whsec_' in html
+    merchant_id = html.split('href="/admin/merchants/')[1].split('"')[0]
+    page = f"/merchants/{merchant_id}"
+    r = await owner.post(f"{page}/settings", {"webhook_url": "", "return_domains": "a.example"}, token_from=page)
+    assert r.status == 303
+    _, html = await owner.get(page)
+    assert "a.example" in html and "shop.example/hook" not in html
+    r = await owner.post(f"{page}/channel", {"channel": "alipay", "credentials": '{"app_id": "x"}'}, token_from=page)
+    assert r.status == 422  # unusable keys are refused before anything is stored
+    creds = sandbox_accounts(gateway.svc.settings)["alipay"]
+    r = await owner.post(f"{page}/channel", {"channel": "alipay", "credentials": json.dumps(creds)}, token_from=page)
+    assert r.status == 303, await r.text()
+    _, html = await owner.get(page)
+    assert "alipay" in html and creds.get("app_private_key", "~~")[:40] not in html
+    async with gateway.svc.db.read() as conn:
+        detail = (await conn.execute(sa.select(audit_log.c.detail).where(
+            audit_log.c.action == "merchant.channel_credentials", audit_log.c.outcome == "success"))).scalar_one()
+    assert all(str(v)[:20] not in detail for v in creds.values() if len(str(v)) > 20)  # names, never values
+
+    m = await gateway.merchant()
+    p = await paid_payment(gateway, m, amount=900)
+    answer = await gateway.api(m, "POST", f"/payments/{p['id']}/refunds", json_body={"amount": 100, "out_refund_no": unique("rf")})
+    assert answer.status == 201
+    _, html = await owner.get("/refunds")
+    assert answer.body["id"] in html
+    r = await owner.post(f"/refunds/{answer.body['id']}/sync", token_from="/refunds")
+    assert r.status == 303
+    async with owner.http.get(f"{owner.url}/audit.csv") as resp:
+        body = await resp.read()
+    assert resp.status == 200 and body.startswith(b"\xef\xbb\xbf") and b"refund.sync" in body
+
+
+async def test_check_audit_command_finds_a_deleted_entry(gateway: Gateway, consoles: Any) -> None:
+    from gateway.cli import check_audit_cmd
+
+    await consoles("viewer")
+    settings = gateway.svc.settings
+    assert await check_audit_cmd(settings) == 0
+    async with gateway.svc.db.begin() as conn:
+        seq = (await conn.execute(sa.select(sa.func.max(audit_log.c.seq)))).scalar_one()
+        await conn.execute(sa.delete(audit_log).where(audit_log.c.seq == seq - 1))
+    report = await audit.verify(gateway.svc.db)
+    assert not report.ok and report.broken_at == seq - 1 and report.reason == "missing entry"
+    assert await check_audit_cmd(settings) == 1

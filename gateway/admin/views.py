@@ -185,7 +185,9 @@ def _timeline(p: Row, story: Mapping[str, list[Row]], actions: list[Row]) -> lis
                       "detail": act["actor"]})
     if p["closed_at"]:
         items.append({"at": p["closed_at"], "kind": "payment", "text": "closed", "detail": ""})
-    return sorted(items, key=lambda i: i["at"])
+    order = {"payment": 0, "attempt": 1, "callback": 2, "ledger": 3, "event": 4, "refund": 5, "delivery": 6,
+             "operator": 7}
+    return sorted(items, key=lambda i: (i["at"], order[i["kind"]]))
 
 
 @routes.get("/payments/{id}", name="payment")

@@ -11,7 +11,7 @@ from aiohttp_session import get_session
 
 from gateway import keys
 from gateway.admin import auth
-from gateway.admin.access import SESSION_MFA_AT, SESSION_OPERATOR, record
+from gateway.admin.access import SESSION_MFA_AT, SESSION_OPERATOR, load_operator, record
 from gateway.checkout import qr
 from gateway.web.pages import render_page
 from gateway.web.sessions import rotate_session
@@ -54,11 +54,10 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.post("/logout", name="logout")
 async def logout(request: web.Request) -> web.Response:
-    session = await get_session(request)
-    operator_id = session.get(SESSION_OPERATOR)
-    if isinstance(operator_id, str):
-        await record(request, "sign_out", object_type="operator", object_id=operator_id, actor=operator_id)
-    session.invalidate()
+    op = await load_operator(request)
+    if op is not None:
+        await record(request, "sign_out", object_type="operator", object_id=op.id, actor=op.email)
+    (await get_session(request)).invalidate()
     raise web.HTTPSeeOther(str(request.app.router["login"].url_for()))
 
 

@@ -18,12 +18,13 @@ EVERY = 300.0
 
 
 async def _loop(app: web.Application) -> None:
+    # Sleep first: a process starting writes nothing (the dashboard computes days it finds missing itself).
     while True:
+        await asyncio.sleep(EVERY * app[keys.SETTINGS].task_time_scale)
         try:
             await rollup.refresh(app[keys.DB])
         except Exception:  # a database hiccup must not end the loop
             log.exception("stats rollup failed; retrying")
-        await asyncio.sleep(EVERY * app[keys.SETTINGS].task_time_scale)
 
 
 async def rollup_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -133,9 +133,10 @@ class Gateway:
 @functools.cache
 def shared_sandbox_keys() -> str:
     """RSA key generation is slow: one set of sandbox keys per test session, copied into each data dir."""
-    from gateway.sandbox import alipay, wechat
+    from gateway.sandbox import alipay, unionpay, wechat
 
-    return json.dumps({"alipay": alipay.generate_keys(), "wechat": wechat.generate_keys()})
+    return json.dumps({"alipay": alipay.generate_keys(), "wechat": wechat.generate_keys(),
+                       "unionpay": unionpay.generate_keys()})
 
 
 def seed_sandbox_keys(data_dir: Path) -> None:

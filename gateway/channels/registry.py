@@ -11,12 +11,14 @@ from typing import Any
 
 from gateway.channels.alipay import AlipayFactory
 from gateway.channels.base import ChannelFactory, EndpointSetting, FactoryBase, PayMethodSpec
+from gateway.channels.unionpay import UnionPayFactory
 from gateway.channels.wechat import WechatFactory
 
 # Every channel we speak, in the order the checkout names them. ``timeout`` bounds each channel call.
 FACTORIES: tuple[type[FactoryBase], ...] = (
     WechatFactory,
     AlipayFactory,
+    UnionPayFactory,
 )
 
 

@@ -15,6 +15,7 @@ from gateway import keys
 from gateway.api.app import PREFIX as API_PREFIX
 from gateway.api.app import create_api_app
 from gateway.cache.memory import MemoryCache
+from gateway.cache.status import StatusBus
 from gateway.callbacks.app import create_callbacks_app
 from gateway.channels.pool import ChannelPool
 from gateway.channels.registry import Registry, default_registry
@@ -22,7 +23,6 @@ from gateway.checkout.app import checkout_ctx, release_long_polls, setup_checkou
 from gateway.config import Settings
 from gateway.services.context import Services
 from gateway.services.merchants import Authenticator
-from gateway.services.status import StatusBus
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade_async
 from gateway.tasks.runner import tasks_ctx

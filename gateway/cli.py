@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def check_ledger_cmd(settings: Settings) -> int:
-    from gateway.services.ledger_check import check_database
+    from gateway.store.ledger_check import check_database
 
     db = Database(settings.effective_database_url)
     try:

@@ -33,8 +33,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """``check-ledger`` over every database the suite used: any violation fails the run."""
     from sqlalchemy.engine import make_url
 
-    from gateway.services.ledger_check import check_database
     from gateway.store.db import Database
+    from gateway.store.ledger_check import check_database
 
     async def check(url: str) -> list[str]:
         db = Database(url)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from gateway.api.idempotency import BODY
 from gateway.api.models import validation_errors
 from gateway.domain.errors import InvalidJSON, ValidationFailed
+from gateway.store.base import Row
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -65,7 +66,7 @@ def page_request(request: web.Request) -> tuple[int, tuple[datetime, str] | None
         raise ValidationFailed("Invalid cursor", errors=[{"field": "cursor", "message": "invalid"}]) from None
 
 
-def page_response(rows: Sequence[dict[str, Any]], limit: int, view: Callable[[dict[str, Any]], Any]) -> web.Response:
+def page_response(rows: Sequence[Row], limit: int, view: Callable[[Row], Any]) -> web.Response:
     """The list answer for ``rows`` fetched with ``limit + 1``: the extra row only says there is more."""
     has_more = len(rows) > limit
     rows = rows[:limit]

@@ -11,7 +11,7 @@ from gateway.api.auth import MERCHANT
 from gateway.api.common import json_response, page_request, page_response
 from gateway.domain.errors import NotFound
 from gateway.keys import SERVICES
-from gateway.services import webhooks
+from gateway.services import merchants, webhooks
 from gateway.store import events as repo
 from gateway.store import outbox
 
@@ -77,9 +77,10 @@ async def _event(request: web.Request) -> dict[str, Any]:
     svc = request.config_dict[SERVICES]
     async with svc.db.read() as conn:
         row = await repo.get_event(conn, request[MERCHANT]["id"], request.match_info["id"])
-    if row is None:
-        raise NotFound(f"No event {request.match_info['id']}")
-    return webhooks.event_view(row, await outbox.deliveries_of(svc.db, row["id"]))
+        if row is None:
+            raise NotFound(f"No event {request.match_info['id']}")
+        deliveries = await outbox.deliveries_of(conn, row["id"])
+    return webhooks.event_view(row, deliveries)
 
 
 @routes.get("/events/{id}", name="get_event")
@@ -92,7 +93,9 @@ async def resend_event(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
     merchant_id = request[MERCHANT]["id"]
     await webhooks.require_endpoint(svc, merchant_id)
-    if not await outbox.resend(svc.db, merchant_id, request.match_info["id"]):
+    async with svc.db.begin() as conn:
+        resent = await outbox.resend(conn, merchant_id, request.match_info["id"])
+    if not resent:
         raise NotFound(f"No event {request.match_info['id']}")
     return json_response(await _event(request), status=202)
 
@@ -100,4 +103,4 @@ async def resend_event(request: web.Request) -> web.Response:
 @routes.post("/webhook-secret/rotate", name="rotate_webhook_secret")
 async def rotate_webhook_secret(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
-    return json_response(await webhooks.rotate_secret(svc, request[MERCHANT]["id"]), status=201)
+    return json_response(await merchants.rotate_webhook_secret(svc.db, svc.settings, request[MERCHANT]["id"]), status=201)

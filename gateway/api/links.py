@@ -6,8 +6,8 @@ from aiohttp import web
 from gateway.api.auth import MERCHANT
 from gateway.api.common import json_response, page_request, page_response, parse
 from gateway.api.link_models import PaymentLinkCreate
-from gateway.checkout import links as service
 from gateway.keys import SERVICES
+from gateway.services import links as service
 from gateway.store import links as repo
 
 routes = web.RouteTableDef()

@@ -9,13 +9,14 @@ from gateway.api.auth import MERCHANT
 from gateway.api.common import json_response, page_request, page_response, parse
 from gateway.api.models import PaymentCreate
 from gateway.domain.errors import ValidationFailed
+from gateway.domain.states import PaymentStatus
 from gateway.keys import SERVICES
 from gateway.services import payments as service
 from gateway.services.views import payment_view
 from gateway.store import payments as repo
 
 routes = web.RouteTableDef()
-STATUSES = {"pending", "paid", "partially_refunded", "refunded", "closed"}
+STATUSES = {s.value for s in PaymentStatus}
 
 
 @routes.post("/payments", name="create_payment")

@@ -30,7 +30,8 @@ class RedisCache:
         self._reader: asyncio.Task[None] | None = None
 
     async def get(self, key: str) -> str | None:
-        return await self._redis.get(PREFIX + key)
+        value = await self._redis.get(PREFIX + key)
+        return value.decode() if isinstance(value, bytes) else value  # decode_responses: already str
 
     async def set(self, key: str, value: str, ttl: int) -> None:
         await self._redis.set(PREFIX + key, value, ex=ttl)

@@ -17,6 +17,7 @@ from gateway.services.context import Services
 from gateway.store import merchants as merchants_repo
 from gateway.store import payments as repo
 from gateway.store.base import Row, utcnow
+from gateway.store.rows import AttemptRow
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 class PageData:
     payment: Row
     merchant: Row
-    attempts: list[Row]
+    attempts: list[AttemptRow]
     allowed: list[str]  # the fixed method, or the merchant's enabled ones
 
     @property

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.checkout import links
 from gateway.checkout.i18n import language
 from gateway.checkout.labels import texts
+from gateway.checkout.poster import amount_text, render_poster
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.money import MoneyError, parse_major
 from gateway.keys import SERVICES
+from gateway.services import links
 from gateway.store.base import Row
 from gateway.web.i18n import format_amount
 from gateway.web.pages import render_page
@@ -58,6 +59,6 @@ async def poster(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
     link, merchant = await links.active_link(svc, request.match_info["slug"])
     lang = language(request)
-    body = links.poster(svc.url(f"/l/{link['slug']}"), merchant["name"], link["subject"],
-                        links.amount_text(link, lang), texts(svc.registry, lang)["aggregated"])
+    body = render_poster(svc.url(f"/l/{link['slug']}"), merchant["name"], link["subject"],
+                         amount_text(link, lang), texts(svc.registry, lang)["aggregated"])
     return web.Response(body=body, content_type="image/png", headers={"Cache-Control": "public, max-age=300"})

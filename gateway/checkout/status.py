@@ -13,13 +13,12 @@ import contextlib
 import functools
 import json
 
-import sqlalchemy as sa
 from aiohttp import web
 
+from gateway.cache.status import LOCAL_TTL
 from gateway.keys import CHECKOUT, SERVICES
 from gateway.services.context import Services
-from gateway.services.status import LOCAL_TTL
-from gateway.store.tables import payments
+from gateway.store import payments as payments_repo
 
 MAX_WAIT = 30
 HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
@@ -51,8 +50,7 @@ async def current_status(svc: Services, payment_id: str) -> str | None:
 
     async def from_database() -> str | None:
         async with svc.db.read() as conn:
-            return (await conn.execute(sa.select(payments.c.status)
-                                       .where(payments.c.id == payment_id))).scalar_one_or_none()
+            return await payments_repo.status_of(conn, payment_id)
 
     return await svc.status.cached_or_load(payment_id, from_database)
 

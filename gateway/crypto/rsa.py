@@ -43,6 +43,7 @@ def load_private_key(text: str) -> PrivateKey:
 def load_public_key(text: str) -> PublicKey:
     """An SPKI public key (PEM or bare base64) or an X.509 certificate in PEM."""
     text = text.strip()
+    key: object
     if "BEGIN CERTIFICATE" in text:
         key = x509.load_pem_x509_certificate(text.encode()).public_key()
     else:

@@ -1,8 +1,8 @@
 """Payment, attempt and refund states, and every transition between them -- in one place.
 
-A transition is named; the store turns each into ``UPDATE … WHERE id = ? AND status IN (<from>)`` and
-reports whether it applied. Side effects (ledger postings, merchant events) are written in the same
-transaction, and only when it did.
+A transition is named; the store turns each into one function (``mark_paid(conn, payment_id, *, …)``)
+running ``UPDATE … WHERE id = ? AND status IN (<from>)`` and reporting whether it applied. Side effects
+(ledger postings, merchant events) are written in the same transaction, and only when it did.
 """
 from __future__ import annotations
 
@@ -46,25 +46,27 @@ def _t(name: str, sources: set[StrEnum], target: StrEnum) -> Transition:
 
 P, A, R = PaymentStatus, AttemptStatus, RefundStatus
 
+# Each transition is a constant, so a misspelt one is a name error that mypy and ruff catch; the store
+# wraps each in one named function (``store.payments.mark_paid`` …) stating the columns it writes.
+MARK_PAID = _t("mark_paid", {P.PENDING}, P.PAID)
+# A channel's success that arrives after we closed locally is never dropped (flagged ``late``).
+MARK_PAID_LATE = _t("mark_paid_late", {P.CLOSED}, P.PAID)
+MARK_CLOSED = _t("mark_closed", {P.PENDING}, P.CLOSED)
+MARK_PARTIALLY_REFUNDED = _t("mark_partially_refunded", {P.PAID, P.PARTIALLY_REFUNDED}, P.PARTIALLY_REFUNDED)
+MARK_REFUNDED = _t("mark_refunded", {P.PAID, P.PARTIALLY_REFUNDED}, P.REFUNDED)
+
+ATTEMPT_SUCCEEDED = _t("attempt_succeeded", {A.PENDING, A.CLOSED, A.FAILED}, A.SUCCEEDED)
+ATTEMPT_CLOSED = _t("attempt_closed", {A.PENDING}, A.CLOSED)
+ATTEMPT_FAILED = _t("attempt_failed", {A.PENDING}, A.FAILED)
+
+REFUND_SUCCEEDED = _t("refund_succeeded", {R.PENDING}, R.SUCCEEDED)
+REFUND_FAILED = _t("refund_failed", {R.PENDING}, R.FAILED)
+
 PAYMENT_TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
-    _t("mark_paid", {P.PENDING}, P.PAID),
-    # A channel's success that arrives after we closed locally is never dropped (flagged ``late``).
-    _t("mark_paid_late", {P.CLOSED}, P.PAID),
-    _t("mark_closed", {P.PENDING}, P.CLOSED),
-    _t("mark_partially_refunded", {P.PAID, P.PARTIALLY_REFUNDED}, P.PARTIALLY_REFUNDED),
-    _t("mark_refunded", {P.PAID, P.PARTIALLY_REFUNDED}, P.REFUNDED),
-)}
-
+    MARK_PAID, MARK_PAID_LATE, MARK_CLOSED, MARK_PARTIALLY_REFUNDED, MARK_REFUNDED)}
 ATTEMPT_TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
-    _t("attempt_succeeded", {A.PENDING, A.CLOSED, A.FAILED}, A.SUCCEEDED),
-    _t("attempt_closed", {A.PENDING}, A.CLOSED),
-    _t("attempt_failed", {A.PENDING}, A.FAILED),
-)}
-
-REFUND_TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
-    _t("refund_succeeded", {R.PENDING}, R.SUCCEEDED),
-    _t("refund_failed", {R.PENDING}, R.FAILED),
-)}
+    ATTEMPT_SUCCEEDED, ATTEMPT_CLOSED, ATTEMPT_FAILED)}
+REFUND_TRANSITIONS: dict[str, Transition] = {t.name: t for t in (REFUND_SUCCEEDED, REFUND_FAILED)}
 
 REFUNDABLE = frozenset({P.PAID.value, P.PARTIALLY_REFUNDED.value})
 TERMINAL_PAYMENT = frozenset({P.REFUNDED.value})

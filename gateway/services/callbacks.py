@@ -11,16 +11,17 @@ import logging
 from dataclasses import dataclass
 
 from gateway.channels.base import Channel, Notification, RawCallback, VerificationError
+from gateway.domain.errors import Rejected
 from gateway.domain.outcomes import Outcome
 from gateway.services import refunds as refund_service
-from gateway.services.confirm import settle_paid_with_policy
 from gateway.services.context import Services
 from gateway.services.payments import after_settle
-from gateway.services.settlement import Settled, SettleResult, settle_attempt_closed
+from gateway.services.settlement import Settled, SettleResult, settle_attempt_closed, settle_paid_with_policy
 from gateway.store import merchants as merchants_repo
 from gateway.store import notify_log
 from gateway.store import payments as repo
 from gateway.store.base import Row
+from gateway.store.rows import AttemptRow
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +34,6 @@ class Ack:
     status: int
     content_type: str
     body: bytes
-
-
-class Rejected(Exception):
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(detail or code)
-        self.code = code
 
 
 async def _verify(svc: Services, channel_name: str, raw: RawCallback) -> tuple[Row, Channel, Notification]:
@@ -80,7 +75,7 @@ async def _owner(svc: Services, channel_name: str, raw: RawCallback, account: Ro
 
 
 def _cross_check(account: Row, channel: Channel, required: tuple[str, ...], note: Notification,
-                 attempt: Row | None) -> Row:
+                 attempt: AttemptRow | None) -> AttemptRow:
     if attempt is None:
         raise Rejected("unknown_trade", f"no attempt {note.trade_no}")
     if attempt["account_id"] != account["id"]:

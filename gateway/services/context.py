@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.cache.base import Cache
+from gateway.cache.status import StatusBus
 from gateway.channels.pool import ChannelPool
 from gateway.channels.registry import Registry
 from gateway.config import Settings
 from gateway.services.merchants import Authenticator
-from gateway.services.status import StatusBus
 from gateway.store.db import Database
 
 

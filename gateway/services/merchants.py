@@ -1,18 +1,24 @@
-"""Merchants: creation (credentials shown once), API-key authentication, channel accounts."""
+"""Merchants: creation (credentials shown once), API-key authentication, channel accounts, webhook
+secret rotation."""
 from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 from gateway.channels.pool import seal_credentials
 from gateway.channels.registry import account_ref
 from gateway.config import Settings
 from gateway.crypto.secrets import hash_api_key, new_api_key, new_webhook_secret, seal
+from gateway.domain.errors import NotFound
 from gateway.domain.ids import new_id
+from gateway.services.views import iso
 from gateway.store import merchants as repo
 from gateway.store.base import Row, utcnow
 from gateway.store.db import Database
+
+ROTATION_GRACE = timedelta(hours=24)  # how long the previous webhook secret still signs deliveries
 
 
 async def create_merchant(db: Database, settings: Settings, *, name: str, return_domains: list[str] | None = None,
@@ -54,10 +60,6 @@ async def set_channel_account(db: Database, settings: Settings, registry: Any, m
 
     The credentials are tried first (``open`` parses every key), and sealed before they are stored.
     """
-    import sqlalchemy as sa
-
-    from gateway.store.tables import channel_accounts
-
     factory = registry.channel(channel)
     factory.open(credentials, None, settings.endpoint(factory.settings[0]))  # raises on unusable keys
     methods = sorted(pay_methods or factory.pay_methods)
@@ -71,29 +73,40 @@ async def set_channel_account(db: Database, settings: Settings, registry: Any, m
         if not existing:
             return await add_account(conn, settings, merchant_id, channel, credentials, methods)
         account_id = existing[0]["id"]
-        await conn.execute(sa.update(channel_accounts).where(channel_accounts.c.id == account_id).values(
-            credentials_sealed=seal_credentials(settings, channel, credentials), pay_methods=json.dumps(methods),
-            account_ref=factory.account_ref(credentials)))
+        await repo.update_account(conn, account_id, credentials_sealed=seal_credentials(settings, channel, credentials),
+                                  pay_methods=methods, account_ref=factory.account_ref(credentials))
         return account_id
 
 
 async def update_merchant(db: Database, merchant_id: str, *, webhook_url: str | None = None,
                           clear_webhook: bool = False, return_domains: list[str] | None = None) -> None:
-    import sqlalchemy as sa
-
-    from gateway.store.tables import merchants
-
-    values: dict[str, Any] = {}
-    if webhook_url is not None or clear_webhook:
-        values["webhook_url"] = None if clear_webhook else webhook_url
-    if return_domains is not None:
-        values["return_domains"] = json.dumps([d.lower() for d in return_domains])
-    if not values:
+    if webhook_url is None and not clear_webhook and return_domains is None:
         return
     async with db.begin() as conn:
-        result = await conn.execute(sa.update(merchants).where(merchants.c.id == merchant_id).values(**values))
-    if result.rowcount != 1:
+        found = True
+        if webhook_url is not None or clear_webhook:
+            found = await repo.set_webhook_url(conn, merchant_id, None if clear_webhook else webhook_url)
+        if found and return_domains is not None:
+            found = await repo.set_return_domains(conn, merchant_id, [d.lower() for d in return_domains])
+    if not found:
         raise LookupError(f"no merchant {merchant_id}")
+
+
+async def rotate_webhook_secret(db: Database, settings: Settings, merchant_id: str) -> dict[str, Any]:
+    """A new secret, shown this once; the current one stays valid (deliveries carry both signatures)
+    for :data:`ROTATION_GRACE`. A rotation during a grace period ends the older secret at once."""
+    now = utcnow()
+    fresh = new_webhook_secret()
+    master = settings.secret_key
+    async with db.begin() as conn:
+        merchant = await repo.get_merchant(conn, merchant_id)
+        if merchant is None:
+            raise NotFound(f"No merchant {merchant_id}")
+        await repo.rotate_webhook_secret(
+            conn, merchant_id, current_sealed=merchant["webhook_secret_sealed"],
+            new_sealed=seal(master, "webhook", fresh), previous_until=now + ROTATION_GRACE)
+    return {"object": "webhook_secret", "webhook_secret": fresh,
+            "previous_valid_until": iso(now + ROTATION_GRACE)}
 
 
 class Authenticator:

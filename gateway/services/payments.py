@@ -1,4 +1,5 @@
-"""Payment use cases: create, read, list, open a channel attempt, close."""
+"""Payment use cases: create, read, open a channel attempt, query it, close -- the channel I/O. What the
+channel confirms is applied through :mod:`gateway.services.settlement`."""
 from __future__ import annotations
 
 import logging
@@ -21,9 +22,16 @@ from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import PayAction
 from gateway.domain.states import AttemptStatus, PaymentStatus
-from gateway.services.confirm import settle_paid_with_policy, submit_automatic
 from gateway.services.context import Services
-from gateway.services.settlement import Settled, SettleResult, emit_payment_event
+from gateway.services.refunds import submit_automatic
+from gateway.services.settlement import (
+    Settled,
+    SettleResult,
+    settle_attempt_closed,
+    settle_attempt_failed,
+    settle_paid_with_policy,
+    settle_payment_closed,
+)
 from gateway.services.views import payment_view
 from gateway.store import merchants as merchants_repo
 from gateway.store import payments as repo
@@ -51,7 +59,7 @@ class NewPayment:
 
 
 def _view(svc: Services, payment: Row, attempt: Row | None = None) -> dict[str, Any]:
-    action = PayAction.loads(attempt["pay_data"]) if attempt and attempt["status"] == "pending" else None
+    action = PayAction.loads(attempt["pay_data"]) if attempt and attempt["status"] == AttemptStatus.PENDING else None
     return payment_view(payment, base_url=svc.settings.public_url or "", next_action=action)
 
 
@@ -153,7 +161,7 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
         return attempt
     if result.outcome == Outcome.CHANNEL_ERROR:
         async with svc.db.begin() as conn:
-            await repo.transition_attempt(conn, "attempt_failed", attempt["id"], next_sync_at=None)
+            await settle_attempt_failed(conn, attempt)
         raise ChannelDeclined(f"{account['channel']} refused the order: {result.error_code} {result.error_message}",
                               payment_id=payment["id"], channel_code=result.error_code)
     log.warning("channel %s gave no answer creating %s: %s", account["channel"], attempt["id"],
@@ -167,9 +175,8 @@ def _trade_ref(attempt: Row) -> TradeRef:
 
 
 async def apply_trade_state(svc: Services, attempt: Row) -> SettleResult:
-    """Ask the channel about an attempt and apply a confirmed answer. Used by close, sync and expiry."""
-    from gateway.services.settlement import settle_attempt_closed
-
+    """Ask the channel about an attempt and apply a confirmed answer through the settlement. Used by
+    close, sync, expiry and the checkout's return."""
     async with svc.db.read() as conn:
         account = await merchants_repo.get_account(conn, attempt["account_id"])
     assert account is not None
@@ -189,9 +196,10 @@ async def apply_trade_state(svc: Services, attempt: Row) -> SettleResult:
 
 
 async def after_settle(svc: Services, result: SettleResult) -> None:
+    """After the settlement's commit: publish the status change, and send an automatic refund."""
     if result.status_changed and result.payment_id and result.status:
         await svc.status.changed(result.payment_id, result.status)
-    if result.outcome in {Settled.MISMATCH}:
+    if result.outcome == Settled.MISMATCH:
         log.error("channel amount mismatch on payment %s: nothing changed", result.payment_id)
     if result.refund_id:  # double or late payment: its refund row is committed, send it now
         await submit_automatic(svc, result.refund_id)
@@ -200,8 +208,6 @@ async def after_settle(svc: Services, result: SettleResult) -> None:
 async def close_attempts_at_channel(svc: Services, payment_id: str, *, keep: str | None = None) -> bool:
     """Close every pending attempt of a payment at its channel (except ``keep``). Returns True when all
     are closed. An attempt the channel reports paid is settled as paid instead."""
-    from gateway.services.settlement import settle_attempt_closed
-
     async with svc.db.read() as conn:
         pending = [a for a in await repo.attempts_of(conn, payment_id)
                    if a["status"] == AttemptStatus.PENDING and a["id"] != keep]
@@ -234,10 +240,8 @@ async def close_payment(svc: Services, payment: Row, *, reason: str = "merchant"
             raise InvalidState(f"Payment {payment['id']} was paid before it could be closed", payment_status=fresh["status"])
         raise ChannelUnavailable("The channel did not confirm the close; try again", payment_id=payment["id"])
     async with svc.db.begin() as conn:
-        applied = await repo.transition_payment(conn, "mark_closed", payment["id"], closed_at=utcnow())
-        if applied:
-            await emit_payment_event(conn, "payment.closed", payment["id"], svc.settings.public_url or "",
-                                     close_reason=reason)
+        applied = await settle_payment_closed(conn, payment["id"], reason=reason,
+                                              base_url=svc.settings.public_url or "")
         fresh = await repo.get_payment(conn, payment["id"])
     assert fresh is not None
     if applied:

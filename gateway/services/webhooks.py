@@ -7,36 +7,32 @@ merchant's ``whsec_`` secret. While a secret rotation is in its grace period the
 both the new and the previous secret, so a receiver holding either one verifies it.
 
 Delivery is at least once: 2xx is done, anything else (including 3xx, timeouts and refused connections)
-is retried on :data:`BACKOFF` -- 8 attempts over 27.6 hours.
+is retried on :data:`gateway.tasks.schedule.WEBHOOK_BACKOFF` -- 8 attempts over 27.6 hours. Secrets are
+rotated by :func:`gateway.services.merchants.rotate_webhook_secret`.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import aiohttp
-import sqlalchemy as sa
 
-from gateway.crypto.secrets import new_webhook_secret, seal, unseal
-from gateway.domain.errors import InvalidState, NotFound
+from gateway.crypto.secrets import unseal
+from gateway.domain.errors import InvalidState
 from gateway.services.context import Services
 from gateway.services.views import iso
 from gateway.store import merchants as merchants_repo
 from gateway.store.base import Row, utcnow
-from gateway.store.tables import merchants
 
 PREFIX = "whsec_"
 TOLERANCE = 300  # seconds a receiver accepts a timestamp away from its clock
-ROTATION_GRACE = timedelta(hours=24)
-# Waits after the 1st, 2nd, … failed attempt (the Standard Webhooks / Svix schedule): 27 h 35 min in all.
-BACKOFF = (timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
-           timedelta(hours=5), timedelta(hours=10), timedelta(hours=10))
 EXCERPT = 512
 
 
@@ -62,11 +58,6 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, *, now: float |
         return False
     expected = sign(secret, msg_id, int(ts), body)
     return any(hmac.compare_digest(expected, s) for s in lower.get("webhook-signature", "").split())
-
-
-def backoff(failed_attempts: int) -> timedelta | None:
-    """The wait after the ``failed_attempts``-th failure, or None: give up."""
-    return BACKOFF[failed_attempts - 1] if 1 <= failed_attempts <= len(BACKOFF) else None
 
 
 def active_secrets(svc: Services, merchant: Row, now: datetime) -> list[str]:
@@ -111,29 +102,7 @@ async def attempt(svc: Services, http: aiohttp.ClientSession, event: Row) -> Att
         return Attempt(url, False, None, ms, None, f"{type(exc).__name__}: {exc}"[:256])
 
 
-async def rotate_secret(svc: Services, merchant_id: str) -> dict[str, Any]:
-    """A new secret, shown this once; the current one stays valid (deliveries carry both signatures)
-    for :data:`ROTATION_GRACE`. A rotation during a grace period ends the older secret at once."""
-    now = utcnow()
-    fresh = new_webhook_secret()
-    master = svc.settings.secret_key
-    async with svc.db.begin() as conn:
-        merchant = await merchants_repo.get_merchant(conn, merchant_id)
-        if merchant is None:
-            raise NotFound(f"No merchant {merchant_id}")
-        await conn.execute(sa.update(merchants).where(
-            merchants.c.id == merchant_id,
-            merchants.c.webhook_secret_sealed == merchant["webhook_secret_sealed"],  # no lost update
-        ).values(webhook_secret_sealed=seal(master, "webhook", fresh),
-                 webhook_secret_prev_sealed=merchant["webhook_secret_sealed"],
-                 webhook_secret_prev_until=now + ROTATION_GRACE))
-    return {"object": "webhook_secret", "webhook_secret": fresh,
-            "previous_valid_until": iso(now + ROTATION_GRACE)}
-
-
 def event_view(e: Row, deliveries: list[Row] | None = None) -> dict[str, Any]:
-    import json
-
     view: dict[str, Any] = {
         "id": e["id"], "object": "event", "type": e["type"], "created_at": iso(e["created_at"]),
         "data": json.loads(e["payload"]).get("data"), "delivery_status": e["delivery_status"],

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.states import Transition
 
-Row = dict[str, Any]
+# A row as read: columns by name. Read-only on purpose -- a changed row is written back by a named
+# function, never edited in place. The money tables have precise shapes in :mod:`gateway.store.rows`.
+Row = Mapping[str, Any]
 
 
 def utcnow() -> datetime:

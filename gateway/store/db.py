@@ -99,7 +99,3 @@ class Database:
         await self._writer.dispose()
         if self._reader is not self._writer:
             await self._reader.dispose()
-
-    def for_update(self, stmt: sa.Select, skip_locked: bool = False) -> sa.Select:
-        """Row locks where the database has them. SQLite serialises writers, so it needs none."""
-        return stmt if self.is_sqlite else stmt.with_for_update(skip_locked=skip_locked)

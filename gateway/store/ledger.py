@@ -61,7 +61,9 @@ async def post(conn: AsyncConnection, *, ref: str, kind: str, merchant_id: str,
         if is_unique_violation(exc):
             raise DuplicateEntry(f"entry {ref} already recorded") from None
         raise
-    entry_id = int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    entry_id = int(key[0])
     await conn.execute(sa.insert(ledger_postings), [
         {"entry_id": entry_id, "account": account, "amount": m.minor, "currency": m.currency}
         for account, m in postings])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,17 +27,47 @@ async def first_merchant(conn: AsyncConnection) -> Row | None:
     return await one(conn, sa.select(merchants).order_by(merchants.c.created_at).limit(1))
 
 
+async def set_webhook_url(conn: AsyncConnection, merchant_id: str, url: str | None) -> bool:
+    """Returns whether the merchant exists."""
+    result = await conn.execute(sa.update(merchants).where(merchants.c.id == merchant_id).values(webhook_url=url))
+    return result.rowcount == 1
+
+
+async def set_return_domains(conn: AsyncConnection, merchant_id: str, domains: list[str]) -> bool:
+    """Returns whether the merchant exists."""
+    result = await conn.execute(sa.update(merchants).where(merchants.c.id == merchant_id)
+                                .values(return_domains=json.dumps(domains)))
+    return result.rowcount == 1
+
+
+async def rotate_webhook_secret(conn: AsyncConnection, merchant_id: str, *, current_sealed: str, new_sealed: str,
+                                previous_until: datetime) -> bool:
+    """Make ``new_sealed`` the secret and keep ``current_sealed`` valid until ``previous_until`` -- only if
+    ``current_sealed`` is still the secret (no lost update between two rotations). Returns whether it did."""
+    result = await conn.execute(sa.update(merchants).where(
+        merchants.c.id == merchant_id, merchants.c.webhook_secret_sealed == current_sealed,
+    ).values(webhook_secret_sealed=new_sealed, webhook_secret_prev_sealed=current_sealed,
+             webhook_secret_prev_until=previous_until))
+    return result.rowcount == 1
+
+
 async def insert_account(conn: AsyncConnection, row: Row) -> None:
     await conn.execute(sa.insert(channel_accounts).values(**row))
+
+
+async def update_account(conn: AsyncConnection, account_id: str, *, credentials_sealed: str,
+                         pay_methods: list[str], account_ref: str) -> None:
+    """Replace an account's credentials in place: its attempts and refunds keep pointing at it."""
+    await conn.execute(sa.update(channel_accounts).where(channel_accounts.c.id == account_id).values(
+        credentials_sealed=credentials_sealed, pay_methods=json.dumps(sorted(pay_methods)),
+        account_ref=account_ref))
 
 
 async def accounts_of(conn: AsyncConnection, merchant_id: str) -> list[Row]:
     rows = await all_rows(conn, sa.select(channel_accounts).where(
         channel_accounts.c.merchant_id == merchant_id, channel_accounts.c.active.is_(True))
         .order_by(channel_accounts.c.created_at))
-    for r in rows:
-        r["pay_methods"] = json.loads(r["pay_methods"])
-    return rows
+    return [{**r, "pay_methods": json.loads(r["pay_methods"])} for r in rows]
 
 
 async def get_account(conn: AsyncConnection, account_id: str) -> Row | None:

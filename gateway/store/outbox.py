@@ -9,16 +9,24 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store import leases
 from gateway.store.base import Row, all_rows, utcnow
-from gateway.store.db import Database
 from gateway.store.tables import deliveries, events, merchants
 
 PENDING, DELIVERED, FAILED, NONE = "pending", "delivered", "failed", "none"
 
 
-async def claim_due(db: Database, *, limit: int, per_merchant: int, lease: timedelta) -> list[Row]:
+def _delivery_due(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(events.c.delivery_status == PENDING, events.c.next_attempt_at <= now)
+
+
+# Events to deliver; claimed by :func:`claim_due` (fairly between merchants), released like any queue.
+DELIVERY = leases.Queue("webhooks", events, _delivery_due, events.c.next_attempt_at)
+
+
+async def claim_due(conn: AsyncConnection, *, limit: int, per_merchant: int, lease: timedelta) -> list[Row]:
     """Lease up to ``limit`` due events, at most ``per_merchant`` in flight per merchant across every
     process (counted from unexpired leases, so nothing is kept in memory).
 
@@ -30,76 +38,72 @@ async def claim_due(db: Database, *, limit: int, per_merchant: int, lease: timed
     until = now + lease
     taken: list[str] = []
     saturated: set[str] = set()
-    async with db.begin() as conn:
-        for _ in range(3):
-            stmt = (sa.select(c.id, c.merchant_id)
-                    .where(c.delivery_status == PENDING, c.next_attempt_at <= now, leases.free(events, now))
-                    .order_by(c.next_attempt_at).limit(limit * 2))
-            if saturated:
-                stmt = stmt.where(c.merchant_id.not_in(sorted(saturated)))
-            candidates = (await conn.execute(db.for_update(stmt, skip_locked=True))).all()
-            if not candidates:
+    for _ in range(3):
+        stmt = (sa.select(c.id, c.merchant_id)
+                .where(DELIVERY.due(now), leases.free(events, now))
+                .order_by(DELIVERY.order).limit(limit * 2))
+        if saturated:
+            stmt = stmt.where(c.merchant_id.not_in(sorted(saturated)))
+        candidates = (await conn.execute(leases.skip_locked(conn, stmt))).all()
+        if not candidates:
+            break
+        owners = sorted({m for _, m in candidates})
+        if conn.dialect.name != "sqlite":  # serialise the count-then-take per merchant between processes
+            await conn.execute(sa.select(merchants.c.id).where(merchants.c.id.in_(owners))
+                               .order_by(merchants.c.id).with_for_update())
+        busy: dict[str, int] = dict((await conn.execute(
+            sa.select(c.merchant_id, sa.func.count()).where(
+                c.delivery_status == PENDING, c.lease_until >= now, c.merchant_id.in_(owners))
+            .group_by(c.merchant_id))).all())
+        batch: list[str] = []
+        for event_id, merchant_id in candidates:
+            if len(taken) + len(batch) >= limit:
                 break
-            owners = sorted({m for _, m in candidates})
-            if not db.is_sqlite:  # serialise the count-then-take per merchant between processes
-                await conn.execute(sa.select(merchants.c.id).where(merchants.c.id.in_(owners))
-                                   .order_by(merchants.c.id).with_for_update())
-            busy = dict((await conn.execute(
-                sa.select(c.merchant_id, sa.func.count()).where(
-                    c.delivery_status == PENDING, c.lease_until >= now, c.merchant_id.in_(owners))
-                .group_by(c.merchant_id))).all())
-            batch: list[str] = []
-            for event_id, merchant_id in candidates:
-                if len(taken) + len(batch) >= limit:
-                    break
-                if busy.get(merchant_id, 0) >= per_merchant:
-                    saturated.add(merchant_id)
-                    continue
-                busy[merchant_id] = busy.get(merchant_id, 0) + 1
-                batch.append(event_id)
-            if batch:
-                await conn.execute(sa.update(events).where(c.id.in_(batch), leases.free(events, now))
-                                   .values(lease_until=until))
-                taken += batch
-            if len(taken) >= limit or len(candidates) < limit * 2:
-                break
-            saturated.update(m for m, n in busy.items() if n >= per_merchant)
-        if not taken:
-            return []
-        return await all_rows(conn, sa.select(events).where(c.id.in_(taken), c.lease_until == until)
-                              .order_by(c.next_attempt_at))
+            if busy.get(merchant_id, 0) >= per_merchant:
+                saturated.add(merchant_id)
+                continue
+            busy[merchant_id] = busy.get(merchant_id, 0) + 1
+            batch.append(event_id)
+        if batch:
+            await conn.execute(sa.update(events).where(c.id.in_(batch), leases.free(events, now))
+                               .values(lease_until=until))
+            taken += batch
+        if len(taken) >= limit or len(candidates) < limit * 2:
+            break
+        saturated.update(m for m, n in busy.items() if n >= per_merchant)
+    if not taken:
+        return []
+    return await all_rows(conn, sa.select(events).where(c.id.in_(taken), c.lease_until == until)
+                          .order_by(c.next_attempt_at))
 
 
-async def record_attempt(db: Database, event: Row, *, url: str, status_code: int | None, latency_ms: int,
+async def record_attempt(conn: AsyncConnection, event: Row, *, url: str, status_code: int | None, latency_ms: int,
                          excerpt: str | None, error: str | None, outcome: str,
                          next_attempt_at: datetime | None) -> bool:
     """Log one attempt and move the event on (``outcome``: delivered | failed | pending), if we still
     hold its lease. The log row is written either way: the attempt happened."""
     now = utcnow()
-    async with db.begin() as conn:
-        number = (await conn.execute(sa.select(sa.func.count()).select_from(deliveries)
-                                     .where(deliveries.c.event_id == event["id"]))).scalar_one() + 1
-        await conn.execute(sa.insert(deliveries).values(
-            event_id=event["id"], attempt=number, url=url[:2048], status_code=status_code,
-            latency_ms=latency_ms, response_excerpt=excerpt, error=(error or None) and error[:256],
-            attempted_at=now))
-        values: dict[str, Any] = {"attempts": events.c.attempts + 1, "delivery_status": outcome,
-                                  "next_attempt_at": next_attempt_at if outcome == PENDING else None}
-        if outcome == DELIVERED:
-            values["delivered_at"] = now
-        return await leases.finish(conn, events, event["id"], event["lease_until"], **values)
+    number = (await conn.execute(sa.select(sa.func.count()).select_from(deliveries)
+                                 .where(deliveries.c.event_id == event["id"]))).scalar_one() + 1
+    await conn.execute(sa.insert(deliveries).values(
+        event_id=event["id"], attempt=number, url=url[:2048], status_code=status_code,
+        latency_ms=latency_ms, response_excerpt=excerpt, error=(error or None) and error[:256],
+        attempted_at=now))
+    values: dict[str, Any] = {"attempts": events.c.attempts + 1, "delivery_status": outcome,
+                              "next_attempt_at": next_attempt_at if outcome == PENDING else None}
+    if outcome == DELIVERED:
+        values["delivered_at"] = now
+    return await leases.finish(conn, events, event["id"], event["lease_until"], **values)
 
 
-async def deliveries_of(db: Database, event_id: str) -> list[Row]:
-    async with db.read() as conn:
-        return await all_rows(conn, sa.select(deliveries).where(deliveries.c.event_id == event_id)
-                              .order_by(deliveries.c.id))
+async def deliveries_of(conn: AsyncConnection, event_id: str) -> list[Row]:
+    return await all_rows(conn, sa.select(deliveries).where(deliveries.c.event_id == event_id)
+                          .order_by(deliveries.c.id))
 
 
-async def resend(db: Database, merchant_id: str, event_id: str) -> bool:
+async def resend(conn: AsyncConnection, merchant_id: str, event_id: str) -> bool:
     """Deliver again from now, with a fresh retry schedule (the log keeps counting attempts)."""
-    async with db.begin() as conn:
-        result = await conn.execute(sa.update(events).where(
-            events.c.id == event_id, events.c.merchant_id == merchant_id,
-        ).values(delivery_status=PENDING, attempts=0, next_attempt_at=utcnow(), delivered_at=None))
-        return result.rowcount == 1
+    result = await conn.execute(sa.update(events).where(
+        events.c.id == event_id, events.c.merchant_id == merchant_id,
+    ).values(delivery_status=PENDING, attempts=0, next_attempt_at=utcnow(), delivered_at=None))
+    return result.rowcount == 1

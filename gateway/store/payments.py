@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.domain import states
 from gateway.domain.errors import DuplicateOutTradeNo
-from gateway.domain.states import ATTEMPT_TRANSITIONS, PAYMENT_TRANSITIONS
 from gateway.store.base import Row, all_rows, is_unique_violation, one, transition, utcnow
+from gateway.store.rows import AttemptRow, PaymentRow
 from gateway.store.tables import attempts, payments
 
 
@@ -31,22 +32,28 @@ async def duplicate_out_trade_no(conn: AsyncConnection, exc: IntegrityError, mer
         payment_id=existing["id"] if existing else None)
 
 
-async def get_payment(conn: AsyncConnection, payment_id: str, merchant_id: str | None = None) -> Row | None:
+async def get_payment(conn: AsyncConnection, payment_id: str, merchant_id: str | None = None) -> PaymentRow | None:
     stmt = sa.select(payments).where(payments.c.id == payment_id)
     if merchant_id is not None:
         stmt = stmt.where(payments.c.merchant_id == merchant_id)
-    return await one(conn, stmt)
+    return cast(PaymentRow | None, await one(conn, stmt))
 
 
-async def by_out_trade_no(conn: AsyncConnection, merchant_id: str, out_trade_no: str) -> Row | None:
-    return await one(conn, sa.select(payments).where(payments.c.merchant_id == merchant_id,
-                                                     payments.c.out_trade_no == out_trade_no))
+async def status_of(conn: AsyncConnection, payment_id: str) -> str | None:
+    """The status alone: one primary-key read (the checkout's status endpoint on a cache miss)."""
+    status = (await conn.execute(sa.select(payments.c.status).where(payments.c.id == payment_id))).scalar_one_or_none()
+    return None if status is None else str(status)
+
+
+async def by_out_trade_no(conn: AsyncConnection, merchant_id: str, out_trade_no: str) -> PaymentRow | None:
+    return cast(PaymentRow | None, await one(conn, sa.select(payments).where(payments.c.merchant_id == merchant_id,
+                                                     payments.c.out_trade_no == out_trade_no)))
 
 
 async def list_payments(conn: AsyncConnection, merchant_id: str, *, limit: int,
                         status: str | None = None, out_trade_no: str | None = None,
                         created_gte: datetime | None = None, created_lt: datetime | None = None,
-                        after: tuple[datetime, str] | None = None) -> list[Row]:
+                        after: tuple[datetime, str] | None = None) -> list[PaymentRow]:
     """Newest first, keyset-paginated on ``(created_at, id)``: ``after`` is the last row seen."""
     c = payments.c
     stmt = sa.select(payments).where(c.merchant_id == merchant_id)
@@ -60,11 +67,28 @@ async def list_payments(conn: AsyncConnection, merchant_id: str, *, limit: int,
         stmt = stmt.where(c.created_at < created_lt)
     if after:
         stmt = stmt.where(sa.or_(c.created_at < after[0], sa.and_(c.created_at == after[0], c.id < after[1])))
-    return await all_rows(conn, stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit))
+    return cast(list[PaymentRow], await all_rows(conn, stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit)))
 
 
-async def transition_payment(conn: AsyncConnection, name: str, payment_id: str, **values: Any) -> bool:
-    return await transition(conn, payments, PAYMENT_TRANSITIONS[name], payment_id, **values)
+# -- payment transitions (table in gateway.domain.states): each reports whether it applied ----------
+
+async def mark_paid(conn: AsyncConnection, payment_id: str, *, attempt_id: str, amount: int,
+                    paid_at: datetime) -> bool:
+    """``pending → paid`` by ``attempt_id``: all of ``amount`` becomes refundable."""
+    return await transition(conn, payments, states.MARK_PAID, payment_id, paid_attempt_id=attempt_id,
+                            refundable_amount=amount, paid_at=paid_at)
+
+
+async def mark_paid_late(conn: AsyncConnection, payment_id: str, *, attempt_id: str, amount: int,
+                         paid_at: datetime) -> bool:
+    """``closed → paid``, flagged ``late``: the channel's success arrived after we closed locally."""
+    return await transition(conn, payments, states.MARK_PAID_LATE, payment_id, paid_attempt_id=attempt_id,
+                            refundable_amount=amount, paid_at=paid_at, late=True)
+
+
+async def mark_closed(conn: AsyncConnection, payment_id: str, *, closed_at: datetime) -> bool:
+    """``pending → closed``: every attempt is closed at its channel."""
+    return await transition(conn, payments, states.MARK_CLOSED, payment_id, closed_at=closed_at)
 
 
 # -- attempts -------------------------------------------------------------------------------------
@@ -73,13 +97,13 @@ async def insert_attempt(conn: AsyncConnection, row: Row) -> None:
     await conn.execute(sa.insert(attempts).values(**row))
 
 
-async def get_attempt(conn: AsyncConnection, attempt_id: str) -> Row | None:
-    return await one(conn, sa.select(attempts).where(attempts.c.id == attempt_id))
+async def get_attempt(conn: AsyncConnection, attempt_id: str) -> AttemptRow | None:
+    return cast(AttemptRow | None, await one(conn, sa.select(attempts).where(attempts.c.id == attempt_id)))
 
 
-async def attempts_of(conn: AsyncConnection, payment_id: str) -> list[Row]:
-    return await all_rows(conn, sa.select(attempts).where(attempts.c.payment_id == payment_id)
-                          .order_by(attempts.c.created_at, attempts.c.id))
+async def attempts_of(conn: AsyncConnection, payment_id: str) -> list[AttemptRow]:
+    return cast(list[AttemptRow], await all_rows(conn, sa.select(attempts).where(attempts.c.payment_id == payment_id)
+                                                 .order_by(attempts.c.created_at, attempts.c.id)))
 
 
 async def set_pay_data(conn: AsyncConnection, attempt_id: str, pay_data: str) -> None:
@@ -87,5 +111,20 @@ async def set_pay_data(conn: AsyncConnection, attempt_id: str, pay_data: str) ->
                        .values(pay_data=pay_data, updated_at=utcnow()))
 
 
-async def transition_attempt(conn: AsyncConnection, name: str, attempt_id: str, **values: Any) -> bool:
-    return await transition(conn, attempts, ATTEMPT_TRANSITIONS[name], attempt_id, **values)
+# -- attempt transitions: each leaves the attempt with no sync due --------------------------------
+
+async def attempt_succeeded(conn: AsyncConnection, attempt_id: str, *, paid_at: datetime,
+                            channel_trade_no: str | None) -> bool:
+    """``pending | closed | failed → succeeded``: the channel confirmed the money arrived."""
+    return await transition(conn, attempts, states.ATTEMPT_SUCCEEDED, attempt_id, paid_at=paid_at,
+                            channel_trade_no=channel_trade_no, next_sync_at=None)
+
+
+async def attempt_closed(conn: AsyncConnection, attempt_id: str) -> bool:
+    """``pending → closed``: the trade is closed at the channel."""
+    return await transition(conn, attempts, states.ATTEMPT_CLOSED, attempt_id, next_sync_at=None)
+
+
+async def attempt_failed(conn: AsyncConnection, attempt_id: str) -> bool:
+    """``pending → failed``: the channel refused to open the trade."""
+    return await transition(conn, attempts, states.ATTEMPT_FAILED, attempt_id, next_sync_at=None)

@@ -1,15 +1,18 @@
 """Refund rows and the refundable balance -- reserved by one conditional update, never read-then-write."""
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.domain import states
 from gateway.domain.errors import DuplicateOutRefundNo
-from gateway.domain.states import PAYMENT_TRANSITIONS, REFUND_TRANSITIONS, REFUNDABLE
+from gateway.domain.states import REFUNDABLE
 from gateway.store.base import Row, all_rows, is_unique_violation, one, transition, utcnow
+from gateway.store.rows import RefundRow
 from gateway.store.tables import payments, refunds
 
 
@@ -45,27 +48,36 @@ async def insert_refund(conn: AsyncConnection, row: Row) -> None:
             refund_id=existing["id"] if existing else None) from None
 
 
-async def get_refund(conn: AsyncConnection, refund_id: str, merchant_id: str | None = None) -> Row | None:
+async def get_refund(conn: AsyncConnection, refund_id: str, merchant_id: str | None = None) -> RefundRow | None:
     stmt = sa.select(refunds).where(refunds.c.id == refund_id)
     if merchant_id is not None:
         stmt = stmt.where(refunds.c.merchant_id == merchant_id)
-    return await one(conn, stmt)
+    return cast(RefundRow | None, await one(conn, stmt))
 
 
-async def by_out_refund_no(conn: AsyncConnection, merchant_id: str, out_refund_no: str) -> Row | None:
-    return await one(conn, sa.select(refunds).where(refunds.c.merchant_id == merchant_id,
-                                                    refunds.c.out_refund_no == out_refund_no))
+async def by_out_refund_no(conn: AsyncConnection, merchant_id: str, out_refund_no: str) -> RefundRow | None:
+    return cast(RefundRow | None, await one(conn, sa.select(refunds).where(
+        refunds.c.merchant_id == merchant_id, refunds.c.out_refund_no == out_refund_no)))
 
 
-async def refunds_of(conn: AsyncConnection, payment_id: str, merchant_id: str | None = None) -> list[Row]:
+async def refunds_of(conn: AsyncConnection, payment_id: str, merchant_id: str | None = None) -> list[RefundRow]:
     stmt = sa.select(refunds).where(refunds.c.payment_id == payment_id)
     if merchant_id is not None:
         stmt = stmt.where(refunds.c.merchant_id == merchant_id)
-    return await all_rows(conn, stmt.order_by(refunds.c.created_at, refunds.c.id))
+    return cast(list[RefundRow], await all_rows(conn, stmt.order_by(refunds.c.created_at, refunds.c.id)))
 
 
-async def transition_refund(conn: AsyncConnection, name: str, refund_id: str, **values: Any) -> bool:
-    return await transition(conn, refunds, REFUND_TRANSITIONS[name], refund_id, **values)
+async def refund_succeeded(conn: AsyncConnection, refund_id: str, *, succeeded_at: datetime,
+                           channel_refund_no: str | None) -> bool:
+    """``pending → succeeded``: the channel confirmed the refund (no sync due any more)."""
+    return await transition(conn, refunds, states.REFUND_SUCCEEDED, refund_id, succeeded_at=succeeded_at,
+                            channel_refund_no=channel_refund_no, next_sync_at=None)
+
+
+async def refund_failed(conn: AsyncConnection, refund_id: str, *, code: str | None, message: str | None) -> bool:
+    """``pending → failed``, with the channel's reason cut to its columns (no sync due any more)."""
+    return await transition(conn, refunds, states.REFUND_FAILED, refund_id, next_sync_at=None,
+                            failure_code=(code or "failed")[:64], failure_message=(message or "")[:256] or None)
 
 
 async def add_refunded(conn: AsyncConnection, payment_id: str, amount: int) -> str | None:
@@ -77,7 +89,7 @@ async def add_refunded(conn: AsyncConnection, payment_id: str, amount: int) -> s
     last (read committed re-evaluates an UPDATE's expressions on the newest row version). ``status`` is
     assigned before ``refunded_amount`` because MySQL evaluates SET left to right.
     """
-    full, partial = PAYMENT_TRANSITIONS["mark_refunded"], PAYMENT_TRANSITIONS["mark_partially_refunded"]
+    full, partial = states.MARK_REFUNDED, states.MARK_PARTIALLY_REFUNDED
     sources = sorted(full.sources | partial.sources)
     new_total = payments.c.refunded_amount + amount
     result = await conn.execute(

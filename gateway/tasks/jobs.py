@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 import aiohttp
-import sqlalchemy as sa
 
 from gateway.domain.errors import ChannelUnavailable, InvalidState
 from gateway.domain.states import AttemptStatus, RefundStatus
@@ -18,9 +17,8 @@ from gateway.services.context import Services
 from gateway.services.payments import apply_trade_state, close_payment
 from gateway.store import leases, outbox
 from gateway.store.base import Row, utcnow
-from gateway.store.tables import attempts, payments
-from gateway.store.tables import refunds as refunds_table
-from gateway.tasks.schedule import EXPIRY_RETRY, next_sync, scaled
+from gateway.store.leases import ATTEMPT_SYNC, EXPIRY, REFUND_SYNC
+from gateway.tasks.schedule import EXPIRY_RETRY, next_sync, scaled, webhook_backoff
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +33,12 @@ async def expire_payment(svc: Services, payment: Row) -> None:
         pass  # paid (or closed) meanwhile: nothing left to expire
     except ChannelUnavailable:
         log.info("payment %s: the channel did not confirm the close; retrying", payment["id"])
-        await leases.postpone(svc.db, payments, payment["id"], token,
-                              utcnow() + scaled(EXPIRY_RETRY, svc.settings.task_time_scale))
+        async with svc.db.begin() as conn:
+            await leases.postpone(conn, EXPIRY, payment["id"], token,
+                                  utcnow() + scaled(EXPIRY_RETRY, svc.settings.task_time_scale))
         return
-    await leases.release(svc.db, payments, payment["id"], token)
-
-
-def _while_pending(table: sa.Table, value: object) -> sa.ColumnElement[object]:
-    # A callback may settle the row while we query: a settled row keeps no due time.
-    return sa.case((table.c.status == "pending", value), else_=None)
+    async with svc.db.begin() as conn:
+        await leases.release(conn, EXPIRY, payment["id"], token)
 
 
 async def sync_attempt(svc: Services, attempt: Row) -> None:
@@ -53,8 +48,8 @@ async def sync_attempt(svc: Services, attempt: Row) -> None:
     if attempt["status"] == AttemptStatus.PENDING:
         await apply_trade_state(svc, attempt)
     due = next_sync(attempt["created_at"], utcnow(), svc.settings.task_time_scale)
-    await leases.release(svc.db, attempts, attempt["id"], attempt["lease_until"],
-                         next_sync_at=_while_pending(attempts, due), sync_count=attempts.c.sync_count + 1)
+    async with svc.db.begin() as conn:  # a callback may have settled it meanwhile: then no due time
+        await leases.release_synced(conn, ATTEMPT_SYNC, attempt["id"], attempt["lease_until"], due)
 
 
 async def sync_refund(svc: Services, refund: Row) -> None:
@@ -63,8 +58,8 @@ async def sync_refund(svc: Services, refund: Row) -> None:
     if refund["status"] == RefundStatus.PENDING:
         await refunds.sync(svc, refund["id"])
     due = next_sync(refund["created_at"], utcnow(), svc.settings.task_time_scale)
-    await leases.release(svc.db, refunds_table, refund["id"], refund["lease_until"],
-                         next_sync_at=_while_pending(refunds_table, due), sync_count=refunds_table.c.sync_count + 1)
+    async with svc.db.begin() as conn:
+        await leases.release_synced(conn, REFUND_SYNC, refund["id"], refund["lease_until"], due)
 
 
 async def deliver_event(svc: Services, http: aiohttp.ClientSession, event: Row) -> None:
@@ -73,11 +68,12 @@ async def deliver_event(svc: Services, http: aiohttp.ClientSession, event: Row) 
     if result.ok:
         outcome, due = outbox.DELIVERED, None
     else:
-        wait = webhooks.backoff(event["attempts"] + 1)
+        wait = webhook_backoff(event["attempts"] + 1)
         outcome = outbox.PENDING if wait is not None else outbox.FAILED
         due = utcnow() + scaled(wait, svc.settings.task_time_scale) if wait is not None else None
-    held = await outbox.record_attempt(svc.db, event, url=result.url, status_code=result.status_code,
-                                       latency_ms=result.latency_ms, excerpt=result.excerpt, error=result.error,
-                                       outcome=outcome, next_attempt_at=due)
+    async with svc.db.begin() as conn:
+        held = await outbox.record_attempt(conn, event, url=result.url, status_code=result.status_code,
+                                           latency_ms=result.latency_ms, excerpt=result.excerpt,
+                                           error=result.error, outcome=outcome, next_attempt_at=due)
     log.debug("event %s attempt %d to merchant %s: %s%s", event["id"], event["attempts"] + 1,
               event["merchant_id"], outcome, "" if held else " (lease lost)")

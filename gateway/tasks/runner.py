@@ -12,17 +12,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import aiohttp
-import sqlalchemy as sa
 from aiohttp import web
 
 from gateway import keys
 from gateway.services.context import Services
 from gateway.store import idempotency, leases, outbox
-from gateway.store.base import Row, utcnow
-from gateway.store.tables import attempts, events, payments, refunds
+from gateway.store.base import Row
+from gateway.store.leases import ATTEMPT_SYNC, EXPIRY, REFUND_SYNC, Queue
+from gateway.store.outbox import DELIVERY
 from gateway.tasks import jobs
 
 log = logging.getLogger(__name__)
@@ -34,18 +34,12 @@ WEBHOOKS_IN_FLIGHT = 32  # deliveries in flight per process (and GATEWAY_WEBHOOK
 Job = Callable[[Row], Awaitable[None]]
 
 
-def expiry_due(now: datetime) -> sa.ColumnElement[bool]:
-    """Pending payments past their time: read through ``ix_payments_status_expires`` (a range on
-    ``(status, expires_at)``), so the sweep's cost follows the due rows, never the table's size."""
-    return sa.and_(payments.c.status == "pending", payments.c.expires_at <= now)
-
-
 class Runner:
     def __init__(self, svc: Services, http: aiohttp.ClientSession) -> None:
         self.svc, self.http = svc, http
         self._stopping = asyncio.Event()
         self._loops: set[asyncio.Task[None]] = set()
-        self._work: dict[asyncio.Task[None], tuple[sa.Table, Row]] = {}
+        self._work: dict[asyncio.Task[None], tuple[Queue, Row]] = {}
         s = svc.settings
         self._lease = timedelta(seconds=s.task_lease)
         if s.task_lease <= max(s.webhook_timeout, s.channel_timeout * 2):
@@ -56,17 +50,11 @@ class Runner:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        now = utcnow
         loops: dict[str, Callable[[], Awaitable[int]]] = {
-            "expiry": lambda: self._batch(payments, expiry_due(now()), payments.c.expires_at,
-                                          lambda row: jobs.expire_payment(self.svc, row)),
-            "attempt-sync": lambda: self._batch(attempts, sa.and_(
-                attempts.c.next_sync_at <= now(), attempts.c.status == "pending"), attempts.c.next_sync_at,
-                lambda row: jobs.sync_attempt(self.svc, row)),
-            "refund-sync": lambda: self._batch(refunds, sa.and_(
-                refunds.c.next_sync_at <= now(), refunds.c.status == "pending"), refunds.c.next_sync_at,
-                lambda row: jobs.sync_refund(self.svc, row)),
-            "webhooks": self._webhooks,
+            EXPIRY.name: lambda: self._batch(EXPIRY, lambda row: jobs.expire_payment(self.svc, row)),
+            ATTEMPT_SYNC.name: lambda: self._batch(ATTEMPT_SYNC, lambda row: jobs.sync_attempt(self.svc, row)),
+            REFUND_SYNC.name: lambda: self._batch(REFUND_SYNC, lambda row: jobs.sync_refund(self.svc, row)),
+            DELIVERY.name: self._webhooks,
         }
         for name, once in loops.items():
             self._loops.add(asyncio.create_task(self._loop(name, once), name=f"tasks:{name}"))
@@ -102,22 +90,23 @@ class Runner:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
-    async def _batch(self, table: sa.Table, due: sa.ColumnElement[bool], order: sa.ColumnElement[object],
-                     job: Job) -> int:
-        rows = await leases.claim(self.svc.db, table, due, order, limit=BATCH, lease=self._lease)
+    async def _batch(self, queue: Queue, job: Job) -> int:
+        async with self.svc.db.begin() as conn:
+            rows = await leases.claim(conn, queue, limit=BATCH, lease=self._lease)
         if rows:
-            await asyncio.gather(*(self._spawn(table, row, job) for row in rows))
+            await asyncio.gather(*(self._spawn(queue, row, job) for row in rows))
         return len(rows)
 
     async def _webhooks(self) -> int:
-        room = WEBHOOKS_IN_FLIGHT - sum(1 for t, _ in self._work.values() if t is events)
+        room = WEBHOOKS_IN_FLIGHT - sum(1 for q, _ in self._work.values() if q is DELIVERY)
         if room <= 0:
             await self._sleep(min(0.05, self.svc.settings.task_interval))
             return 1
-        rows = await outbox.claim_due(self.svc.db, limit=room, per_merchant=self.svc.settings.webhook_concurrency,
-                                      lease=self._lease)
+        async with self.svc.db.begin() as conn:
+            rows = await outbox.claim_due(conn, limit=room, per_merchant=self.svc.settings.webhook_concurrency,
+                                          lease=self._lease)
         for row in rows:  # not awaited: a slow endpoint must not hold up the next claim
-            self._spawn(events, row, lambda r: jobs.deliver_event(self.svc, self.http, r))
+            self._spawn(DELIVERY, row, lambda r: jobs.deliver_event(self.svc, self.http, r))
         return len(rows)
 
     async def _purge(self) -> None:
@@ -132,22 +121,23 @@ class Runner:
 
     # -- one item -----------------------------------------------------------------------------------
 
-    def _spawn(self, table: sa.Table, row: Row, job: Job) -> asyncio.Task[None]:
-        task = asyncio.create_task(self._run(table, row, job))
-        self._work[task] = (table, row)
+    def _spawn(self, queue: Queue, row: Row, job: Job) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._run(queue, row, job))
+        self._work[task] = (queue, row)
         task.add_done_callback(self._work.pop)
         return task
 
-    async def _run(self, table: sa.Table, row: Row, job: Job) -> None:
+    async def _run(self, queue: Queue, row: Row, job: Job) -> None:
         try:
             await job(row)
         except asyncio.CancelledError:
             # Shutting down mid-item: hand the row back now rather than when the lease runs out.
             with contextlib.suppress(Exception):
-                await leases.release(self.svc.db, table, row["id"], row["lease_until"])
+                async with self.svc.db.begin() as conn:
+                    await leases.release(conn, queue, row["id"], row["lease_until"])
             raise
         except Exception:  # the lease stays until it runs out: a natural pause before the next try
-            log.exception("background job on %s %s failed", table.name, row["id"])
+            log.exception("background job on %s %s failed", queue.table.name, row["id"])
 
 
 async def tasks_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -10,6 +10,10 @@ SYNC_TIERS = ((timedelta(minutes=10), timedelta(minutes=1)),
               (timedelta(days=1), timedelta(hours=1)))
 SYNC_AFTER_A_DAY = timedelta(hours=6)  # a payment may stay open up to 7 days: keep looking, slowly
 EXPIRY_RETRY = timedelta(minutes=1)  # the channel did not confirm a close: try again
+# Webhook delivery: the waits after the 1st, 2nd, … failed attempt (the Standard Webhooks / Svix
+# schedule): 27 h 35 min in all.
+WEBHOOK_BACKOFF = (timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
+                   timedelta(hours=5), timedelta(hours=10), timedelta(hours=10))
 
 
 def next_sync(created_at: datetime, now: datetime, scale: float) -> datetime:
@@ -22,3 +26,8 @@ def next_sync(created_at: datetime, now: datetime, scale: float) -> datetime:
 
 def scaled(delay: timedelta, scale: float) -> timedelta:
     return delay * scale
+
+
+def webhook_backoff(failed_attempts: int) -> timedelta | None:
+    """The wait after the ``failed_attempts``-th failed delivery, or None: give up."""
+    return WEBHOOK_BACKOFF[failed_attempts - 1] if 1 <= failed_attempts <= len(WEBHOOK_BACKOFF) else None

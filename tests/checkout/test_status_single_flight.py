@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.cache.memory import MemoryCache
-from gateway.services.status import StatusBus
+from gateway.cache.status import StatusBus
 
 
 async def test_misses_at_the_same_moment_load_once() -> None:

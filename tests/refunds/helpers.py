@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.services.ledger_check import check_database
+from gateway.store.ledger_check import check_database
 from tests.factories import Gateway, Merchant, unique
 from tests.support.paying import phone_page, press
 from tests.support.waiting import eventually

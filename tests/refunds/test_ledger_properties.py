@@ -16,13 +16,12 @@ from hypothesis import strategies as st
 from gateway.domain.errors import GatewayError
 from gateway.domain.ids import new_id
 from gateway.domain.money import Money
-from gateway.services import refunds as service
-from gateway.services.ledger_check import check_database
-from gateway.services.settlement import settle_paid
+from gateway.services import settlement
 from gateway.store import ledger
 from gateway.store import refunds as refunds_repo
 from gateway.store.base import utcnow
 from gateway.store.db import Database
+from gateway.store.ledger_check import check_database
 from gateway.store.migrate import upgrade, upgrade_async
 from gateway.store.tables import attempts, channel_accounts, merchants, payments
 
@@ -53,7 +52,7 @@ async def _paid(db: Database, amount: int) -> tuple[str, str, dict]:
                        pay_method="alipay_qr", amount=amount, currency="CNY", status="pending", created_at=now,
                        updated_at=now)
         await conn.execute(sa.insert(attempts).values(**attempt))
-        await settle_paid(conn, attempt, Money(amount), channel_trade_no="t", paid_at=None, base_url="")
+        await settlement.settle_paid(conn, attempt, Money(amount), channel_trade_no="t", paid_at=None, base_url="")
     return mid, pid, attempt
 
 
@@ -80,7 +79,7 @@ async def _sequence(db_url: str, amount: int, ops: list[tuple[str, int]]) -> Non
                 live = sum(a for a, s in model.values() if s != "failed")
                 try:
                     async with db.begin() as conn:
-                        row = await service.open_refund(conn, mid, pid, amount=arg, out_refund_no=new_id("r"))
+                        row = await settlement.open_refund(conn, mid, pid, amount=arg, out_refund_no=new_id("r"))
                     opened.append(row["id"])
                     model[row["id"]] = (arg, "pending")
                     assert live + arg <= amount
@@ -93,9 +92,9 @@ async def _sequence(db_url: str, amount: int, ops: list[tuple[str, int]]) -> Non
                     row = await refunds_repo.get_refund(conn, rid)
                     assert row is not None
                     if op == "succeed":
-                        applied, _ = await service.settle_refund_succeeded(conn, row, None, "")
+                        applied, _ = await settlement.settle_refund_succeeded(conn, row, None, "")
                     else:
-                        applied = await service.settle_refund_failed(conn, row, "x", None)
+                        applied = await settlement.settle_refund_failed(conn, row, "x", None)
                 assert applied == (model[rid][1] == "pending")
                 if applied:
                     model[rid] = (model[rid][0], "succeeded" if op == "succeed" else "failed")
@@ -207,9 +206,9 @@ async def test_the_checker_catches_corruption(tmp_path: Path, corruption: str, c
     try:
         mid, pid, _ = await _paid(db, 1000)
         async with db.begin() as conn:
-            done = await service.open_refund(conn, mid, pid, amount=300, out_refund_no="a")
-            await service.open_refund(conn, mid, pid, amount=200, out_refund_no="b")  # stays pending
-            await service.settle_refund_succeeded(conn, await refunds_repo.get_refund(conn, done["id"]), None, "")
+            done = await settlement.open_refund(conn, mid, pid, amount=300, out_refund_no="a")
+            await settlement.open_refund(conn, mid, pid, amount=200, out_refund_no="b")  # stays pending
+            await settlement.settle_refund_succeeded(conn, await refunds_repo.get_refund(conn, done["id"]), None, "")
         assert (await check_database(db)).ok
         async with db.begin() as conn:
             await conn.execute(sa.text(corruption), {"pid": pid})

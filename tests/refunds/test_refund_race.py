@@ -9,8 +9,7 @@ import random
 import sqlalchemy as sa
 
 from gateway.domain.money import Money
-from gateway.services import refunds as service
-from gateway.services.settlement import settle_paid
+from gateway.services import settlement
 from gateway.store import payments as payments_repo
 from gateway.store import refunds as refunds_repo
 from gateway.store.tables import payments, refunds
@@ -75,7 +74,7 @@ async def _paid_directly(gw: Gateway, m, amount: int) -> str:  # type: ignore[no
     p = await gw.create_payment(m, amount=amount, channel="alipay_qr")
     async with gw.svc.db.begin() as conn:
         attempt = (await payments_repo.attempts_of(conn, p["id"]))[0]
-        await settle_paid(conn, attempt, Money(amount), channel_trade_no=unique("t"), paid_at=None, base_url="")
+        await settlement.settle_paid(conn, attempt, Money(amount), channel_trade_no=unique("t"), paid_at=None, base_url="")
     return p["id"]
 
 
@@ -90,7 +89,7 @@ async def test_simultaneous_reservations_and_settlements_never_over_refund(gatew
     async def reserve(payment_id: str, amount: int) -> str | None:
         try:
             async with svc.db.begin() as conn:
-                row = await service.open_refund(conn, m.id, payment_id, amount=amount, out_refund_no=unique("rr"))
+                row = await settlement.open_refund(conn, m.id, payment_id, amount=amount, out_refund_no=unique("rr"))
             return str(row["id"])
         except Exception as exc:  # only the two refusals are allowed
             assert getattr(exc, "code", None) in ("refund_exceeds_refundable", "invalid_state"), exc
@@ -101,9 +100,9 @@ async def test_simultaneous_reservations_and_settlements_never_over_refund(gatew
             row = await refunds_repo.get_refund(conn, refund_id)
             assert row is not None
             if succeed:
-                await service.settle_refund_succeeded(conn, row, None, "")
+                await settlement.settle_refund_succeeded(conn, row, None, "")
             else:
-                await service.settle_refund_failed(conn, row, "test", "failed by the race")
+                await settlement.settle_refund_failed(conn, row, "test", "failed by the race")
 
     for _ in range(STORE_ROUNDS):
         amount = rng.randint(100, 5000)
@@ -142,14 +141,14 @@ async def test_refunds_completing_a_payment_together_make_it_refunded(gateway: G
         ids = []
         for part in (400, 600):
             async with svc.db.begin() as conn:
-                ids.append((await service.open_refund(conn, m.id, payment_id, amount=part,
+                ids.append((await settlement.open_refund(conn, m.id, payment_id, amount=part,
                                                       out_refund_no=unique("rc")))["id"])
 
         async def settle(refund_id: str) -> None:
             async with svc.db.begin() as conn:
                 row = await refunds_repo.get_refund(conn, refund_id)
                 assert row is not None
-                await service.settle_refund_succeeded(conn, row, None, "")
+                await settlement.settle_refund_succeeded(conn, row, None, "")
 
         await asyncio.gather(*(settle(i) for i in ids))
         async with svc.db.read() as conn:

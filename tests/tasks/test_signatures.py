@@ -11,6 +11,7 @@ from standardwebhooks.webhooks import Webhook
 
 from gateway.crypto.secrets import new_webhook_secret
 from gateway.services import webhooks
+from gateway.tasks.schedule import WEBHOOK_BACKOFF, webhook_backoff
 
 
 @given(body=st.binary(max_size=2048).map(lambda b: b.decode("latin-1").encode()), msg_id=st.from_regex(r"evt_[a-z0-9]{1,24}", fullmatch=True))
@@ -50,6 +51,6 @@ def test_tampering_and_stale_timestamps_fail() -> None:
 
 
 def test_retry_schedule_spans_more_than_a_day() -> None:
-    total = sum((webhooks.backoff(n) for n in range(1, len(webhooks.BACKOFF) + 1)), start=webhooks.BACKOFF[0] * 0)
+    total = sum((webhook_backoff(n) for n in range(1, len(WEBHOOK_BACKOFF) + 1)), start=WEBHOOK_BACKOFF[0] * 0)
     assert total.total_seconds() >= 24 * 3600
-    assert webhooks.backoff(len(webhooks.BACKOFF) + 1) is None
+    assert webhook_backoff(len(WEBHOOK_BACKOFF) + 1) is None

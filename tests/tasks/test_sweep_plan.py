@@ -7,15 +7,15 @@ import sqlalchemy as sa
 from gateway.store import leases
 from gateway.store.base import utcnow
 from gateway.store.tables import payments
-from gateway.tasks.runner import BATCH, expiry_due
+from gateway.tasks.runner import BATCH
 from tests.factories import Gateway
 
 
 async def test_the_expiry_sweep_uses_the_index(gateway: Gateway) -> None:
     db = gateway.svc.db
     now = utcnow()
-    stmt = (sa.select(payments.c.id).where(expiry_due(now), leases.free(payments, now))
-            .order_by(payments.c.expires_at).limit(BATCH))
+    stmt = (sa.select(payments.c.id).where(leases.EXPIRY.due(now), leases.free(payments, now))
+            .order_by(leases.EXPIRY.order).limit(BATCH))
     async with db.read() as conn:
         sql = str(stmt.compile(conn.sync_connection, compile_kwargs={"literal_binds": True}))
         if db.is_sqlite:

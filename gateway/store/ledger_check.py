@@ -15,6 +15,7 @@ What must hold:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -62,23 +63,50 @@ async def _rows(conn: AsyncConnection, stmt: sa.Select) -> list[sa.Row[Any]]:
     return list((await conn.execute(stmt)).all())
 
 
+Flag = Callable[[str, str, str], None]
+
+
+@dataclass(frozen=True)
+class _Books:
+    """Everything the checks read, from one snapshot."""
+
+    entries: dict[int, sa.Row[Any]]
+    lines: list[sa.Row[Any]]
+    payments: dict[str, sa.Row[Any]]
+    attempts: dict[str, sa.Row[Any]]
+    refunds: dict[str, sa.Row[Any]]
+
+
 async def check(conn: AsyncConnection) -> Report:
     report = Report()
-    bad = report.violations
 
     def flag(check: str, subject: str, detail: str) -> None:
-        bad.append(Violation(check, subject, detail))
+        report.violations.append(Violation(check, subject, detail))
 
-    entries = {r.id: r for r in await _rows(conn, sa.select(
-        ledger_entries.c.id, ledger_entries.c.ref, ledger_entries.c.kind, ledger_entries.c.merchant_id))}
-    lines = await _rows(conn, sa.select(ledger_postings.c.entry_id, ledger_postings.c.account,
-                                        ledger_postings.c.amount, ledger_postings.c.currency))
-    report.entries, report.postings = len(entries), len(lines)
+    books = _Books(
+        entries={r.id: r for r in await _rows(conn, sa.select(
+            ledger_entries.c.id, ledger_entries.c.ref, ledger_entries.c.kind, ledger_entries.c.merchant_id))},
+        lines=await _rows(conn, sa.select(ledger_postings.c.entry_id, ledger_postings.c.account,
+                                          ledger_postings.c.amount, ledger_postings.c.currency)),
+        payments={r.id: r for r in await _rows(conn, sa.select(payments))},
+        attempts={r.id: r for r in await _rows(conn, sa.select(attempts))},
+        refunds={r.id: r for r in await _rows(conn, sa.select(refunds))})
+    report.entries, report.postings = len(books.entries), len(books.lines)
+    report.payments, report.refunds = len(books.payments), len(books.refunds)
 
-    # 1. Each entry balances on its own.
+    per_entry = _check_entries(books, flag)
+    expected = _check_subjects(books, per_entry, flag)
+    _check_balances(books, expected, flag)
+    _check_refunds(books, flag)
+    return report
+
+
+def _check_entries(books: _Books, flag: Flag) -> dict[int, Movement]:
+    """1. Each entry balances on its own. Returns each entry's movement."""
+    entries = books.entries
     per_entry: dict[int, Movement] = defaultdict(lambda: defaultdict(int))
     count: dict[int, int] = defaultdict(int)
-    for line in lines:
+    for line in books.lines:
         if line.entry_id not in entries:
             flag("orphan_posting", str(line.entry_id), "posting of an entry that does not exist")
             continue
@@ -94,13 +122,28 @@ async def check(conn: AsyncConnection) -> Report:
             flag("entry_postings", entry.ref, f"{count[entry_id]} posting(s); an entry needs two or more")
         if any(totals.values()):
             flag("entry_unbalanced", entry.ref, f"postings sum to {dict(totals)}")
+    return per_entry
 
-    # 2. Net movement per subject (an attempt's receipt, a refund), reversals folded into what they reverse.
+
+def _check_subjects(books: _Books, per_entry: dict[int, Movement], flag: Flag) -> dict[tuple[str, str], Movement]:
+    """2. Net movement per subject (an attempt's receipt, a refund), reversals folded into what they
+    reverse, against what the subject's state implies. Returns the implied movements."""
+    net = _net_movements(books, per_entry, flag)
+    expected = _implied_movements(books, flag)
+    for key in set(expected) | set(net):
+        want = {k: v for k, v in expected.get(key, {}).items() if v}
+        got = {k: v for k, v in net.get(key, {}).items() if v}
+        if want != got:
+            flag(f"{key[0]}_entry", key[1], f"ledger moved {_fmt(got)}, its state implies {_fmt(want)}")
+    return expected
+
+
+def _net_movements(books: _Books, per_entry: dict[int, Movement], flag: Flag) -> dict[tuple[str, str], Movement]:
     net: dict[tuple[str, str], Movement] = defaultdict(lambda: defaultdict(int))
     kinds = {ledger.RECEIVED: ("attempt", ":received"), ledger.REFUND: ("refund", ":refunded")}
-    by_ref = {e.ref: e for e in entries.values()}
-    for entry_id, entry in entries.items():
-        target = entry
+    by_ref = {e.ref: e for e in books.entries.values()}
+    for entry_id, entry in books.entries.items():
+        target: sa.Row[Any] | None = entry
         while target is not None and target.kind == ledger.REVERSAL:
             target = by_ref.get(target.ref.removesuffix(":reversal"))
         if target is None or target.kind not in kinds:
@@ -112,34 +155,30 @@ async def check(conn: AsyncConnection) -> Report:
             continue
         for key, amount in per_entry[entry_id].items():
             net[(subject, target.ref.removesuffix(suffix))][key] += amount
+    return net
 
-    pays = {r.id: r for r in await _rows(conn, sa.select(payments))}
-    atts = {r.id: r for r in await _rows(conn, sa.select(attempts))}
-    refs = {r.id: r for r in await _rows(conn, sa.select(refunds))}
-    report.payments, report.refunds = len(pays), len(refs)
 
+def _implied_movements(books: _Books, flag: Flag) -> dict[tuple[str, str], Movement]:
     expected: dict[tuple[str, str], Movement] = {}
-    for a in atts.values():
+    for a in books.attempts.values():
         if a.status == AttemptStatus.SUCCEEDED:
             expected[("attempt", a.id)] = {(ledger.channel_account(a.account_id), a.currency): a.amount,
                                            (ledger.merchant_account(a.merchant_id), a.currency): -a.amount}
-    for r in refs.values():
-        a = atts.get(r.attempt_id)
-        if a is None:
+    for r in books.refunds.values():
+        paid = books.attempts.get(r.attempt_id)
+        if paid is None:
             flag("refund_attempt", r.id, f"refund of unknown attempt {r.attempt_id}")
             continue
         if r.status == RefundStatus.SUCCEEDED:
             expected[("refund", r.id)] = {(ledger.merchant_account(r.merchant_id), r.currency): r.amount,
-                                          (ledger.channel_account(a.account_id), r.currency): -r.amount}
-    for key in set(expected) | set(net):
-        want = {k: v for k, v in expected.get(key, {}).items() if v}
-        got = {k: v for k, v in net.get(key, {}).items() if v}
-        if want != got:
-            flag(f"{key[0]}_entry", key[1], f"ledger moved {_fmt(got)}, its state implies {_fmt(want)}")
+                                          (ledger.channel_account(paid.account_id), r.currency): -r.amount}
+    return expected
 
-    # 3. Balances: recomputed from postings vs implied by the states.
+
+def _check_balances(books: _Books, expected: dict[tuple[str, str], Movement], flag: Flag) -> None:
+    """3. Balances: recomputed from postings vs implied by the states; every currency sums to zero."""
     posted: Movement = defaultdict(int)
-    for line in lines:
+    for line in books.lines:
         posted[(line.account, line.currency)] += line.amount
     implied: Movement = defaultdict(int)
     for movement in expected.values():
@@ -154,10 +193,13 @@ async def check(conn: AsyncConnection) -> Report:
         if total:
             flag("trial_balance", currency, f"all accounts sum to {total}")
 
-    # 4. Refunds against what was paid, per attempt and per payment.
+
+def _check_refunds(books: _Books, flag: Flag) -> None:
+    """4. Refunds against what was paid, per attempt and per payment."""
+    atts = books.attempts
     reserved: dict[str, int] = defaultdict(int)
     succeeded: dict[str, int] = defaultdict(int)
-    for r in refs.values():
+    for r in books.refunds.values():
         if r.status in (RefundStatus.PENDING, RefundStatus.SUCCEEDED):
             reserved[r.attempt_id] += r.amount
         if r.status == RefundStatus.SUCCEEDED:
@@ -171,13 +213,12 @@ async def check(conn: AsyncConnection) -> Report:
         a = atts.get(attempt_id)
         if a is not None and total > a.amount:
             flag("over_refund", attempt_id, f"pending+succeeded refunds {total} exceed the paid {a.amount}")
-    for p in pays.values():
+    for p in books.payments.values():
         _check_payment(p, atts.get(p.paid_attempt_id) if p.paid_attempt_id else None,
                        reserved[p.paid_attempt_id or ""], succeeded[p.paid_attempt_id or ""], flag)
-    return report
 
 
-def _check_payment(p: Any, paid: Any, reserved: int, succeeded: int, flag: Any) -> None:
+def _check_payment(p: sa.Row[Any], paid: sa.Row[Any] | None, reserved: int, succeeded: int, flag: Flag) -> None:
     S = PaymentStatus
     if p.status in (S.PENDING, S.CLOSED):
         if p.refundable_amount or p.refunded_amount or p.paid_attempt_id:

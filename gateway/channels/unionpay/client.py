@@ -115,7 +115,7 @@ class UnionPayChannel:
         answer = await self._post(self._base + wire.BACK_PATH, fields)
         if answer.fields is None:
             return CreateResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
-        return tx.create_result(req, answer.fields)
+        return tx.create_result(answer.fields)
 
     async def _query(self, our: str, created_at: datetime | None) -> Answer:
         return await self._post(self._base + wire.QUERY_PATH, tx.query_fields(self.mer_id, our, created_at))

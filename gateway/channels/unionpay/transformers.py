@@ -144,7 +144,8 @@ def _error(a: Mapping[str, str]) -> tuple[str | None, str | None]:
     return a.get("respCode"), a.get("respMsg")
 
 
-def create_result(req: CreateRequest, a: Mapping[str, str]) -> CreateResult:
+def create_result(a: Mapping[str, str]) -> CreateResult:
+    """The 申码 answer: 00 with ``qrCode`` is the code to show; 03/04/05 (or 00 without a code) is unknown."""
     code, msg = _error(a)
     if code == "00" and a.get("qrCode"):
         return CreateResult(Outcome.SUCCESS, PayAction.show_qr(a["qrCode"]))

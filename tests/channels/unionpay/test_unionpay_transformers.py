@@ -68,11 +68,10 @@ def test_create_fields_per_pay_method() -> None:
 
 
 def test_qr_answer() -> None:
-    req = _create("unionpay_qr")
-    ok = tx.create_result(req, {"respCode": "00", "qrCode": "https://qr.95516.com/00010000/01234"})
+    ok = tx.create_result({"respCode": "00", "qrCode": "https://qr.95516.com/00010000/01234"})
     assert ok.outcome is Outcome.SUCCESS and ok.action is not None and str(ok.action.qr).startswith("https://qr.")
-    assert tx.create_result(req, {"respCode": "03"}).outcome is Outcome.UNKNOWN
-    assert tx.create_result(req, {"respCode": "32", "respMsg": "商户无此交易权限"}).error_code == "32"
+    assert tx.create_result({"respCode": "03"}).outcome is Outcome.UNKNOWN
+    assert tx.create_result({"respCode": "32", "respMsg": "商户无此交易权限"}).error_code == "32"
 
 
 def test_query_answers() -> None:

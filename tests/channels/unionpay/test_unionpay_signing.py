@@ -112,3 +112,28 @@ def test_a_certificate_signed_by_the_root_directly_is_not_trusted(unionpay_keys:
     key = rsa.generate_private_key()
     cert = issue(key, _name("041@Z1@中国银联股份有限公司@00000001", "China UnionPay"), root, MIDDLE_NAME, ca=False)
     assert _code(_verifier(unionpay_keys), _signed_by(rsa.private_pem(key), cert)) == "untrusted_certificate"
+
+
+def test_the_signing_key_from_a_pfx_like_unionpay_issues(unionpay_keys: dict[str, Any]) -> None:
+    """acp_test_sign.pfx style: a PKCS#12 with a password; certId is its certificate's serial."""
+    import base64
+
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
+    from gateway.channels.unionpay import signing_material
+
+    key = rsa.load_private_key(unionpay_keys["merchant_private_key"])
+    cert = x509.load_pem(unionpay_keys["merchant_certificate"])
+    pfx = pkcs12.serialize_key_and_certificates(b"sign", key, cert, None, BestAvailableEncryption(b"000000"))
+    from_pfx = signing_material({"sign_pfx": base64.b64encode(pfx).decode(), "sign_pfx_password": "000000"})
+    from_pem = signing_material({"sign_private_key": unionpay_keys["merchant_private_key"],
+                                 "sign_certificate": unionpay_keys["merchant_certificate"]})
+    assert from_pfx[1] == from_pem[1] == str(cert.serial_number)
+    assert from_pfx[0].private_numbers() == from_pem[0].private_numbers()
+
+
+def test_the_file_host_matches_the_gateway_host() -> None:
+    from gateway.channels.unionpay.client import FILE_HOSTS
+
+    assert FILE_HOSTS["https://gateway.95516.com"] == "https://filedownload.95516.com"
+    assert FILE_HOSTS["https://gateway.test.95516.com"] == "https://filedownload.test.95516.com"

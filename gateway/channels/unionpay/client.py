@@ -118,7 +118,11 @@ class UnionPayChannel:
         return tx.create_result(answer.fields)
 
     async def _query(self, our: str, created_at: datetime | None) -> Answer:
-        return await self._post(self._base + wire.QUERY_PATH, tx.query_fields(self.mer_id, our, created_at))
+        fields = tx.query_fields(self.mer_id, our, created_at)
+        answer = await self._post(self._base + wire.QUERY_PATH, fields)
+        if answer.fields is not None and answer.fields.get("orderId") not in (None, fields["orderId"]):
+            return Answer(None, "WRONG_ORDER", "the answer is about another orderId")
+        return answer
 
     async def query(self, trade: TradeRef | str) -> TradeState:
         ref = TradeRef.of(trade)

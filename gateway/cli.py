@@ -1,5 +1,5 @@
 """``python run.py [command]``: serve (default), migrate, create-merchant, sandbox, sandbox-credentials,
-config-reference, check-ledger."""
+config-reference, check-ledger, reconcile."""
 from __future__ import annotations
 
 import argparse
@@ -60,6 +60,12 @@ def parser() -> argparse.ArgumentParser:
     _common(sub.add_parser("sandbox-credentials", help="print what a merchant integration needs per sandbox"))
     sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
     _common(sub.add_parser("check-ledger", help="recompute the books from the ledger; exit 1 on any violation"))
+    rc = sub.add_parser("reconcile", help="reconcile a day against the channels' bills (exit 0 consistent, "
+                        "1 open discrepancies, 2 failed, 3 bill not ready)")
+    _common(rc)
+    from gateway.services.reconciliation.command import add_arguments
+
+    add_arguments(rc)
     return p
 
 
@@ -90,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         serve_sandbox(settings)
     elif command == "check-ledger":
         return asyncio.run(check_ledger_cmd(settings))
+    elif command == "reconcile":
+        from gateway.services.reconciliation.command import run_command
+
+        return asyncio.run(run_command(settings, args))
     elif command == "sandbox-credentials":
         from gateway.sandbox.key_material import load_or_create, merchant_credentials
 

@@ -41,6 +41,9 @@ VARIABLES: list[tuple[str, str, str, str]] = [
     ("GATEWAY_WEBHOOK_TIMEOUT", "seconds", "10", "How long one webhook delivery attempt may take before it counts as failed."),
     ("GATEWAY_WEBHOOK_CONCURRENCY", "int", "4", "Webhook deliveries in flight per merchant, across all gateway processes: a dead endpoint holds at most this many and never delays other merchants."),
     ("GATEWAY_LATE_PAYMENT_POLICY", "str", "refund", "What to do with a payment the channel reports paid after it was closed here: `refund` (automatically) or `keep` (the merchant decides)."),
+    ("GATEWAY_RECON_TIME", "HH:MM", "10:30", "When (Asia/Shanghai) the background runner starts reconciling each active channel account's previous day against the channel's bill (bills are published the next morning); retried every 30 minutes while the bill is not ready. `off` = no daily reconciliation (the `reconcile` command still works)."),
+    ("GATEWAY_RECON_GIVE_UP", "HH:MM", "20:00", "If a day's bill is still not ready at this time (Asia/Shanghai) the next day, the batch fails with `never_ready` and an error is logged (alert on it)."),
+    ("GATEWAY_SANDBOX_BILLS_IMMEDIATE", "bool", "off", "Sandboxes only: publish a day's bill at once instead of on the channels' schedule (the next day from 09:00, today's refused). For tests and demos."),
     ("GATEWAY_LOG_LEVEL", "str", "INFO", "Python logging level."),
 ]
 
@@ -77,6 +80,8 @@ class Settings:
     task_lease: float = 120.0  # seconds
     webhook_timeout: float = 10.0  # seconds
     webhook_concurrency: int = 4
+    recon_time: str = "10:30"  # Asia/Shanghai; "off" = no daily reconciliation
+    recon_give_up: str = "20:00"
     log_level: str = "INFO"
 
     @classmethod

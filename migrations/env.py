@@ -6,6 +6,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import gateway.store.reconciliation
 import gateway.store.sessions  # noqa: F401  (its table is on the shared metadata)
 from gateway.store.tables import metadata
 

@@ -17,6 +17,9 @@ import pytest
 
 from tests.factories import Gateway, shared_sandbox_keys, start_gateway
 
+# The sandboxes publish bills on the channels' schedule (next day, after 09:00); tests want today's at once.
+os.environ.setdefault("GATEWAY_SANDBOX_BILLS_IMMEDIATE", "1")
+
 MYSQL_URL = os.environ.get("GATEWAY_TEST_MYSQL_URL")
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gateway.api import events, link_models, models
+from gateway.api import events, link_models, models, reconciliation
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,15 @@ OPERATIONS: list[Operation] = [
     Operation("post", "/events/{id}/resend", "resendEvent",
               "Deliver an event again, now, with a fresh retry schedule", events.Event, 202,
               errors=(401, 404, 409)),
+    Operation("get", "/reconciliation/batches", "listReconciliationBatches",
+              "List the reconciliation batches (one per channel account and bill day) of your accounts, newest "
+              "first", reconciliation.ReconBatchList,
+              query=[("date", "string", "bill day YYYY-MM-DD (Asia/Shanghai)"),
+                     ("status", "string", "pending | running | done | no_bill | not_ready | failed"), *_LIST_QUERY],
+              errors=(401, 422)),
+    Operation("get", "/reconciliation/batches/{id}", "getReconciliationBatch",
+              "Retrieve a reconciliation batch with both sides' totals and its discrepancies",
+              reconciliation.ReconBatch),
     Operation("post", "/webhook-secret/rotate", "rotateWebhookSecret",
               "New webhook signing secret (shown once); the old one stays valid for 24 h", events.WebhookSecret,
               201, errors=(401,)),

@@ -10,9 +10,10 @@ and answers whose signature does not verify are ``UNKNOWN`` -- a method never ra
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import aiohttp
@@ -163,11 +164,13 @@ class VerificationError(Exception):
 
 class BillUnavailable(Exception):
     """A channel's bill could not be fetched or did not check out (not "no bill that day", which is an
-    empty list); ``code`` says why. A bill is a batch job: it is simply tried again later."""
+    empty list); ``code`` says why. A bill is a batch job: it is simply tried again later.
+    ``not_ready``: the channel has not published the day's bill yet (too early, or still being built)."""
 
-    def __init__(self, code: str, message: str = "") -> None:
+    def __init__(self, code: str, message: str = "", *, not_ready: bool = False) -> None:
         super().__init__(message or code)
         self.code = code
+        self.not_ready = not_ready
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +183,53 @@ class BillLine:
     amount: Money
     refund_no: str | None = None
     at: datetime | None = None
+    # The channel's fee in units of 0.00001 yuan (1/1000 fen, WeChat's precision); negative = given back.
+    fee: int = 0
+    status: str = "SUCCESS"  # a refund line's state at the channel (WeChat: SUCCESS | PROCESSING)
+
+
+FEE_UNITS_PER_FEN = 1000
+
+
+@dataclass
+class BillTotals:
+    """Counts and sums of a bill (amounts in fen, ``fee`` in 1/1000 fen): what the parsed lines add up
+    to, or what the bill's own summary rows say they add up to."""
+
+    pay_count: int = 0
+    pay_amount: int = 0
+    refund_count: int = 0
+    refund_amount: int = 0
+    fee: int = 0
+    stated: bool = False  # a summary was found in the file
+
+    def add(self, line: BillLine) -> None:
+        if line.kind == "payment":
+            self.pay_count, self.pay_amount = self.pay_count + 1, self.pay_amount + line.amount.minor
+        else:
+            self.refund_count, self.refund_amount = self.refund_count + 1, self.refund_amount + line.amount.minor
+        self.fee += line.fee
+
+    def differences(self, stated: BillTotals) -> list[str]:
+        """How these (parsed) totals disagree with a bill's ``stated`` ones. A summary that counts
+        payments and refunds together says so with ``refund_count == -1``."""
+        mine = {"pay_count": self.pay_count, "pay_amount": self.pay_amount, "refund_count": self.refund_count,
+                "refund_amount": self.refund_amount, "fee": self.fee}
+        if stated.refund_count < 0:
+            mine["pay_count"], mine["refund_count"] = self.pay_count + self.refund_count, -1
+        return [f"{name}: lines {value}, summary {getattr(stated, name)}"
+                for name, value in mine.items() if value != getattr(stated, name)]
+
+
+@dataclass(frozen=True, slots=True)
+class BillFile:
+    """A bill downloaded to ``path`` as the channel served it (compressed). ``sha256`` is of the file;
+    ``channel_hash`` the digest the channel vouched for and that was verified (WeChat's SHA1)."""
+
+    path: Path
+    sha256: str
+    size: int
+    channel_hash: str | None = None
 
 
 class Channel(Protocol):
@@ -202,6 +252,11 @@ class Channel(Protocol):
     async def query_refund(self, req: RefundRequest) -> RefundResult: ...
     async def bill(self, day: date) -> list[BillLine]:
         """The day's bill in our terms; ``[]`` when there is none; :class:`BillUnavailable` otherwise."""
+
+    async def bill_download(self, day: date, dest: Path) -> BillFile | None:
+        """Stream the day's bill into ``dest`` while hashing it (never held in memory); ``None`` when
+        the channel has no bill that day; :class:`BillUnavailable` otherwise (a channel hash that does
+        not match is ``hash_mismatch``)."""
 
     async def parse_callback(self, raw: RawCallback) -> Notification:
         """Verify (signature, time window, decryption) and parse; raise :class:`VerificationError`."""
@@ -274,6 +329,11 @@ class ChannelFactory(Protocol):
     def callback_account_hint(self, raw: RawCallback) -> str | None:
         """Before verification: which account a callback claims to be for (Alipay ``app_id``), or
         ``None`` when only verification can tell (WeChat: try each account)."""
+
+    def read_bill(self, path: Path, stated: BillTotals) -> Iterator[BillLine]:
+        """Parse a bill file of :meth:`Channel.bill_download` line by line, in constant memory; fills
+        ``stated`` from the bill's own summary when it gets there. Raises ``ValueError`` on a malformed
+        file (the whole bill is then refused)."""
 
     def return_trade_no(self, params: Mapping[str, str]) -> str | None:
         """Our attempt id in the query of the channel's browser return to ``/pay/{id}/return``, if it is

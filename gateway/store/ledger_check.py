@@ -10,7 +10,8 @@ What must hold:
 * every account's balance, summed from postings, equals the balance the states imply;
 * per payment: ``refunded_amount`` = succeeded refunds of its paid attempt; ``refundable_amount`` =
   amount − pending and succeeded refunds when paid, 0 before; the status agrees with the amounts;
-* per attempt: pending and succeeded refunds never exceed what it was paid; refunds only of paid money.
+* per attempt: pending and succeeded refunds never exceed what it was paid; refunds only of paid money;
+* the channels' fees: one entry per reconciled account and day, equal to the fee its batch posted.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.domain.states import AttemptStatus, PaymentStatus, RefundStatus
 from gateway.store import ledger
 from gateway.store.db import Database
+from gateway.store.reconciliation import FEE_KIND, fee_account, fee_ref, recon_batches
 from gateway.store.tables import attempts, ledger_entries, ledger_postings, payments, refunds
 
 Movement = dict[tuple[str, str], int]  # (account, currency) -> minor units
@@ -75,6 +77,7 @@ class _Books:
     payments: dict[str, sa.Row[Any]]
     attempts: dict[str, sa.Row[Any]]
     refunds: dict[str, sa.Row[Any]]
+    fees: list[sa.Row[Any]]  # reconciliation batches that posted fees
 
 
 async def check(conn: AsyncConnection) -> Report:
@@ -90,7 +93,9 @@ async def check(conn: AsyncConnection) -> Report:
                                           ledger_postings.c.amount, ledger_postings.c.currency)),
         payments={r.id: r for r in await _rows(conn, sa.select(payments))},
         attempts={r.id: r for r in await _rows(conn, sa.select(attempts))},
-        refunds={r.id: r for r in await _rows(conn, sa.select(refunds))})
+        refunds={r.id: r for r in await _rows(conn, sa.select(refunds))},
+        fees=await _rows(conn, sa.select(recon_batches.c.account_id, recon_batches.c.bill_date,
+                                         recon_batches.c.fee_posted).where(recon_batches.c.fee_posted != 0)))
     report.entries, report.postings = len(books.entries), len(books.lines)
     report.payments, report.refunds = len(books.payments), len(books.refunds)
 
@@ -140,7 +145,8 @@ def _check_subjects(books: _Books, per_entry: dict[int, Movement], flag: Flag) -
 
 def _net_movements(books: _Books, per_entry: dict[int, Movement], flag: Flag) -> dict[tuple[str, str], Movement]:
     net: dict[tuple[str, str], Movement] = defaultdict(lambda: defaultdict(int))
-    kinds = {ledger.RECEIVED: ("attempt", ":received"), ledger.REFUND: ("refund", ":refunded")}
+    kinds = {ledger.RECEIVED: ("attempt", ":received"), ledger.REFUND: ("refund", ":refunded"),
+             FEE_KIND: ("fees", "")}
     by_ref = {e.ref: e for e in books.entries.values()}
     for entry_id, entry in books.entries.items():
         target: sa.Row[Any] | None = entry
@@ -150,11 +156,12 @@ def _net_movements(books: _Books, per_entry: dict[int, Movement], flag: Flag) ->
             flag("entry_kind", entry.ref, f"kind {entry.kind!r} (or what it reverses) is not one we write")
             continue
         subject, suffix = kinds[target.kind]
-        if not target.ref.endswith(suffix):
+        if not target.ref.endswith(suffix) or (target.kind == FEE_KIND and not target.ref.startswith("fees:")):
             flag("entry_ref", entry.ref, f"a {target.kind} entry's ref must end with {suffix}")
             continue
+        name = ":".join(target.ref.split(":")[:3]) if target.kind == FEE_KIND else target.ref.removesuffix(suffix)
         for key, amount in per_entry[entry_id].items():
-            net[(subject, target.ref.removesuffix(suffix))][key] += amount
+            net[(subject, name)][key] += amount
     return net
 
 
@@ -172,6 +179,11 @@ def _implied_movements(books: _Books, flag: Flag) -> dict[tuple[str, str], Movem
         if r.status == RefundStatus.SUCCEEDED:
             expected[("refund", r.id)] = {(ledger.merchant_account(r.merchant_id), r.currency): r.amount,
                                           (ledger.channel_account(paid.account_id), r.currency): -r.amount}
+    # The channels' fees, posted by reconciliation once per account and bill day (``fees:<acct>:<day>``).
+    for b in books.fees:
+        expected[("fees", fee_ref(b.account_id, b.bill_date.isoformat()))] = {
+            (fee_account(b.account_id), "CNY"): b.fee_posted,
+            (ledger.channel_account(b.account_id), "CNY"): -b.fee_posted}
     return expected
 
 

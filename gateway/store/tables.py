@@ -129,6 +129,7 @@ attempts = sa.Table(
     _ts("next_sync_at", True), _ts("lease_until", True),
     _ts("created_at"), _ts("updated_at"), _ts("paid_at", True),
     sa.Index("ix_attempts_next_sync", "next_sync_at"),
+    sa.Index("ix_attempts_account_paid", "account_id", "paid_at"),  # reconciliation: a day's successes
 )
 
 refunds = sa.Table(

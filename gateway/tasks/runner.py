@@ -24,11 +24,13 @@ from gateway.store.base import Row
 from gateway.store.leases import ATTEMPT_SYNC, EXPIRY, REFUND_SYNC, Queue
 from gateway.store.outbox import DELIVERY
 from gateway.tasks import jobs
+from gateway.tasks import reconcile as recon_tasks
 
 log = logging.getLogger(__name__)
 
 GRACE = 8.0  # seconds in-flight work may take to finish at shutdown (run_app allows 15)
 BATCH = 16  # rows one loop claims at a time (expiry and sync)
+RECON_EVERY = 60.0  # seconds between reconciliation passes (a daily job; the first a minute after start)
 WEBHOOKS_IN_FLIGHT = 32  # deliveries in flight per process (and GATEWAY_WEBHOOK_CONCURRENCY per merchant)
 
 Job = Callable[[Row], Awaitable[None]]
@@ -59,6 +61,7 @@ class Runner:
         for name, once in loops.items():
             self._loops.add(asyncio.create_task(self._loop(name, once), name=f"tasks:{name}"))
         self._loops.add(asyncio.create_task(self._purge(), name="tasks:idempotency-purge"))
+        self._loops.add(asyncio.create_task(self._reconcile(), name="tasks:reconcile"))
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -118,6 +121,17 @@ class Runner:
             except Exception:
                 log.exception("idempotency purge failed; retrying")
             await self._sleep(every)
+
+    async def _reconcile(self) -> None:
+        """The daily reconciliation (:mod:`gateway.tasks.reconcile`), looked at once a minute."""
+        while not self._stopping.is_set():
+            await self._sleep(RECON_EVERY)
+            if self._stopping.is_set():
+                break
+            try:
+                await recon_tasks.tick(self.svc)
+            except Exception:
+                log.exception("reconciliation pass failed; retrying")
 
     # -- one item -----------------------------------------------------------------------------------
 

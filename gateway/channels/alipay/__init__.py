@@ -6,14 +6,24 @@ list of Alipay public keys all accepted while Alipay's key is being rotated.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 import aiohttp
 
+from gateway.channels.alipay import transformers as tx
 from gateway.channels.alipay.client import AlipayChannel
-from gateway.channels.base import BillUnavailable, EndpointSetting, FactoryBase, PayMethodSpec, RawCallback
+from gateway.channels.base import (
+    BillLine,
+    BillTotals,
+    BillUnavailable,
+    EndpointSetting,
+    FactoryBase,
+    PayMethodSpec,
+    RawCallback,
+)
 from gateway.crypto import rsa
 from gateway.domain.pay import ActionKind
 
@@ -61,6 +71,11 @@ class AlipayFactory(FactoryBase):
         return str(credentials.get("app_id") or "")
 
     acknowledge = staticmethod(AlipayChannel.acknowledge)
+
+    @staticmethod
+    def read_bill(path: Path, stated: BillTotals) -> Iterator[BillLine]:
+        """A bill file of :meth:`bill_download`, line by line; ``ValueError`` if malformed."""
+        return tx.read_bill(path, stated)
 
     def return_trade_no(self, params: Mapping[str, str]) -> str | None:
         """Page and WAP pay send the shopper back with the signed trade parameters."""

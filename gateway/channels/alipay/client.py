@@ -7,9 +7,12 @@ Transport as the official SDK does it: common parameters (and ``sign``) in the U
 from __future__ import annotations
 
 import logging
+import tempfile
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -18,7 +21,9 @@ import aiohttp
 from gateway.channels.alipay import signing
 from gateway.channels.alipay import transformers as tx
 from gateway.channels.base import (
+    BillFile,
     BillLine,
+    BillTotals,
     BillUnavailable,
     CloseResult,
     CreateRequest,
@@ -31,6 +36,7 @@ from gateway.channels.base import (
     TradeState,
     VerificationError,
 )
+from gateway.channels.billfile import Sink, save_response
 from gateway.crypto import rsa
 from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import PayAction
@@ -67,6 +73,7 @@ class AlipayChannel:
         self._http = http
         self._base_url = base_url
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._bill_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._clock = clock or (lambda: datetime.now(UTC))
 
     @property
@@ -163,25 +170,39 @@ class AlipayChannel:
     async def bill(self, day: date) -> list[BillLine]:
         """The day's trade bill; ``[]`` when Alipay has none. Raises :class:`BillUnavailable` otherwise
         (the protocol has no outcome slot for a list: a reconciliation run simply retries later)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            found = await self.bill_download(day, Path(tmp) / "bill.csv.zip")
+            if found is None:
+                return []
+            try:
+                return list(tx.read_bill(found.path, BillTotals()))
+            except (ValueError, KeyError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+                raise BillUnavailable("MALFORMED", str(exc)) from exc
+
+    async def bill_download(self, day: date, dest: Path) -> BillFile | None:
+        """Ask for the day's download URL (valid 30 s), then stream the zip into ``dest``."""
         answer = await self.call(tx.BILL_URL_QUERY, tx.bill_biz(day))
         if answer.response is None:
             raise BillUnavailable(answer.error_code or "UNKNOWN", answer.error_message or "")
         url, error = tx.bill_url(answer.response)
         if error:
-            raise BillUnavailable(error)
+            raise BillUnavailable(error, str(answer.response.get("sub_msg") or ""),
+                                  not_ready=error in tx.BILL_NOT_READY_CODES)
         if url is None:
-            return []
+            return None
+        sink = Sink(dest)
         try:
-            async with self._http.get(url, timeout=self._timeout) as resp:
+            async with self._http.get(url, timeout=self._bill_timeout) as resp:
                 if resp.status != 200:
                     raise BillUnavailable(f"HTTP_{resp.status}")
-                data = await resp.read()
+                await save_response(resp, sink)
         except (TimeoutError, aiohttp.ClientError) as exc:
+            sink.abort()
             raise BillUnavailable("NETWORK", repr(exc)) from exc
-        try:
-            return tx.bill_lines(tx.bill_detail_csv(data))
-        except (ValueError, KeyError, UnicodeDecodeError) as exc:
-            raise BillUnavailable("MALFORMED", str(exc)) from exc
+        except BaseException:
+            sink.abort()
+            raise
+        return sink.done()
 
     # ------------------------------------------------------------ callbacks
 

@@ -8,13 +8,23 @@ list, refreshed from ``GET /v3/certificates`` on an unknown serial) and ``public
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import aiohttp
 
-from gateway.channels.base import BillUnavailable, EndpointSetting, FactoryBase, PayMethodSpec, RawCallback
+from gateway.channels.base import (
+    BillLine,
+    BillTotals,
+    BillUnavailable,
+    EndpointSetting,
+    FactoryBase,
+    PayMethodSpec,
+    RawCallback,
+)
 from gateway.channels.wechat import oauth
+from gateway.channels.wechat import transformers as tf
 from gateway.channels.wechat.client import WechatChannel
 from gateway.domain.pay import ActionKind
 
@@ -63,6 +73,11 @@ class WechatFactory(FactoryBase):
         return str(credentials.get("mchid") or "")
 
     acknowledge = staticmethod(WechatChannel.acknowledge)
+
+    @staticmethod
+    def read_bill(path: Path, stated: BillTotals) -> Iterator[BillLine]:
+        """A bill file of :meth:`bill_download`, line by line; ``ValueError`` if malformed."""
+        return tf.read_bill(path, stated)
 
     def payer_redirect(self, credentials: Mapping[str, Any], urls: Mapping[str, str], redirect_uri: str,
                        state: str) -> str | None:

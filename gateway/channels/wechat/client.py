@@ -6,14 +6,14 @@ changes anything.
 """
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -22,7 +22,9 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.channels.base import (
+    BillFile,
     BillLine,
+    BillTotals,
     BillUnavailable,
     CloseResult,
     CreateRequest,
@@ -35,6 +37,7 @@ from gateway.channels.base import (
     TradeState,
     VerificationError,
 )
+from gateway.channels.billfile import Sink, save_response
 from gateway.channels.wechat import signing
 from gateway.channels.wechat import transformers as tf
 from gateway.channels.wechat.keystore import KeyStore
@@ -83,6 +86,8 @@ class WechatChannel:
         self._http = http
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # A bill is tens of MB: the whole download may take long, but no single read may stall.
+        self._bill_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._clock = clock
         self.keys = KeyStore(apiv3_key=self._apiv3_key,
                              certificates=credentials.get("platform_certificates") or (),
@@ -96,10 +101,10 @@ class WechatChannel:
 
     # --- transport -----------------------------------------------------------------------------------
 
-    async def _send(self, method: str, url: URL, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
+    def _headers(self, method: str, url: URL, body: bytes) -> dict[str, str]:
         """Sign over the path exactly as it goes on the wire (``encoded=True`` stops re-quoting)."""
         nonce, timestamp = signing.new_nonce(), str(int(self._clock()))
-        headers = {
+        return {
             "Authorization": signing.authorization(self._key, mchid=self._mchid, serial_no=self._serial,
                                                    method=method, path_qs=url.raw_path_qs, body=body,
                                                    timestamp=timestamp, nonce=nonce),
@@ -107,7 +112,9 @@ class WechatChannel:
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
         }
-        async with self._http.request(method, url, data=body or None, headers=headers,
+
+    async def _send(self, method: str, url: URL, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
+        async with self._http.request(method, url, data=body or None, headers=self._headers(method, url, body),
                                       timeout=self._timeout, allow_redirects=False) as resp:
             return resp.status, resp.headers.copy(), await resp.read()
 
@@ -226,32 +233,49 @@ class WechatChannel:
     async def bill(self, day: date) -> list[BillLine]:
         """The day's trade bill. A day without trades is ``[]``; anything else wrong raises
         :class:`BillUnavailable` (a bill is a batch job: it is simply tried again later)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            found = await self.bill_download(day, Path(tmp) / "bill.csv.gz")
+            if found is None:
+                return []
+            try:
+                return list(tf.read_bill(found.path, BillTotals()))
+            except tf.Malformed as exc:
+                raise BillUnavailable("malformed", str(exc)) from exc
+
+    async def bill_download(self, day: date, dest: Path) -> BillFile | None:
+        """Stream the day's bill (gzip, as served) into ``dest``; the SHA1 of the gunzipped content is
+        checked against the signed tradebill answer while the bytes arrive."""
         reply = await self._call("GET", f"/v3/bill/tradebill?{tf.bill_query(day)}")
         if reply.code == "NO_STATEMENT_EXIST":
-            return []
+            return None
         if reply.failure():
-            raise BillUnavailable(reply.code or reply.untrusted or "error", reply.message or "")
+            code = reply.code or reply.untrusted or "error"
+            # Bills are built from 09:00 the next day: too early is "creating", a day not over a PARAM_ERROR.
+            raise BillUnavailable(code, reply.message or "", not_ready=code in tf.BILL_NOT_READY_CODES)
         url, digest = reply.data.get("download_url"), reply.data.get("hash_value")
         if not isinstance(url, str) or not isinstance(digest, str) or reply.data.get("hash_type") != "SHA1":
             raise BillUnavailable("malformed", "tradebill answer lacks download_url/hash")
+        # The download is signed like any request but its answer is not: the SHA1 from the signed
+        # tradebill answer is what vouches for the file.
+        target = URL(url, encoded=True)
+        sink = Sink(dest, inner_sha1=True)
         try:
-            # The download is signed like any request but its answer is not: the SHA1 from the signed
-            # tradebill answer is what vouches for the file.
-            status, _, content = await self._send("GET", URL(url, encoded=True), b"")
+            async with self._http.request("GET", target, headers=self._headers("GET", target, b""),
+                                          timeout=self._bill_timeout, allow_redirects=False) as resp:
+                if resp.status != 200:
+                    raise BillUnavailable(f"http_{resp.status}")
+                await save_response(resp, sink)
+            actual = sink.inner_sha1()
         except (aiohttp.ClientError, TimeoutError) as exc:
+            sink.abort()
             raise BillUnavailable("network", str(exc)) from exc
-        if status != 200:
-            raise BillUnavailable(f"http_{status}")
-        try:
-            content = gzip.decompress(content) if content[:2] == b"\x1f\x8b" else content
-        except (OSError, EOFError) as exc:
-            raise BillUnavailable("malformed", "bad gzip") from exc
-        if hashlib.sha1(content).hexdigest().lower() != digest.lower():
-            raise BillUnavailable("hash_mismatch")
-        try:
-            return tf.parse_bill(content.decode("utf-8"))
-        except (UnicodeDecodeError, tf.Malformed) as exc:
-            raise BillUnavailable("malformed", str(exc)) from exc
+        except BaseException:
+            sink.abort()
+            raise
+        if actual.lower() != digest.lower():
+            sink.abort()
+            raise BillUnavailable("hash_mismatch", f"SHA1 {actual}, the channel said {digest}")
+        return sink.done(digest.lower())
 
     async def parse_callback(self, raw: RawCallback) -> Notification:
         await self._verify(CIMultiDict(raw.headers), raw.body)

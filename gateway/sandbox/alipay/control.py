@@ -2,13 +2,18 @@
 
 ``rotate-keys`` takes no ``what``: Alipay has one key pair; it answers ``{"alipay_public_key": PEM,
 "alipay_public_key_b64": …}``. ``reset`` also goes back to the Alipay key the sandbox started with.
+``POST /_control/bill-inject`` ``{"kind": …, "day": …}`` puts a discrepancy into a day's bill (``bill.py``).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from aiohttp import web
+
 from gateway.crypto import rsa
+from gateway.sandbox.alipay import bill
+from gateway.sandbox.alipay.appkeys import SANDBOX
 from gateway.sandbox.alipay.service import Sandbox
 from gateway.sandbox.alipay.state import Trade
 from gateway.sandbox.kit import NotPayable
@@ -48,3 +53,23 @@ class AlipayControls:
 
     def stats(self) -> dict[str, Any]:
         return {"trades": len(self.sandbox.state.trades)}
+
+
+async def bill_inject(request: web.Request) -> web.Response:
+    """``POST /_control/bill-inject`` ``{"kind": …, "day": "YYYY-MM-DD", …}``: a discrepancy in a day's
+    bill (see :func:`bill.inject`); ``DELETE`` forgets every injection."""
+    sandbox = request.app[SANDBOX]
+    if request.method == "DELETE":
+        bill.injections(sandbox.state).clear()
+        return web.json_response({"cleared": True})
+    try:
+        spec = await request.json()
+        if not isinstance(spec, dict):
+            raise ValueError("body must be an object")
+        return web.json_response(bill.inject(sandbox.state, spec, sandbox.now()))
+    except ValueError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_route("*", "/_control/bill-inject", bill_inject, name="control_bill_inject")

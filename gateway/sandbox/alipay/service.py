@@ -259,6 +259,8 @@ class Sandbox:
         bill_type, bill_date = biz.get("bill_type"), str(biz.get("bill_date") or "")
         if bill_type not in ("trade", "signcustomer") or not re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", bill_date):
             raise BizError("isv.invalid_arguments", "入参不合法")
+        if (refused := bill.refusal(bill_date, self.now())) is not None:
+            raise BizError(*refused)
         data = bill.build_zip(self.state, app_id, bill_date, self.now()) if bill_type == "trade" else None
         if data is None:  # the sandbox keeps no fund ledger, so signcustomer never has a bill
             raise BizError("isp.bill_not_exist", "账单不存在")

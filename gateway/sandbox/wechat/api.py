@@ -10,7 +10,6 @@ Choices where the public docs are silent (kept stable so tests can rely on them)
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import re
 import secrets
@@ -335,6 +334,8 @@ async def tradebill(request: web.Request) -> web.Response:
         raise ApiError(400, "PARAM_ERROR", "bill_date 格式应为 YYYY-MM-DD") from None
     if day > now().date():
         raise ApiError(400, "PARAM_ERROR", "账单日期不能晚于今天")
+    if (refused := bill.refusal(day)) is not None:
+        raise ApiError(400, *refused)
     bill_type = request.query.get("bill_type", "ALL")
     if bill_type not in ("ALL", "SUCCESS", "REFUND"):
         raise ApiError(400, "PARAM_ERROR", "bill_type 取值错误")
@@ -347,7 +348,7 @@ async def tradebill(request: web.Request) -> web.Response:
     raw = content.encode()
     token = secrets.token_urlsafe(24)
     state.bills[token] = gzip.compress(raw) if tar_type == "GZIP" else raw
-    return json_answer({"hash_type": "SHA1", "hash_value": hashlib.sha1(raw).hexdigest(),
+    return json_answer({"hash_type": "SHA1", "hash_value": bill.digest(state, day, raw),
                         "download_url": f"{request.app[kit.PUBLIC_URL]}/v3/billdownload/file?token={token}"})
 
 

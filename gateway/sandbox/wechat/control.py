@@ -6,6 +6,9 @@ two routes of its own.
 * ``POST /_control/mode`` ``{"mode": "public_key"|"certificate"}``: which key signs answers and callbacks;
 * ``POST /_control/probe`` ``{"notify_url": …}`` → sends a signature-probe callback, returns its status.
 
+* ``POST /_control/bill-inject`` ``{"kind": …, "day": …}``: a discrepancy in a day's bill (``bill.py``);
+  ``DELETE`` forgets them.
+
 ``reset`` forgets trades, refunds and bills; the keys and the mode stay.
 """
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.sandbox import kit
-from gateway.sandbox.wechat import actions, notify
+from gateway.sandbox.wechat import actions, bill, notify
 from gateway.sandbox.wechat.appkeys import STATE
 from gateway.sandbox.wechat.state import SandboxState, Trade
 
@@ -74,7 +77,21 @@ async def probe(request: web.Request) -> web.Response:
     return web.json_response({"status": await notify.probe(request.app[kit.NOTIFIER], request.app[STATE], url)})
 
 
+async def bill_inject(request: web.Request) -> web.Response:
+    """``POST /_control/bill-inject`` ``{"kind": …, "day": "YYYY-MM-DD", …}``: see :func:`bill.inject`;
+    ``DELETE`` forgets every injection."""
+    state = request.app[STATE]
+    if request.method == "DELETE":
+        bill.injections(state).clear()
+        return web.json_response({"cleared": True})
+    try:
+        return web.json_response(bill.inject(state, await _object(request)))
+    except (ValueError, TypeError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/_control/mode", mode, name="control.mode")
     app.router.add_post("/_control/probe", probe, name="control.probe")
+    app.router.add_route("*", "/_control/bill-inject", bill_inject, name="control.bill_inject")
 

@@ -1,0 +1,93 @@
+"""The daily reconciliation loop: a seed and a sweep, driven by ``recon_batches`` rows.
+
+* seed -- from ``GATEWAY_RECON_TIME`` (Asia/Shanghai) on, every active channel account gets a batch for
+  the previous day (the unique (account, day) key makes this idempotent across processes);
+* sweep -- due batches (pending, not ready, failed, or left running by a process that died;
+  ``next_attempt_at`` passed, lease free) are run; the run takes
+  the batch's lease itself, so two processes never run one batch. A bill still not ready at
+  ``GATEWAY_RECON_GIVE_UP`` the next day fails the batch (``never_ready``) with an error log to alert on;
+  a failure is retried every 30 minutes, up to :data:`MAX_ATTEMPTS`.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta
+
+import sqlalchemy as sa
+
+from gateway.services.context import Services
+from gateway.services.reconciliation import Options
+from gateway.services.reconciliation import engine as recon
+from gateway.services.reconciliation.days import SHANGHAI, today
+from gateway.store.base import utcnow
+from gateway.store.reconciliation import recon_batches
+from gateway.store.tables import channel_accounts
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 24
+SWEEP = 4  # batches run per pass (one at a time: a bill may be large)
+
+
+def _clock(value: str) -> time | None:
+    if not value or value.lower() == "off":
+        return None
+    return time.fromisoformat(value)
+
+
+async def tick(svc: Services, now: datetime | None = None) -> int:
+    """One pass: seed yesterday's batches when it is time, run what is due. Returns batches run."""
+    start = _clock(svc.settings.recon_time)
+    if start is None:
+        return 0
+    now = now or utcnow()
+    local = now.astimezone(SHANGHAI)
+    if local.time() >= start:
+        await seed(svc, today(now) - timedelta(days=1))
+    return await sweep(svc, now)
+
+
+async def seed(svc: Services, day: date) -> None:
+    async with svc.db.read() as conn:
+        have = set((await conn.execute(sa.select(recon_batches.c.account_id)
+                                       .where(recon_batches.c.bill_date == day))).scalars())
+    for account in await recon.accounts(svc):
+        if account["id"] not in have:
+            await recon.ensure_batch(svc, account, day)
+
+
+async def sweep(svc: Services, now: datetime) -> int:
+    b, acct = recon_batches, channel_accounts
+    async with svc.db.read() as conn:
+        due = [dict(r) for r in (await conn.execute(
+            sa.select(b.c.id, b.c.account_id, b.c.bill_date, b.c.attempts)
+            .select_from(b.join(acct, acct.c.id == b.c.account_id)).where(
+                acct.c.active == sa.true(),
+                # "running" with its lease run out: the process running it died; run it again.
+                b.c.status.in_(["pending", "not_ready", "failed", "running"]), b.c.next_attempt_at <= now,
+                sa.or_(b.c.lease_until.is_(None), b.c.lease_until < now))
+            .order_by(b.c.next_attempt_at).limit(SWEEP))).mappings()]
+    give_up = _clock(svc.settings.recon_give_up) or time(23, 59)
+    for row in due:
+        async with svc.db.read() as conn:
+            account = (await conn.execute(sa.select(channel_accounts).where(
+                channel_accounts.c.id == row["account_id"]))).mappings().first()
+        if account is None or not account["active"]:
+            continue
+        report = await recon.run(svc, dict(account), row["bill_date"], Options())
+        status = report["status"]
+        deadline = datetime.combine(row["bill_date"] + timedelta(days=1), give_up, SHANGHAI)
+        final = None
+        if status == "not_ready" and now >= deadline:
+            final = ("never_ready", f"the {row['bill_date']} bill was still not ready at {give_up} the next day")
+        elif status == "failed" and row["attempts"] + 1 >= MAX_ATTEMPTS:
+            final = (report["error_code"] or "failed", f"gave up after {MAX_ATTEMPTS} attempts")
+        if final:
+            async with svc.db.begin() as conn:
+                await conn.execute(sa.update(b).where(b.c.id == row["id"], b.c.lease_until.is_(None)).values(
+                    status="failed", error_code=final[0], error_message=final[1], next_attempt_at=None))
+            log.error("reconciliation of %s for %s abandoned: %s", row["account_id"], row["bill_date"], final[1])
+        elif report["open"]:
+            log.warning("reconciliation of %s for %s: %d open discrepancies", row["account_id"],
+                        row["bill_date"], report["open"])
+    return len(due)

@@ -8,15 +8,18 @@ validated UnionPay certificate is not believed: ``UNKNOWN``.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 
 from gateway.channels.base import (
+    BillFile,
     BillLine,
     BillUnavailable,
     CloseResult,
@@ -30,6 +33,7 @@ from gateway.channels.base import (
     TradeState,
     VerificationError,
 )
+from gateway.channels.billfile import Sink
 from gateway.channels.unionpay import protocol as wire
 from gateway.channels.unionpay import signing
 from gateway.channels.unionpay import transformers as tx
@@ -43,6 +47,7 @@ FORM_TYPE = "application/x-www-form-urlencoded;charset=UTF-8"
 # The reconciliation file comes from its own host; a sandbox serves it under the gateway's base.
 FILE_HOSTS = {"https://gateway.95516.com": "https://filedownload.95516.com",
               "https://gateway.test.95516.com": "https://filedownload.test.95516.com"}
+PUBLISHED_HOUR = 9  # Beijing: yesterday's file is asked for after this [U]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,17 +173,42 @@ class UnionPayChannel:
         return tx.refund_query_result(answer.fields)
 
     async def bill(self, day: date) -> list[BillLine]:
-        """The ZM reconciliation file of settlement day ``day``; ``[]`` when there is none (respCode 98)."""
-        answer = await self._post(self._file_base + wire.FILE_PATH, tx.bill_fields(self.mer_id, day, self._clock()))
+        """The ZM reconciliation file of settlement day ``day``; ``[]`` when there is none."""
+        with tempfile.TemporaryDirectory() as tmp:
+            found = await self.bill_download(day, Path(tmp) / "bill.zip")
+            if found is None:
+                return []
+            try:
+                return list(tx.read_bill(found.path))
+            except ValueError as exc:
+                raise BillUnavailable("MALFORMED", str(exc)) from exc
+
+    async def bill_download(self, day: date, dest: Path) -> BillFile | None:
+        """fileType 00 for ``settleDate`` MMdd: the zip arrives inside the signed answer (base64 of its
+        deflated bytes), so the answer's signature vouches for it; it is written to ``dest``. No file
+        (98) for a day not over, or yesterday before 09:00 Beijing, is "not ready" [U: publication time]."""
+        now = self._clock()
+        answer = await self._post(self._file_base + wire.FILE_PATH, tx.bill_fields(self.mer_id, day, now))
         if answer.fields is None:
             raise BillUnavailable(answer.error_code or "UNKNOWN", answer.error_message or "")
         try:
             data, error = tx.file_answer(answer.fields)
-            if error:
-                raise BillUnavailable(error, answer.fields.get("respMsg") or "")
-            return [] if data is None else tx.bill_lines(tx.zm_records(data), day)
         except tx.Malformed as exc:
             raise BillUnavailable("MALFORMED", str(exc)) from exc
+        if error:
+            raise BillUnavailable(error, answer.fields.get("respMsg") or "")
+        if data is None:
+            here = now.astimezone(wire.BEIJING)
+            if day >= here.date() or (day == here.date() - timedelta(days=1) and here.hour < PUBLISHED_HOUR):
+                raise BillUnavailable(wire.NO_FILE, "the day's file is not published yet", not_ready=True)
+            return None
+        sink = Sink(dest)
+        try:
+            sink.write(data)
+        except BaseException:
+            sink.abort()
+            raise
+        return sink.done()
 
     # ------------------------------------------------------------ callbacks
 

@@ -48,7 +48,8 @@ ZM_WIDTHS = (3, 11, 11, 6, 10, 19, 12, 4, 2, 21, 2, 32, 2, 6, 10, 13, 13, 4, 15,
              32, 13, 13, 8, 32, 13, 13, 12, 2, 1, 32, 98)
 ZME_WIDTHS = (3, 11, 11, 6, 10, 19, 12, 4, 2, 2, 6, 10, 4, 12, 13, 13, 15, 15, 1, 12, 2, 135)
 # Indexes into a ZM record.
-ZM_TRACE_TIME, ZM_AMOUNT, ZM_QUERY_ID, ZM_ORDER_ID, ZM_TXN_TYPE, ZM_ORIG_QUERY_ID, ZM_MER_ID = 4, 6, 9, 11, 19, 26, 27
+ZM_TRACE_TIME, ZM_AMOUNT, ZM_QUERY_ID, ZM_ORDER_ID, ZM_FEE, ZM_TXN_TYPE, ZM_ORIG_QUERY_ID, ZM_MER_ID = \
+    4, 6, 9, 11, 15, 19, 26, 27
 
 _ORDER_ID = re.compile(r"^[0-9A-Za-z]{8,40}$")
 

@@ -13,11 +13,14 @@ import io
 import re
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from gateway.channels.base import (
+    FEE_UNITS_PER_FEN,
     BillLine,
     CreateRequest,
     CreateResult,
@@ -264,43 +267,86 @@ def split_record(line: bytes, widths: tuple[int, ...]) -> list[str]:
     return out
 
 
+def _zm_names(archive: zipfile.ZipFile) -> list[str]:
+    # The ZME file lists errors and adjustments, not transactions.
+    return [name for name in archive.namelist() if "ZM_" in name]
+
+
+def _records(archive: zipfile.ZipFile) -> Iterator[list[str]]:
+    for name in _zm_names(archive):
+        with archive.open(name) as fh:
+            for raw in fh:
+                line = raw.rstrip(b"\r\n")
+                if line.strip():
+                    yield split_record(line, wire.ZM_WIDTHS)
+
+
 def zm_records(zip_bytes: bytes) -> list[list[str]]:
-    """Every record of the ``ZM_`` files in the zip (the ZME error file is not a transaction list)."""
+    """Every record of the ``ZM_`` files in the zip."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(zip_bytes))
+        return list(_records(zipfile.ZipFile(io.BytesIO(zip_bytes))))
     except zipfile.BadZipFile as exc:
         raise Malformed(f"not a zip: {exc}") from None
-    records = []
-    for name in archive.namelist():
-        if "ZM_" not in name:
-            continue
-        for line in archive.read(name).splitlines():
-            if line.strip():
-                records.append(split_record(line, wire.ZM_WIDTHS))
-    return records
 
 
-def bill_lines(records: list[list[str]], day: date) -> list[BillLine]:
-    """Consumes become payments, refunds and undos refunds; amounts are zero-padded fen."""
-    lines = []
-    for r in records:
-        if len(r) <= wire.ZM_ORIG_QUERY_ID:
-            raise Malformed("short ZM record")
-        txn, amount = r[wire.ZM_TXN_TYPE], r[wire.ZM_AMOUNT]
-        if not amount.isdigit():
-            raise Malformed(f"ZM amount {amount!r}")
-        order = our_id(r[wire.ZM_ORDER_ID])
-        at = wire.parse_beijing(f"{day.year}{r[wire.ZM_TRACE_TIME]}")
-        if txn == wire.CONSUME:
-            lines.append(BillLine("payment", order, r[wire.ZM_QUERY_ID], Money(int(amount)), at=at))
-        elif txn in (wire.REFUND, wire.CONSUME_UNDO):
-            # A refund's line names the refund's own orderId; its trade is found by the original queryId.
-            lines.append(BillLine("refund", "", r[wire.ZM_ORIG_QUERY_ID], Money(int(amount)), refund_no=order, at=at))
+def _fee(value: str) -> int:
+    """商户手续费 in fen, as 1/1000 fen; a leading ``C`` (credit) gives it back [U: sign convention]."""
+    sign = -1 if value[:1] == "C" else 1
+    digits = value.lstrip("CD")
+    return sign * int(digits) * FEE_UNITS_PER_FEN if digits.isdigit() else 0
+
+
+def _line(r: list[str], day: date) -> BillLine | None:
+    if len(r) <= wire.ZM_ORIG_QUERY_ID:
+        raise Malformed("short ZM record")
+    txn, amount = r[wire.ZM_TXN_TYPE], r[wire.ZM_AMOUNT]
+    if not amount.isdigit():
+        raise Malformed(f"ZM amount {amount!r}")
+    order = our_id(r[wire.ZM_ORDER_ID])
+    at = wire.parse_beijing(f"{day.year}{r[wire.ZM_TRACE_TIME]}")
+    fee = _fee(r[wire.ZM_FEE])
+    if txn == wire.CONSUME:
+        return BillLine("payment", order, r[wire.ZM_QUERY_ID], Money(int(amount)), at=at, fee=fee)
+    if txn in (wire.REFUND, wire.CONSUME_UNDO):
+        # A refund's line names the refund's own orderId; its trade is the consume of origQryId.
+        return BillLine("refund", "", r[wire.ZM_ORIG_QUERY_ID], Money(int(amount)), refund_no=order, at=at, fee=fee)
+    return None  # pre-authorisations and other transaction types are not ours
+
+
+def bill_lines(records: Iterable[list[str]], day: date) -> list[BillLine]:
+    """Consumes become payments, refunds and undos refunds (naming the consume found in the same file)."""
+    lines = [line for r in records if (line := _line(r, day)) is not None]
     by_query = {line.channel_trade_no: line.trade_no for line in lines if line.kind == "payment"}
-    return [line if line.kind == "payment" else
-            BillLine("refund", by_query.get(line.channel_trade_no, ""), line.channel_trade_no, line.amount,
-                     refund_no=line.refund_no, at=line.at)
+    return [line if line.kind == "payment" else replace(line, trade_no=by_query.get(line.channel_trade_no, ""))
             for line in lines]
+
+
+def read_bill(path: Path) -> Iterator[BillLine]:
+    """A downloaded file (the zip), line by line; ``Malformed`` (a ValueError) if it is not one. The file
+    has no summary rows. Refund lines name their consume when it is in the same file (a first pass keeps
+    consumes' queryId → orderId); otherwise the refund number alone identifies them."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise Malformed(f"not a zip: {exc}") from None
+    with archive:
+        day = _file_day(archive)
+        consumes = {r[wire.ZM_QUERY_ID]: our_id(r[wire.ZM_ORDER_ID]) for r in _records(archive)
+                    if len(r) > wire.ZM_TXN_TYPE and r[wire.ZM_TXN_TYPE] == wire.CONSUME}
+        for r in _records(archive):
+            line = _line(r, day)
+            if line is not None:
+                yield line if line.kind == "payment" else \
+                    replace(line, trade_no=consumes.get(line.channel_trade_no, ""))
+
+
+def _file_day(archive: zipfile.ZipFile) -> date:
+    """The settlement day in a ZM file's name (``INN<yyMMdd><nn>ZM_<merId>``)."""
+    for name in _zm_names(archive):
+        digits = name.split("INN", 1)[-1][:6]
+        if digits.isdigit():
+            return date(2000 + int(digits[:2]), int(digits[2:4]), int(digits[4:6]))
+    return datetime.now(wire.BEIJING).date()
 
 
 def file_answer(a: Mapping[str, str]) -> tuple[bytes | None, str | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -26,7 +27,8 @@ from gateway.sandbox.unionpay.state import FAILED, OPEN, PAID, PROCESSING, SUCCE
 # UnionPay resends a notify not answered with HTTP 200 within ~10 s, about 5 times over minutes [U].
 SCHEDULE = Schedule(retry_delays=(60.0, 120.0, 240.0, 300.0), post_timeout=10.0)
 REFUND_SECONDS = 5.0     # a refund / undo finishes this long after it is accepted (× time scale)
-REFUND_WINDOW = timedelta(days=335)  # "within 11 months"
+REFUND_WINDOW = timedelta(days=335)
+PUBLISH_HOUR = 9         # Beijing: yesterday's reconciliation file is there from this hour [U]  # "within 11 months"
 MESSAGES = {"00": "成功[0000000]", "01": "交易失败", "11": "验证签名失败", "12": "重复交易", "13": "报文交易要素缺失",
             "10": "报文格式错误", "31": "商户状态不正确", "34": "查无此交易", "35": "原交易不存在或状态不正确",
             "36": "与原交易信息不符", "39": "交易不在受理时间范围内", "45": "已被成功退货或已被成功撤销", "98": "文件不存在"}
@@ -249,6 +251,8 @@ class Sandbox:
                 or not fields.get("settleDate"):
             return self.reply(fields, "13")
         day = fields["settleDate"]
+        if not published(day, self.beijing_now()):
+            return self.reply(fields, wire.NO_FILE)
         txns = [t for t in self.state.txns.values()
                 if t.mer_id == fields["merId"] and t.settle_date == day and t.status in (PAID, SUCCESS)]
         if not txns:
@@ -259,6 +263,15 @@ class Sandbox:
         return self.reply(fields, "00", settleDate=day, fileType=wire.FILE_TYPE_ZM,
                           fileName=f"{fields['merId']}_{when:%Y%m%d}.zip",
                           fileContent=base64.b64encode(zlib.compress(data)).decode())
+
+
+def published(settle_date: str, here: datetime) -> bool:
+    """Files come T+1 (from 09:00 Beijing the next day [U]); ``GATEWAY_SANDBOX_BILLS_IMMEDIATE=1``
+    publishes at once (tests, demos)."""
+    if os.environ.get("GATEWAY_SANDBOX_BILLS_IMMEDIATE", "") in ("1", "true", "yes", "on"):
+        return True
+    today, yesterday = f"{here:%m%d}", f"{here - timedelta(days=1):%m%d}"
+    return settle_date != today and not (settle_date == yesterday and here.hour < PUBLISH_HOUR)
 
 
 def _field(value: str, width: int, *, number: bool = False) -> bytes:

@@ -167,3 +167,22 @@ def test_zm_file_round_trip() -> None:
 def test_zm_fields_are_cut_by_bytes_not_characters() -> None:
     line = " ".join(["S22", "中文".encode("gbk").decode("latin-1").ljust(11)]).encode("latin-1")
     assert tx.split_record(line, (3, 11)) == ["S22", "中文"]
+
+
+def test_read_bill_streams_a_downloaded_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gateway.channels.base import BillTotals
+    from gateway.channels.unionpay import UnionPayFactory
+
+    att, re_ = new_id("att"), new_id("re")
+    path = tmp_path / "bill.zip"
+    path.write_bytes(zm_zip([_txn(tx.order_id(att), "01", 1250, "113010000000000000001"),
+                             _txn(tx.order_id(re_), "31", 1250, "113010000000000000002", orig="113010000000000000001")],
+                            "777290058110097", date(2026, 11, 30)))
+    stated = BillTotals()
+    lines = list(UnionPayFactory.read_bill(path, stated))
+    assert [(b.kind, b.trade_no, b.refund_no, b.at.date() if b.at else None) for b in lines] == [
+        ("payment", att, None, date(2026, 11, 30)), ("refund", att, re_, date(2026, 11, 30))]
+    assert stated.stated and (stated.pay_amount, stated.refund_amount) == (1250, 1250)
+    path.write_bytes(b"not a zip")
+    with pytest.raises(ValueError):
+        list(UnionPayFactory.read_bill(path, BillTotals()))

@@ -15,7 +15,7 @@ import json
 
 from aiohttp import web
 
-from gateway.cache.status import LOCAL_TTL
+from gateway.cache.status import LOCAL_TTL, PENDING_TTL
 from gateway.keys import CHECKOUT, SERVICES
 from gateway.services.context import Services
 from gateway.store import payments as payments_repo
@@ -72,10 +72,12 @@ async def _wait_for_change(svc: Services, closing: asyncio.Event, payment_id: st
             again = await current_status(svc, payment_id)
             if again is not None and again != known:
                 return again
-            # Without a shared cache another process's change reaches us only through the database:
-            # look again every couple of seconds. With Redis, pub/sub wakes the waiter at once.
+            # Without a shared cache (or while Redis is skipped after a failure) another process's change
+            # reaches us only through the database: look again every couple of seconds. With Redis,
+            # pub/sub wakes the waiter at once -- and a lost message is caught by looking again once a
+            # pending entry has expired.
             left = deadline - asyncio.get_running_loop().time()
-            slice_ = left if svc.status.shared else min(left, LOCAL_TTL)
+            slice_ = min(left, PENDING_TTL) if svc.status.shared else min(left, LOCAL_TTL)
             if slice_ <= 0:
                 return known
             await asyncio.wait({waiter, shutdown}, timeout=slice_, return_when=asyncio.FIRST_COMPLETED)

@@ -3,13 +3,16 @@
 * same key, same request → the first response (status and body) replayed;
 * same key, different request → 422 ``idempotency_key_reused``;
 * same key while the first is still running → 409 ``idempotency_key_in_use``;
-* kept 24 hours. A request that failed validation, or failed unexpectedly (500), stores nothing: the
-  key is released and may be retried.
+* kept 24 hours. Only a final answer is kept: a request that failed validation, failed unexpectedly
+  (500: nothing it committed can change its answer -- post-commit work is best effort), or got a
+  retryable answer (503: the channel or the database did not answer; 409 in flight and 429 never reach
+  here) stores nothing: the key is released and a retry with it runs again.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +27,7 @@ from gateway.web.problems import from_error
 NOT_EXECUTED = frozenset({"validation_error", "invalid_json", "payload_too_large", "pay_method_unavailable"})
 
 BODY = "raw_body"
+log = logging.getLogger(__name__)
 
 
 def _fingerprint(request: web.Request, body: bytes) -> str:
@@ -68,13 +72,21 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
                 raise
             response = from_error(exc)  # it ran and answered: that answer is the result to replay
     except BaseException:
-        async with svc.db.begin() as conn:
-            await idempotency.release(conn, merchant_id, key)
+        await _release(svc, merchant_id, key)
         raise
-    if response.status >= 500 and response.status not in (502, 503):
-        async with svc.db.begin() as conn:
-            await idempotency.release(conn, merchant_id, key)
+    if response.status >= 500 and response.status != 502:  # 502: the channel's final refusal
+        await _release(svc, merchant_id, key)
         return response
     async with svc.db.begin() as conn:
         await idempotency.complete(conn, merchant_id, key, response.status, response.text or "")
     return response
+
+
+async def _release(svc: Any, merchant_id: str, key: str) -> None:
+    """Let the key be used again. If the database is not there to say so, its lock runs out instead."""
+    try:
+        async with svc.db.begin() as conn:
+            await idempotency.release(conn, merchant_id, key)
+    except Exception as exc:
+        log.warning("Idempotency-Key not released (%s); it frees itself when its lock runs out",
+                    type(exc).__name__)

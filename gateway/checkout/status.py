@@ -16,6 +16,7 @@ import json
 from aiohttp import web
 
 from gateway.cache.status import LOCAL_TTL, PENDING_TTL
+from gateway.domain.errors import DatabaseUnavailable
 from gateway.keys import CHECKOUT, SERVICES
 from gateway.services.context import Services
 from gateway.store import payments as payments_repo
@@ -98,13 +99,19 @@ async def status(request: web.Request) -> web.Response:
         return _json(400, {"error": f"wait must be an integer from 0 to {MAX_WAIT}"})
     if not (0 < len(payment_id) <= 40 and payment_id.replace("_", "").isalnum()):
         return _json(404, {"error": "not_found"})
-    current = await current_status(svc, payment_id)
+    try:
+        current = await current_status(svc, payment_id)
+    except DatabaseUnavailable:  # the page's script keeps polling; tell it when
+        response = _json(503, {"error": "database_unavailable"})
+        response.headers["Retry-After"] = "2"
+        return response
     if current is None:
         return _json(404, {"error": "not_found"})
     known = request.headers.get("If-None-Match", "")
     if int(raw_wait) and known == _etag(current):
         closing = request.config_dict[CHECKOUT].closing
-        current = await _wait_for_change(svc, closing, payment_id, current, int(raw_wait))
+        with contextlib.suppress(DatabaseUnavailable):  # then answer what we knew
+            current = await _wait_for_change(svc, closing, payment_id, current, int(raw_wait))
     if known == _etag(current):
         return web.Response(status=304, headers={**HEADERS, "ETag": known})
     # Headers given whole (Content-Type included): the cheapest Response aiohttp builds.

@@ -220,12 +220,19 @@ async def close_attempts_at_channel(svc: Services, payment_id: str, *, keep: str
         if closed.outcome == Outcome.SUCCESS:
             async with svc.db.begin() as conn:
                 await settle_attempt_closed(conn, attempt)
-        elif closed.outcome == Outcome.FAIL:  # paid at the channel: record it
-            await apply_trade_state(svc, attempt)
-            all_closed = False
+        elif closed.outcome == Outcome.FAIL:  # not closable: paid (record it) -- or closed after all
+            result = await apply_trade_state(svc, attempt)
+            if result.outcome != Settled.CLOSED and not await _attempt_closed(svc, attempt["id"]):
+                all_closed = False
         else:
             all_closed = False
     return all_closed
+
+
+async def _attempt_closed(svc: Services, attempt_id: str) -> bool:
+    async with svc.db.read() as conn:
+        fresh = await repo.get_attempt(conn, attempt_id)
+    return fresh is not None and fresh["status"] in (AttemptStatus.CLOSED, AttemptStatus.FAILED)
 
 
 async def close_payment(svc: Services, payment: Row, *, reason: str = "merchant") -> Row:

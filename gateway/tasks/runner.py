@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway import keys
+from gateway.domain.errors import DatabaseUnavailable
 from gateway.services.context import Services
 from gateway.store import idempotency, leases, outbox
 from gateway.store.base import Row
@@ -31,7 +32,14 @@ GRACE = 8.0  # seconds in-flight work may take to finish at shutdown (run_app al
 BATCH = 16  # rows one loop claims at a time (expiry and sync)
 WEBHOOKS_IN_FLIGHT = 32  # deliveries in flight per process (and GATEWAY_WEBHOOK_CONCURRENCY per merchant)
 
+MAX_BACKOFF = 5.0  # seconds between tries of a failing loop, at most
+
 Job = Callable[[Row], Awaitable[None]]
+
+
+def backoff(interval: float, failures: int) -> float:
+    """The pause after ``failures`` failed rounds in a row: doubling from the loop's interval."""
+    return min(max(interval, 0.05) * 2 ** min(failures, 16), MAX_BACKOFF)
 
 
 class Runner:
@@ -77,12 +85,24 @@ class Runner:
     # -- loops --------------------------------------------------------------------------------------
 
     async def _loop(self, name: str, once: Callable[[], Awaitable[int]]) -> None:
+        failures = 0
         while not self._stopping.is_set():
             try:
                 found = await once()
+            except DatabaseUnavailable:  # an outage must not end the loop: back off, resume by itself
+                failures += 1
+                if failures == 1:
+                    log.warning("background loop %s: database unavailable; backing off", name)
+                await self._sleep(backoff(self.svc.settings.task_interval, failures))
+                continue
             except Exception:  # a database hiccup must not end the loop: log, wait, go on
                 log.exception("background loop %s failed; retrying", name)
-                found = 0
+                failures += 1
+                await self._sleep(backoff(self.svc.settings.task_interval, failures))
+                continue
+            if failures:
+                log.warning("background loop %s: resumed after %d failed round(s)", name, failures)
+                failures = 0
             if not found:
                 await self._sleep(self.svc.settings.task_interval)
 
@@ -115,6 +135,8 @@ class Runner:
             try:
                 async with self.svc.db.begin() as conn:
                     await idempotency.purge_expired(conn)
+            except DatabaseUnavailable:
+                log.warning("idempotency purge: database unavailable; retrying")
             except Exception:
                 log.exception("idempotency purge failed; retrying")
             await self._sleep(every)
@@ -136,6 +158,9 @@ class Runner:
                 async with self.svc.db.begin() as conn:
                     await leases.release(conn, queue, row["id"], row["lease_until"])
             raise
+        except DatabaseUnavailable:
+            log.warning("background job on %s %s: database unavailable; retried when its lease runs out",
+                        queue.table.name, row["id"])
         except Exception:  # the lease stays until it runs out: a natural pause before the next try
             log.exception("background job on %s %s failed", queue.table.name, row["id"])
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,9 @@ NOT_EXECUTED = frozenset({"validation_error", "invalid_json", "payload_too_large
 
 BODY = "raw_body"
 log = logging.getLogger(__name__)
+# Keys whose release failed (the database was unreachable), per database: (merchant id, key).
+# Kept no longer than the key's lock: after it another process may have taken the key over.
+_UNRELEASED: dict[int, dict[tuple[str, str], float]] = {}
 
 
 def _fingerprint(request: web.Request, body: bytes) -> str:
@@ -52,8 +56,13 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
                                errors=[{"field": "Idempotency-Key", "message": "invalid"}])
     svc = request.config_dict[SERVICES]
     merchant_id = request[MERCHANT]["id"]
+    unreleased = _UNRELEASED.setdefault(id(svc.db), {})
+    lost = unreleased.get((merchant_id, key))
     async with svc.db.begin() as conn:
+        if lost is not None and time.monotonic() - lost < idempotency.LOCK.total_seconds() / 2:
+            await idempotency.release(conn, merchant_id, key)  # ours, finished; its release was lost
         claim = await idempotency.claim(conn, merchant_id, key, _fingerprint(request, body))
+    unreleased.pop((merchant_id, key), None)
     if claim.state == "replay":
         response = web.Response(status=claim.status or 200, text=claim.body or "",
                                 content_type="application/json" if (claim.status or 200) < 400
@@ -88,5 +97,6 @@ async def _release(svc: Any, merchant_id: str, key: str) -> None:
         async with svc.db.begin() as conn:
             await idempotency.release(conn, merchant_id, key)
     except Exception as exc:
-        log.warning("Idempotency-Key not released (%s); it frees itself when its lock runs out",
-                    type(exc).__name__)
+        # Released at this process's next use of the key; elsewhere, when its lock runs out.
+        _UNRELEASED.setdefault(id(svc.db), {})[(merchant_id, key)] = time.monotonic()
+        log.warning("Idempotency-Key not released (%s); released when next used here", type(exc).__name__)

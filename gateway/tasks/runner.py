@@ -131,15 +131,20 @@ class Runner:
 
     async def _purge(self) -> None:
         every = max(self.svc.settings.task_interval, 60 * self.svc.settings.task_time_scale)
+        failures = 0
         while not self._stopping.is_set():
             try:
                 async with self.svc.db.begin() as conn:
                     await idempotency.purge_expired(conn)
+                failures = 0
             except DatabaseUnavailable:
-                log.warning("idempotency purge: database unavailable; retrying")
+                failures += 1
+                if failures == 1:
+                    log.warning("idempotency purge: database unavailable; backing off")
             except Exception:
+                failures += 1
                 log.exception("idempotency purge failed; retrying")
-            await self._sleep(every)
+            await self._sleep(max(every, backoff(every, failures)) if failures else every)
 
     # -- one item -----------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from aiohttp import web
 from gateway.api.auth import MERCHANT
 from gateway.domain.errors import GatewayError, IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from gateway.keys import SERVICES
+from gateway.services import payments, refunds
 from gateway.store import idempotency
 from gateway.web.problems import from_error
 
@@ -29,9 +31,19 @@ NOT_EXECUTED = frozenset({"validation_error", "invalid_json", "payload_too_large
 
 BODY = "raw_body"
 log = logging.getLogger(__name__)
-# Keys whose release failed (the database was unreachable), per database: (merchant id, key).
-# Kept no longer than the key's lock: after it another process may have taken the key over.
-_UNRELEASED: dict[int, dict[tuple[str, str], float]] = {}
+
+
+@dataclass
+class _Earlier:
+    """A run under this key that ended without a kept answer (a 503, or the database went away)."""
+    at: float
+    release_lost: bool  # the key's row is still in flight: release it at the next use
+
+
+# Per database, (merchant id, key) → its earlier run in this process. Trusted no longer than half the
+# key's lock: after that another process may have taken the key over.
+_EARLIER: dict[int, dict[tuple[str, str], _Earlier]] = {}
+DUPLICATES = frozenset({"duplicate_out_trade_no", "duplicate_out_refund_no"})
 
 
 def _fingerprint(request: web.Request, body: bytes) -> str:
@@ -56,13 +68,15 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
                                errors=[{"field": "Idempotency-Key", "message": "invalid"}])
     svc = request.config_dict[SERVICES]
     merchant_id = request[MERCHANT]["id"]
-    unreleased = _UNRELEASED.setdefault(id(svc.db), {})
-    lost = unreleased.get((merchant_id, key))
+    book = _EARLIER.setdefault(id(svc.db), {})
+    earlier = book.get((merchant_id, key))
+    if earlier is not None and time.monotonic() - earlier.at > idempotency.LOCK.total_seconds() / 2:
+        del book[(merchant_id, key)]
+        earlier = None
     async with svc.db.begin() as conn:
-        if lost is not None and time.monotonic() - lost < idempotency.LOCK.total_seconds() / 2:
+        if earlier is not None and earlier.release_lost:
             await idempotency.release(conn, merchant_id, key)  # ours, finished; its release was lost
         claim = await idempotency.claim(conn, merchant_id, key, _fingerprint(request, body))
-    unreleased.pop((merchant_id, key), None)
     if claim.state == "replay":
         response = web.Response(status=claim.status or 200, text=claim.body or "",
                                 content_type="application/json" if (claim.status or 200) < 400
@@ -81,22 +95,57 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
                 raise
             response = from_error(exc)  # it ran and answered: that answer is the result to replay
     except BaseException:
-        await _release(svc, merchant_id, key)
+        book[(merchant_id, key)] = _Earlier(time.monotonic(), not await _release(svc, merchant_id, key))
         raise
+    if response.status == 409 and earlier is not None:
+        # The earlier run under this key committed before the database went away: its result is the answer.
+        response = await _committed_result(request, svc, merchant_id, response) or response
     if response.status >= 500 and response.status != 502:  # 502: the channel's final refusal
-        await _release(svc, merchant_id, key)
+        book[(merchant_id, key)] = _Earlier(time.monotonic(), not await _release(svc, merchant_id, key))
         return response
-    async with svc.db.begin() as conn:
-        await idempotency.complete(conn, merchant_id, key, response.status, response.text or "")
+    try:
+        async with svc.db.begin() as conn:
+            await idempotency.complete(conn, merchant_id, key, response.status, response.text or "")
+    except Exception as exc:  # the answer stands; the key is released at its next use here
+        book[(merchant_id, key)] = _Earlier(time.monotonic(), True)
+        log.warning("Idempotency-Key answer not kept (%s)", type(exc).__name__)
+        return response
+    book.pop((merchant_id, key), None)
     return response
 
 
-async def _release(svc: Any, merchant_id: str, key: str) -> None:
-    """Let the key be used again. If the database is not there to say so, its lock runs out instead."""
+def _created(data: Any) -> web.Response:
+    return web.Response(status=201, text=json.dumps(data, ensure_ascii=False), content_type="application/json")
+
+
+async def _committed_result(request: web.Request, svc: Any, merchant_id: str,
+                            response: web.Response) -> web.Response | None:
+    """The resource a duplicate answer names, as its creation's answer -- if it is this request's."""
+    try:
+        problem = json.loads(response.text or "{}")
+        wanted = json.loads(request[BODY])
+    except ValueError:
+        return None
+    if problem.get("code") not in DUPLICATES or not isinstance(wanted, dict):
+        return None
+    if problem.get("refund_id"):
+        refund = await refunds.get_refund(svc, merchant_id, problem["refund_id"])
+        same = (refund["amount"] == wanted.get("amount") and refund["payment_id"] == request.match_info.get("id")
+                and refund["out_refund_no"] == wanted.get("out_refund_no"))
+        return _created(refund) if same else None
+    if problem.get("payment_id"):
+        payment = await payments.resume_create(svc, merchant_id, problem["payment_id"], client_ip=request.remote)
+        same = (payment["amount"] == wanted.get("amount") and payment["out_trade_no"] == wanted.get("out_trade_no"))
+        return _created(payment) if same else None
+    return None
+
+
+async def _release(svc: Any, merchant_id: str, key: str) -> bool:
+    """Let the key be used again. False if the database was not there to say so."""
     try:
         async with svc.db.begin() as conn:
             await idempotency.release(conn, merchant_id, key)
+        return True
     except Exception as exc:
-        # Released at this process's next use of the key; elsewhere, when its lock runs out.
-        _UNRELEASED.setdefault(id(svc.db), {})[(merchant_id, key)] = time.monotonic()
         log.warning("Idempotency-Key not released (%s); released when next used here", type(exc).__name__)
+        return False

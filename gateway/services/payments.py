@@ -109,6 +109,20 @@ async def get_payment(svc: Services, merchant_id: str, payment_id: str) -> dict[
     return _view(svc, payment, attempts[-1] if attempts else None)
 
 
+async def resume_create(svc: Services, merchant_id: str, payment_id: str, *,
+                        client_ip: str | None = None) -> dict[str, Any]:
+    """A create whose payment was committed but whose answer was lost (the database went away before
+    the channel's trade was opened): the payment, with its channel trade opened now if it has none."""
+    async with svc.db.read() as conn:
+        payment = await repo.get_payment(conn, payment_id, merchant_id)
+        if payment is None:
+            raise NotFound(f"No payment {payment_id}")
+        attempts = await repo.attempts_of(conn, payment_id)
+    if payment["pay_method"] and payment["status"] == PaymentStatus.PENDING and not attempts:
+        return _view(svc, payment, await open_attempt(svc, payment, payment["pay_method"], client_ip=client_ip))
+    return await get_payment(svc, merchant_id, payment_id)
+
+
 async def _account_for(svc: Services, merchant_id: str, pay_method: str) -> Row:
     channel = svc.registry.for_method(pay_method).name
     async with svc.db.read() as conn:

@@ -69,3 +69,56 @@ async def test_the_first_refund_sync_follows_the_time_scale(tmp_path: Path) -> N
         if row["status"] == "pending":  # not already resolved by the sync
             assert (row["next_sync_at"] - row["created_at"]).total_seconds() < 1
         await wait_status(gw, m, p["id"], "partially_refunded")
+
+
+async def test_a_retry_after_the_database_went_away_mid_request_gets_the_committed_result(
+        sqlite_gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refund row commits, then the database goes away: 503. The retry with the same key finds its
+    own refund (not 409 duplicate): the answer is the committed result, nobody looks anything up."""
+    from gateway.domain.errors import DatabaseUnavailable
+    from gateway.services import refunds as refund_service
+
+    gw = sqlite_gateway
+    m = await gw.merchant()
+    p = await gw.create_payment(m, channel="alipay_qr")
+    await pay_as_shopper(gw, p)
+    await wait_status(gw, m, p["id"], "paid")
+    real_submit = refund_service.submit
+
+    async def gone(*args: object, **kwargs: object) -> None:
+        raise DatabaseUnavailable("gone")
+
+    monkeypatch.setattr(refund_service, "submit", gone)
+    key, body = {"Idempotency-Key": unique("refund")}, {"amount": 100, "out_refund_no": unique("r")}
+    first = await gw.api(m, "POST", f"/payments/{p['id']}/refunds", json_body=body, headers=key)
+    assert first.status == 503 and first.body["code"] == "database_unavailable", first.text
+    monkeypatch.setattr(refund_service, "submit", real_submit)
+    retry = await gw.api(m, "POST", f"/payments/{p['id']}/refunds", json_body=body, headers=key)
+    assert retry.status == 201 and retry.body["out_refund_no"] == body["out_refund_no"], retry.text
+    again = await gw.api(m, "POST", f"/payments/{p['id']}/refunds", json_body=body, headers=key)
+    assert again.status == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.body["id"] == retry.body["id"]
+    other = await gw.api(m, "POST", f"/payments/{p['id']}/refunds", json_body=body)  # no key: a plain duplicate
+    assert other.status == 409 and other.body["code"] == "duplicate_out_refund_no"
+
+
+async def test_a_create_retried_after_the_database_went_away_opens_its_trade(
+        sqlite_gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.domain.errors import DatabaseUnavailable
+    from gateway.services import payments as payment_service
+
+    gw = sqlite_gateway
+    m = await gw.merchant()
+    real_open = payment_service.open_attempt
+
+    async def gone(*args: object, **kwargs: object) -> None:
+        raise DatabaseUnavailable("gone")
+
+    monkeypatch.setattr(payment_service, "open_attempt", gone)
+    key = {"Idempotency-Key": unique("create")}
+    body = {"amount": 100, "subject": "s", "channel": "alipay_qr", "out_trade_no": unique()}
+    first = await gw.api(m, "POST", "/payments", json_body=body, headers=key)
+    assert first.status == 503, first.text
+    monkeypatch.setattr(payment_service, "open_attempt", real_open)
+    retry = await gw.api(m, "POST", "/payments", json_body=body, headers=key)
+    assert retry.status == 201 and retry.body["next_action"] and retry.body["out_trade_no"] == body["out_trade_no"]

@@ -114,29 +114,35 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
     return response
 
 
-def _created(data: Any) -> web.Response:
-    return web.Response(status=201, text=json.dumps(data, ensure_ascii=False), content_type="application/json")
+def _answer(data: Any, status: int = 201) -> web.Response:
+    return web.Response(status=status, text=json.dumps(data, ensure_ascii=False), content_type="application/json")
 
 
 async def _committed_result(request: web.Request, svc: Any, merchant_id: str,
                             response: web.Response) -> web.Response | None:
-    """The resource a duplicate answer names, as its creation's answer -- if it is this request's."""
+    """The resource a duplicate answer names, as its creation's answer -- if it is this request's; a
+    close that the earlier run completed, as its answer."""
     try:
         problem = json.loads(response.text or "{}")
-        wanted = json.loads(request[BODY])
+        wanted = json.loads(request[BODY] or b"{}")
     except ValueError:
         return None
-    if problem.get("code") not in DUPLICATES or not isinstance(wanted, dict):
+    if not isinstance(wanted, dict) or not isinstance(problem, dict):
+        return None
+    if problem.get("code") == "invalid_state" and request.path.endswith("/close"):  # closed by the earlier run
+        payment = await payments.get_payment(svc, merchant_id, request.match_info.get("id", ""))
+        return _answer(payment, 200) if payment["status"] == "closed" else None
+    if problem.get("code") not in DUPLICATES:
         return None
     if problem.get("refund_id"):
         refund = await refunds.get_refund(svc, merchant_id, problem["refund_id"])
         same = (refund["amount"] == wanted.get("amount") and refund["payment_id"] == request.match_info.get("id")
                 and refund["out_refund_no"] == wanted.get("out_refund_no"))
-        return _created(refund) if same else None
+        return _answer(refund) if same else None
     if problem.get("payment_id"):
         payment = await payments.resume_create(svc, merchant_id, problem["payment_id"], client_ip=request.remote)
         same = (payment["amount"] == wanted.get("amount") and payment["out_trade_no"] == wanted.get("out_trade_no"))
-        return _created(payment) if same else None
+        return _answer(payment) if same else None
     return None
 
 

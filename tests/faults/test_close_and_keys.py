@@ -122,3 +122,25 @@ async def test_a_create_retried_after_the_database_went_away_opens_its_trade(
     monkeypatch.setattr(payment_service, "open_attempt", real_open)
     retry = await gw.api(m, "POST", "/payments", json_body=body, headers=key)
     assert retry.status == 201 and retry.body["next_action"] and retry.body["out_trade_no"] == body["out_trade_no"]
+
+
+async def test_a_close_retried_after_the_database_went_away_answers_closed(
+        sqlite_gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.cache.status import StatusBus
+    from gateway.domain.errors import DatabaseUnavailable
+
+    gw = sqlite_gateway
+    m = await gw.merchant()
+    p = await gw.create_payment(m, channel="alipay_qr")
+    real_changed = StatusBus.changed
+
+    async def gone(*args: object, **kwargs: object) -> None:  # right after the close's commit
+        raise DatabaseUnavailable("gone")
+
+    monkeypatch.setattr(StatusBus, "changed", gone)
+    key = {"Idempotency-Key": unique("close")}
+    first = await gw.api(m, "POST", f"/payments/{p['id']}/close", headers=key)
+    assert first.status == 503, first.text
+    monkeypatch.setattr(StatusBus, "changed", real_changed)
+    retry = await gw.api(m, "POST", f"/payments/{p['id']}/close", headers=key)
+    assert retry.status == 200 and retry.body["status"] == "closed", retry.text

@@ -144,3 +144,17 @@ async def test_a_close_retried_after_the_database_went_away_answers_closed(
     monkeypatch.setattr(StatusBus, "changed", real_changed)
     retry = await gw.api(m, "POST", f"/payments/{p['id']}/close", headers=key)
     assert retry.status == 200 and retry.body["status"] == "closed", retry.text
+
+
+def test_alipay_reads_a_refused_close_with_the_trade_state() -> None:
+    from gateway.channels.alipay import transformers as tx
+    from gateway.channels.base import CloseResult, TradeState
+    from gateway.domain.outcomes import Outcome
+
+    refused = tx.close_result({"code": "40004", "sub_code": "ACQ.TRADE_STATUS_ERROR", "sub_msg": "交易状态不合法"})
+    assert refused.outcome is Outcome.FAIL
+    assert tx.close_after_query(refused, TradeState(Outcome.FAIL)).outcome is Outcome.SUCCESS  # TRADE_CLOSED
+    assert tx.close_after_query(refused, TradeState(Outcome.SUCCESS)).outcome is Outcome.FAIL  # paid
+    assert tx.close_after_query(refused, TradeState(Outcome.UNKNOWN)).outcome is Outcome.UNKNOWN
+    assert tx.close_result({"code": "40004", "sub_code": "ACQ.TRADE_NOT_EXIST"}).outcome is Outcome.SUCCESS
+    assert isinstance(refused, CloseResult)

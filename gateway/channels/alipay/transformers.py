@@ -208,8 +208,9 @@ def close_result(resp: Mapping[str, Any]) -> CloseResult:
     if resp.get("code") == SUCCESS_CODE:
         return CloseResult(Outcome.SUCCESS)
     code, msg = _error(resp)
-    if code == "ACQ.TRADE_NOT_EXIST":
-        # Nothing to close. Caveat: an unscanned precreate QR stays scannable until its time_expire.
+    if code in ("ACQ.TRADE_NOT_EXIST", "ACQ.TRADE_HAS_CLOSE"):
+        # Nothing to close (or closed already). Caveat: an unscanned precreate QR stays scannable until
+        # its time_expire.
         return CloseResult(Outcome.SUCCESS, error_code=code, error_message=msg)
     if code in _CLOSE_FAIL:
         return CloseResult(Outcome.FAIL, error_code=code, error_message=msg)

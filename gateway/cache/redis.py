@@ -71,11 +71,13 @@ class RedisCache:
             self._reader = asyncio.create_task(self._read(), name="redis-pubsub")
 
     async def _read(self) -> None:
+        lost = False
         while True:
             try:
                 if not self._pubsub.subscribed:
                     await self._pubsub.subscribe(*(PREFIX + t for t in self._handlers))
                 async for msg in self._pubsub.listen():
+                    lost = False
                     if msg.get("type") != "message":
                         continue
                     topic = msg["channel"].removeprefix(PREFIX)
@@ -88,8 +90,10 @@ class RedisCache:
                             log.exception("pub/sub handler failed for %s", topic)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # connection lost: redis-py reconnects on the next listen
-                log.warning("redis pub/sub connection lost; reconnecting", exc_info=True)
+            except Exception as exc:  # connection lost: redis-py reconnects on the next listen
+                if not lost:  # once per outage, not every second of it
+                    log.warning("redis pub/sub connection lost (%s); reconnecting", exc)
+                lost = True
                 await asyncio.sleep(1)
 
     async def ping(self) -> None:

@@ -146,6 +146,20 @@ class Runner:
                 log.exception("idempotency purge failed; retrying")
             await self._sleep(max(every, backoff(every, failures)) if failures else every)
 
+    async def _give_back(self, queue: Queue, row: Row) -> None:
+        """Release the row's lease, retrying with backoff while the database is unreachable (a while at
+        most: the lease runs out anyway)."""
+        for failures in range(1, 40):
+            await self._sleep(backoff(self.svc.settings.task_interval, failures))
+            if self._stopping.is_set():
+                return
+            try:
+                async with self.svc.db.begin() as conn:
+                    await leases.release(conn, queue, row["id"], row["lease_until"])
+                return
+            except DatabaseUnavailable:
+                continue
+
     # -- one item -----------------------------------------------------------------------------------
 
     def _spawn(self, queue: Queue, row: Row, job: Job) -> asyncio.Task[None]:
@@ -164,8 +178,10 @@ class Runner:
                     await leases.release(conn, queue, row["id"], row["lease_until"])
             raise
         except DatabaseUnavailable:
-            log.warning("background job on %s %s: database unavailable; retried when its lease runs out",
+            # Give the row back as soon as the database answers again, not when its lease runs out.
+            log.warning("background job on %s %s: database unavailable; handed back once it is reachable",
                         queue.table.name, row["id"])
+            await self._give_back(queue, row)
         except Exception:  # the lease stays until it runs out: a natural pause before the next try
             log.exception("background job on %s %s failed", queue.table.name, row["id"])
 

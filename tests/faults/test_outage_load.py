@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import time
+import traceback
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ class Load:
         self.paid: list[str] = []
         self.closed: list[str] = []
         self.refunds: list[str] = []
+        self.errors: list[str] = []
 
     def phase(self, at: float) -> str:
         t = at - self.started
@@ -90,28 +92,36 @@ class Load:
 
     async def worker(self) -> None:
         while time.monotonic() - self.started < END:
-            made = await self.call("POST", "/payments", {"amount": 300, "subject": "load", "channel": "alipay_qr",
-                                                         "out_trade_no": unique("load")}, final={201})
-            if made.status != 201:
-                continue
-            pid = made.body["id"]
-            await self.status_page(pid)
-            await pay_as_shopper(self.gw, made.body)
-            self.paid.append(pid)
-            if not await self.until_paid(pid):
-                self.action_needed.append(f"{pid} not paid")
-                continue
-            await self.status_page(pid)
-            refund = await self.call("POST", f"/payments/{pid}/refunds", {"amount": 100, "out_refund_no": unique("r")},
-                                     final={201})
-            if refund.status == 201:
-                self.refunds.append(refund.body["id"])
-            other = await self.call("POST", "/payments", {"amount": 200, "subject": "load", "channel": "alipay_qr",
-                                                          "out_trade_no": unique("load")}, final={201})
-            if other.status == 201:
-                closed = await self.call("POST", f"/payments/{other.body['id']}/close", final={200})
-                if closed.status == 200:
-                    self.closed.append(other.body["id"])
+            try:
+                await self.round()
+            except Exception as exc:  # recorded with where it happened, and the load goes on
+                at = time.monotonic() - self.started
+                self.errors.append(f"{at:.1f}s {''.join(traceback.format_exception(exc)[-3:])}")
+                await asyncio.sleep(0.2)
+
+    async def round(self) -> None:
+        made = await self.call("POST", "/payments", {"amount": 300, "subject": "load", "channel": "alipay_qr",
+                                                     "out_trade_no": unique("load")}, final={201})
+        if made.status != 201:
+            return
+        pid = made.body["id"]
+        await self.status_page(pid)
+        await pay_as_shopper(self.gw, made.body)
+        self.paid.append(pid)
+        if not await self.until_paid(pid):
+            self.action_needed.append(f"{pid} not paid")
+            return
+        await self.status_page(pid)
+        refund = await self.call("POST", f"/payments/{pid}/refunds", {"amount": 100, "out_refund_no": unique("r")},
+                                 final={201})
+        if refund.status == 201:
+            self.refunds.append(refund.body["id"])
+        other = await self.call("POST", "/payments", {"amount": 200, "subject": "load", "channel": "alipay_qr",
+                                                      "out_trade_no": unique("load")}, final={201})
+        if other.status == 201:
+            closed = await self.call("POST", f"/payments/{other.body['id']}/close", final={200})
+            if closed.status == 200:
+                self.closed.append(other.body["id"])
 
 
 async def test_figures_for_a_redis_and_a_database_outage(faulty_gateway: Gateway, own_redis: servers.Server,
@@ -159,7 +169,7 @@ async def test_figures_for_a_redis_and_a_database_outage(faulty_gateway: Gateway
         "answers_by_phase_and_status": {p: dict(sorted(c.items())) for p, c in load.counts.items()},
         "payments_paid": len(load.paid), "payments_closed": len(load.closed), "refunds": len(load.refunds),
         "final_state": state, "events_delivered_distinct": len(delivered),
-        "merchant_action_needed": load.action_needed, "ledger_violations": len(report.violations),
+        "merchant_action_needed": load.action_needed, "client_errors": load.errors, "ledger_violations": len(report.violations),
         "breaker_trips": getattr(gw.svc.cache, "trips", None),
     }
     text = json.dumps(figures, indent=1, default=str)
@@ -170,6 +180,7 @@ async def test_figures_for_a_redis_and_a_database_outage(faulty_gateway: Gateway
     assert fives.get("normal", {}) == {} and fives.get("redis_down", {}) == {}, fives
     assert set(fives.get("database_down", {})) <= {503}, fives
     assert load.action_needed == []
+    assert load.errors == []
     assert done, state
     assert report.violations == []
     assert load.paid and load.refunds and load.closed

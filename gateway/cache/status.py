@@ -12,7 +12,8 @@ holder of a newer status: entries carry the status's rank as a version (a paymen
 forward: pending → closed → paid → partially refunded → refunded), written by compare-and-set, so a late
 refill or a reordered write cannot replace a newer status with an older one; a ``pending`` entry lives
 :data:`PENDING_TTL` seconds only, so a change whose write or publish was lost is read from the database
-within that time.
+within that time (a closed, paid or partially refunded one :data:`SETTLED_TTL`; only ``refunded``, which
+nothing follows, the full hour).
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 TOPIC = "payment-status"
 TTL = 3600
 PENDING_TTL = 5  # seconds: a status that will change is re-read from the database this often
+SETTLED_TTL = 60  # seconds: closed, paid, partially refunded -- final for the shopper, not for the books
+FINAL = frozenset({"refunded"})  # nothing follows it: kept the full TTL
 # The order a payment's statuses move in (a late payment moves closed → paid).
 RANK = {"pending": 0, "closed": 1, "paid": 2, "partially_refunded": 3, "refunded": 4}
 BUDGET = 1.0  # seconds any post-commit cache work may take in all
@@ -67,7 +70,9 @@ class StatusBus:
             self._local.popitem(last=False)
 
     def _ttl_of(self, status: str) -> int:
-        return min(self._ttl, PENDING_TTL) if status == "pending" else self._ttl
+        if status == "pending":
+            return min(self._ttl, PENDING_TTL)
+        return self._ttl if status in FINAL else min(self._ttl, SETTLED_TTL)
 
     async def _store(self, payment_id: str, status: str) -> None:
         await self._cache.set_versioned(f"status:{payment_id}", RANK.get(status, 0), status, self._ttl_of(status))

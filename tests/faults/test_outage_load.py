@@ -1,5 +1,5 @@
-"""A modest load (a few merchant loops and a shopper each, loopback only) through a 20-second Redis outage
-and then a 10-second MariaDB outage (killed, restarted). Counts every answer by status and phase and
+"""A modest load (a few merchant loops and a shopper each, loopback only) through a 20-second Redis outage,
+a 10-second Redis freeze (SIGSTOP) and then a 10-second MariaDB outage (killed, restarted). Counts every answer by status and phase and
 asserts: no 5xx but 503, and 503 only while the database is down; nothing the merchant must act on --
 every request ends in its final answer on a retry with the same Idempotency-Key, every payment the
 shopper paid is paid, every refund succeeded, every event delivered, the ledger balanced.
@@ -31,8 +31,9 @@ pytestmark = pytest.mark.slow
 
 WORKERS = 3
 REDIS_OUT = (3.0, 23.0)  # seconds after the start: Redis stopped, then started
-DB_OUT = (27.0, 37.0)  # MariaDB killed, then started
-END = 42.0
+REDIS_FROZEN = (25.0, 35.0)  # Redis frozen (SIGSTOP), then thawed
+DB_OUT = (38.0, 48.0)  # MariaDB killed, then started
+END = 53.0
 GRACE = 3.0  # after the database is back, requests already waiting may still see 503
 RETRY_FOR = 60.0  # a merchant retries a retryable answer this long, with the same Idempotency-Key
 
@@ -47,17 +48,21 @@ class Load:
         self.closed: list[str] = []
         self.refunds: list[str] = []
         self.errors: list[str] = []
+        self.latency: defaultdict[str, list[float]] = defaultdict(list)
 
     def phase(self, at: float) -> str:
         t = at - self.started
         if REDIS_OUT[0] <= t < REDIS_OUT[1]:
             return "redis_down"
+        if REDIS_FROZEN[0] <= t < REDIS_FROZEN[1]:
+            return "redis_frozen"
         if DB_OUT[0] <= t < DB_OUT[1] + GRACE:
             return "database_down"
         return "normal"
 
     def count(self, at: float, status: int) -> None:
         self.counts[self.phase(at)][status] += 1
+        self.latency[self.phase(at)].append(time.monotonic() - at)
 
     async def call(self, method: str, path: str, body: Any = None, *, final: set[int]) -> Answer:
         """A well-behaved merchant: one Idempotency-Key per operation, retried on a retryable answer."""
@@ -136,7 +141,11 @@ async def test_figures_for_a_redis_and_a_database_outage(faulty_gateway: Gateway
             own_redis.stop()
             await asyncio.sleep(REDIS_OUT[1] - REDIS_OUT[0])
             own_redis.start()
-            await asyncio.sleep(DB_OUT[0] - REDIS_OUT[1])
+            await asyncio.sleep(REDIS_FROZEN[0] - REDIS_OUT[1])
+            own_redis.freeze()
+            await asyncio.sleep(REDIS_FROZEN[1] - REDIS_FROZEN[0])
+            own_redis.thaw()
+            await asyncio.sleep(DB_OUT[0] - REDIS_FROZEN[1])
             own_mariadb.kill()
             await asyncio.sleep(DB_OUT[1] - DB_OUT[0])
             await asyncio.to_thread(own_mariadb.start)
@@ -167,6 +176,8 @@ async def test_figures_for_a_redis_and_a_database_outage(faulty_gateway: Gateway
     delivered = {h.id for h in hooks.hits if h.status == 200}
     figures = {
         "answers_by_phase_and_status": {p: dict(sorted(c.items())) for p, c in load.counts.items()},
+        "latency_ms_p50_p95_max": {p: [round(1000 * sorted(v)[len(v) // 2]), round(1000 * sorted(v)[int(len(v) * .95)]),
+                                       round(1000 * max(v))] for p, v in load.latency.items()},
         "payments_paid": len(load.paid), "payments_closed": len(load.closed), "refunds": len(load.refunds),
         "final_state": state, "events_delivered_distinct": len(delivered),
         "merchant_action_needed": load.action_needed, "client_errors": load.errors, "ledger_violations": len(report.violations),
@@ -177,7 +188,7 @@ async def test_figures_for_a_redis_and_a_database_outage(faulty_gateway: Gateway
     if os.environ.get("GATEWAY_FAULTS_FIGURES"):
         await asyncio.to_thread(Path(os.environ["GATEWAY_FAULTS_FIGURES"]).write_text, text)
     fives = {p: {s: n for s, n in c.items() if s >= 500} for p, c in load.counts.items()}
-    assert fives.get("normal", {}) == {} and fives.get("redis_down", {}) == {}, fives
+    assert fives.get("normal", {}) == {} and fives.get("redis_down", {}) == {} and fives.get("redis_frozen", {}) == {}, fives
     assert set(fives.get("database_down", {})) <= {503}, fives
     assert load.action_needed == []
     assert load.errors == []

@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.api.app import PREFIX as API_PREFIX
 from gateway.api.app import create_api_app
+from gateway.cache.breaker import BreakerCache
 from gateway.cache.memory import MemoryCache
 from gateway.cache.status import StatusBus
 from gateway.callbacks.app import create_callbacks_app
@@ -48,7 +49,7 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.redis_url:
         from gateway.cache.redis import RedisCache
 
-        app[keys.CACHE] = RedisCache(settings.redis_url.reveal())
+        app[keys.CACHE] = BreakerCache(RedisCache(settings.redis_url.reveal()))
     else:
         app[keys.CACHE] = MemoryCache()
     yield

@@ -88,6 +88,16 @@ class ChannelUnavailable(GatewayError):
     title = "The payment channel did not answer; the request will be resolved by query"
 
 
+class DatabaseUnavailable(GatewayError):
+    """The database did not answer (down, restarting, connection lost): nothing was decided, retry."""
+    code = "database_unavailable"
+    title = "The service is briefly unavailable; retry shortly"
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        extra.setdefault("retry_after", 2)
+        super().__init__(detail, **extra)
+
+
 class RateLimited(GatewayError):
     code = "rate_limited"
     title = "Too many requests"

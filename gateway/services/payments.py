@@ -109,6 +109,20 @@ async def get_payment(svc: Services, merchant_id: str, payment_id: str) -> dict[
     return _view(svc, payment, attempts[-1] if attempts else None)
 
 
+async def resume_create(svc: Services, merchant_id: str, payment_id: str, *,
+                        client_ip: str | None = None) -> dict[str, Any]:
+    """A create whose payment was committed but whose answer was lost (the database went away before
+    the channel's trade was opened): the payment, with its channel trade opened now if it has none."""
+    async with svc.db.read() as conn:
+        payment = await repo.get_payment(conn, payment_id, merchant_id)
+        if payment is None:
+            raise NotFound(f"No payment {payment_id}")
+        attempts = await repo.attempts_of(conn, payment_id)
+    if payment["pay_method"] and payment["status"] == PaymentStatus.PENDING and not attempts:
+        return _view(svc, payment, await open_attempt(svc, payment, payment["pay_method"], client_ip=client_ip))
+    return await get_payment(svc, merchant_id, payment_id)
+
+
 async def _account_for(svc: Services, merchant_id: str, pay_method: str) -> Row:
     channel = svc.registry.for_method(pay_method).name
     async with svc.db.read() as conn:
@@ -220,12 +234,19 @@ async def close_attempts_at_channel(svc: Services, payment_id: str, *, keep: str
         if closed.outcome == Outcome.SUCCESS:
             async with svc.db.begin() as conn:
                 await settle_attempt_closed(conn, attempt)
-        elif closed.outcome == Outcome.FAIL:  # paid at the channel: record it
-            await apply_trade_state(svc, attempt)
-            all_closed = False
+        elif closed.outcome == Outcome.FAIL:  # not closable: paid (record it) -- or closed after all
+            result = await apply_trade_state(svc, attempt)
+            if result.outcome != Settled.CLOSED and not await _attempt_closed(svc, attempt["id"]):
+                all_closed = False
         else:
             all_closed = False
     return all_closed
+
+
+async def _attempt_closed(svc: Services, attempt_id: str) -> bool:
+    async with svc.db.read() as conn:
+        fresh = await repo.get_attempt(conn, attempt_id)
+    return fresh is not None and fresh["status"] in (AttemptStatus.CLOSED, AttemptStatus.FAILED)
 
 
 async def close_payment(svc: Services, payment: Row, *, reason: str = "merchant") -> Row:

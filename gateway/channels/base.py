@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -273,7 +273,9 @@ class PayMethodSpec:
     for that channel's wallet app browser (:class:`gateway.domain.pay.Browser`); ``rank`` orders the
     methods a browser is offered (lower first). ``needs_payer`` = the payer's identity is needed first
     (:meth:`ChannelFactory.payer_redirect`); such a method cannot be fixed by a payment link, and the API
-    takes the identity as ``payer_field``."""
+    takes the identity as ``payer_field``. ``query_at``: the channel's own query timing for an attempt
+    still waiting, as ages since it opened (UnionPay's front consume: 5, 10, 30, 60, 120 min); after the
+    last one, or when empty, the gateway's generic sync schedule applies."""
 
     code: str
     action: ActionKind
@@ -282,6 +284,7 @@ class PayMethodSpec:
     rank: int = 50
     needs_payer: bool = False
     payer_field: str | None = None
+    query_at: tuple[timedelta, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import PayAction
+from gateway.domain.schedule import first_sync
 from gateway.domain.states import AttemptStatus, PaymentStatus
 from gateway.services.context import Services
 from gateway.services.refunds import submit_automatic
@@ -39,7 +40,6 @@ from gateway.store.base import Row, dumps, utcnow
 
 log = logging.getLogger(__name__)
 
-SYNC_FIRST = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
         "account_id": account["id"], "channel": account["channel"], "pay_method": pay_method,
         "amount": payment["amount"], "currency": payment["currency"],
         "status": AttemptStatus.PENDING.value, "pay_data": "{}",
-        "next_sync_at": now + SYNC_FIRST * svc.settings.task_time_scale,
+        "next_sync_at": first_sync(now, svc.settings.task_time_scale, svc.registry.spec(pay_method).query_at),
         "created_at": now, "updated_at": now,
     }
     async with svc.db.begin() as conn:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
@@ -58,13 +59,21 @@ def signing_material(credentials: Mapping[str, Any]) -> tuple[rsa.PrivateKey, st
             signing.cert_id(x509.load_pem(str(credentials["sign_certificate"]))))
 
 
+# ACP's timing for a front consume (gateway/WAP): query at 5, 10, 30, 60 and 120 minutes after sending
+# ("失败，处理中，查询不到订单均可能为中间状态"). The QR code's payment happens whenever the shopper scans,
+# so it keeps the gateway's generic schedule.
+FRONT_QUERY_AT = tuple(timedelta(minutes=m) for m in (5, 10, 30, 60, 120))
+
+
 class UnionPayFactory(FactoryBase):
     name: ClassVar[str] = "unionpay"
     methods: ClassVar[tuple[PayMethodSpec, ...]] = (
         PayMethodSpec("unionpay_qr", ActionKind.QR, frozenset({"desktop"}), _LABELS, rank=40),
-        PayMethodSpec("unionpay_wap", ActionKind.FORM_POST, frozenset({"mobile"}), _LABELS, rank=40),
+        PayMethodSpec("unionpay_wap", ActionKind.FORM_POST, frozenset({"mobile"}), _LABELS, rank=40,
+                      query_at=FRONT_QUERY_AT),
         PayMethodSpec("unionpay_page", ActionKind.FORM_POST, frozenset({"desktop"}),
-                      {"zh-CN": "银联网关支付", "en": "UnionPay (bank card, web)"}, rank=45),
+                      {"zh-CN": "银联网关支付", "en": "UnionPay (bank card, web)"}, rank=45,
+                      query_at=FRONT_QUERY_AT),
     )
     settings: ClassVar[tuple[EndpointSetting, ...]] = (
         EndpointSetting(GATEWAY_URL, "https://gateway.95516.com",

@@ -3,6 +3,7 @@ tiers; the shape is the same at every time scale."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -43,5 +44,5 @@ def test_the_schedule_has_the_same_shape_at_every_scale(scale: float, query_at: 
     unscaled = _queries(query_at, 1.0, timedelta(hours=3))
     scaled = _queries(query_at, scale, timedelta(hours=3))
     assert [round(a.total_seconds(), 3) for a in scaled] == [round(a.total_seconds(), 3) for a in unscaled]
-    assert all(b > a for a, b in zip(unscaled, unscaled[1:], strict=False))  # always forward
+    assert all(b > a for a, b in pairwise(unscaled))  # always forward
     assert {a for a in query_at if a <= timedelta(hours=3)} <= set(unscaled)  # every time the channel asks for

@@ -20,6 +20,7 @@ import aiohttp
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import ActionKind, PayAction
+from gateway.domain.wallet import StoredValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,9 @@ class CreateResult:
     action: PayAction | None = None  # what the shopper's browser does next; set on SUCCESS
     error_code: str | None = None
     error_message: str | None = None
+    # A channel that completes the trade within the create call (in-process stored value) reports its
+    # state here; the core settles a SUCCESS at once, through the settlement, like a query's answer.
+    state: TradeState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +246,15 @@ class EndpointSetting:
     browser_target: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The gateway's own services an in-process channel works on, handed to every factory once by the
+    composition root (:meth:`ChannelFactory.bind`): a channel never imports the store or the services.
+    ``stored_value``: customers' wallets (:class:`~gateway.domain.wallet.StoredValue`)."""
+
+    stored_value: StoredValue | None = None
+
+
 class PayerIdentityFailed(Exception):
     """The channel did not confirm the payer's identity (expired or reused code, wrong secret, no answer)."""
 
@@ -259,9 +272,13 @@ class ChannelFactory(Protocol):
     credential_fields: ClassVar[tuple[str, ...]]     # an account's credential fields; "name?" = optional
     required_identities: ClassVar[tuple[str, ...]]   # identities a genuine callback always carries
     logged_headers: ClassVar[tuple[str, ...]]        # callback headers worth keeping in the notify log
+    in_process: ClassVar[bool]                       # no endpoint, no callbacks: works on ports (bind)
 
     @property
     def pay_methods(self) -> frozenset[str]: ...
+
+    def bind(self, ports: Ports) -> None:
+        """Take the gateway's own services an in-process channel needs (called once, before any open)."""
 
     def open(self, credentials: Mapping[str, Any], http: aiohttp.ClientSession, base_url: str) -> Channel: ...
 
@@ -302,6 +319,7 @@ class FactoryBase:
     in_app_marker: ClassVar[str | None] = None
     required_identities: ClassVar[tuple[str, ...]] = ()
     logged_headers: ClassVar[tuple[str, ...]] = ()
+    in_process: ClassVar[bool] = False
 
     def __init__(self, *, timeout: float = 10.0) -> None:
         self.timeout = timeout
@@ -309,6 +327,9 @@ class FactoryBase:
     @property
     def pay_methods(self) -> frozenset[str]:
         return frozenset(m.code for m in self.methods)
+
+    def bind(self, ports: Ports) -> None:
+        """A channel spoken to over the network needs none of the gateway's services."""
 
     def account_ref(self, credentials: Mapping[str, Any]) -> str:
         raise NotImplementedError

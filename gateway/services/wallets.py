@@ -9,7 +9,8 @@ Rules, in one place:
   its amount is credited as cash, plus its package's bonus and points -- once: the recharge row's
   ``pending → credited`` transition and the movement's unique ref both guard it;
 * refunding a recharge takes the refunded amount back out of cash when the refund is opened (refused
-  with ``insufficient_balance`` if that much is no longer there: what is spent is not refundable), and
+  with ``insufficient_balance`` if that much is no longer there: what is spent is not refundable; with
+  ``wallet_frozen`` while the wallet is frozen), and
   the package's bonus and points in proportion, as far as they are unspent; a refund that fails gives
   exactly that back.
 """
@@ -203,6 +204,9 @@ async def take_back_recharge(conn: AsyncConnection, payment: Any, refund_id: str
         return
     wallet = await store.get_wallet(conn, recharge["merchant_id"], recharge["customer_id"], lock=True)
     assert wallet is not None
+    if wallet["status"] != store.ACTIVE:
+        raise WalletFrozen(f"The wallet of customer {recharge['customer_id']} is frozen: its recharges cannot be "
+                           "refunded until it is unfrozen")
     bonus = min(wallet["bonus"], recharge["bonus"] * amount // recharge["amount"])
     points = min(wallet["points"], recharge["points"] * amount // recharge["amount"])
     moved = await store.move(conn, wallet, ref=f"{refund_id}:recharge_refund", kind=RECHARGE_REFUND,

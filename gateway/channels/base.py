@@ -222,7 +222,8 @@ class PayMethodSpec:
     for that channel's wallet app browser (:class:`gateway.domain.pay.Browser`); ``rank`` orders the
     methods a browser is offered (lower first). ``needs_payer`` = the payer's identity is needed first
     (:meth:`ChannelFactory.payer_redirect`); such a method cannot be fixed by a payment link, and the API
-    takes the identity as ``payer_field``."""
+    takes the identity as ``payer_field``. ``currency``: a method that pays in a unit of its own (points)
+    takes payments in that unit only, and no other method does."""
 
     code: str
     action: ActionKind
@@ -231,6 +232,7 @@ class PayMethodSpec:
     rank: int = 50
     needs_payer: bool = False
     payer_field: str | None = None
+    currency: str | None = None   # the one currency it pays in, if not money (points: ``PTS``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,3 +92,26 @@ async def test_stored_value_is_per_merchant_and_in_the_openapi(gateway: Gateway,
                  "/recharge_packages"):
         assert path in doc["paths"], path
     assert "balance" in doc["components"]["schemas"]["PaymentCreate"]["properties"]["channel"]["anyOf"][0]["enum"]
+
+
+async def test_points_pay_in_points_only_and_refund_back(gateway: Gateway, shop: Merchant) -> None:
+    customer = unique("c")
+    await adjust(gateway, shop, customer, cash=1000, points=100)
+    body = {"subject": "Mug", "channel": "points", "customer_id": customer}
+    in_money = await gateway.api(shop, "POST", "/payments", json_body={**body, "amount": 60,
+                                                                      "out_trade_no": unique("pt")})
+    assert in_money.status == 422 and in_money.body["code"] == "validation_error"
+    elsewhere = await gateway.api(shop, "POST", "/payments", json_body={
+        "amount": 60, "currency": "PTS", "subject": "Mug", "out_trade_no": unique("pt"), "channel": "alipay_qr"})
+    assert elsewhere.status == 422
+    too_many = await gateway.api(shop, "POST", "/payments", json_body={**body, "amount": 101, "currency": "PTS",
+                                                                      "out_trade_no": unique("pt")})
+    assert too_many.status == 402 and too_many.body["code"] == "insufficient_balance"
+    paid = await gateway.api(shop, "POST", "/payments", json_body={**body, "amount": 60, "currency": "PTS",
+                                                                  "out_trade_no": unique("pt")})
+    assert paid.status == 201 and paid.body["status"] == "paid" and paid.body["currency"] == "PTS", paid.text
+    w = await wallet(gateway, shop, customer)
+    assert (w["cash"], w["points"]) == (1000, 40)  # money untouched
+    await refund(gateway, shop, paid.body["id"], 25)
+    assert (await wallet(gateway, shop, customer))["points"] == 65
+    await books_balance(gateway)

@@ -16,6 +16,7 @@ import aiohttp
 
 from gateway.channels.base import EndpointSetting, FactoryBase, PayMethodSpec, Ports, RawCallback
 from gateway.channels.prepaid.client import PrepaidChannel
+from gateway.domain.money import POINTS
 from gateway.domain.pay import ActionKind
 
 __all__ = ["PrepaidChannel", "PrepaidFactory"]
@@ -27,7 +28,7 @@ class PrepaidFactory(FactoryBase):
         PayMethodSpec("balance", ActionKind.CONFIRM, frozenset(), {"zh-CN": "余额", "en": "Balance"}, rank=90,
                       needs_payer=True, payer_field="customer_id"),
         PayMethodSpec("points", ActionKind.CONFIRM, frozenset(), {"zh-CN": "积分", "en": "Points"}, rank=91,
-                      needs_payer=True, payer_field="customer_id"),
+                      needs_payer=True, payer_field="customer_id", currency=POINTS),
     )
     settings: ClassVar[tuple[EndpointSetting, ...]] = ()  # in process: nothing to reach
     app_names: ClassVar[Mapping[str, str]] = {"zh-CN": "余额", "en": "Balance"}

@@ -23,6 +23,7 @@ from gateway.channels.base import (
     TradeState,
     VerificationError,
 )
+from gateway.domain.money import POINTS
 from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import ActionKind, PayAction
 from gateway.domain.wallet import Declined, StoredValue
@@ -48,6 +49,9 @@ class PrepaidChannel:
         if not req.payer_id:
             return CreateResult(Outcome.CHANNEL_ERROR, error_code="customer_required",
                                 error_message="a payment from stored value names the customer")
+        if (req.amount.currency == POINTS) != (req.pay_method == "points"):
+            return CreateResult(Outcome.CHANNEL_ERROR, error_code="currency_mismatch",
+                                error_message="points pay points (PTS); balance pays money")
         moved = await self._wallets().pay(req.trade_no, req.payer_id, req.amount)
         if isinstance(moved, Declined):
             return CreateResult(Outcome.CHANNEL_ERROR, error_code=moved.code.value, error_message=moved.message)

@@ -148,3 +148,25 @@ RechargeCreate: type[_RechargeCreate] = create_model(
     "RechargeCreate", __base__=_RechargeCreate, __module__=__name__,
     **{spec.payer_field: _payer_field(spec.payer_field) for code, spec in SPECS.items()
        if spec.payer_field and code not in _IN_PROCESS})
+
+
+class WalletHoldCreate(_Strict):
+    """Reserve ``amount`` (bonus first, then cash) until you capture it (it becomes yours, like a payment
+    from balance) or release it; past ``expires_in`` seconds it is released by itself."""
+
+    amount: Amount
+    expires_in: Annotated[StrictInt, Field(ge=60, le=604800)] = 900
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=256)] | None = None
+
+
+class WalletHold(BaseModel):
+    id: str
+    object: Literal["wallet_hold"]
+    customer_id: str
+    amount: int
+    cash: int
+    bonus: int
+    status: Literal["held", "captured", "released", "expired"]
+    reason: str | None
+    expires_at: str
+    created_at: str

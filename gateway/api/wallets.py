@@ -7,7 +7,12 @@ from aiohttp import web
 
 from gateway.api.auth import MERCHANT
 from gateway.api.common import json_response, page_request, page_response, parse
-from gateway.api.wallet_models import RechargeCreate, RechargePackageCreate, WalletAdjustmentCreate
+from gateway.api.wallet_models import (
+    RechargeCreate,
+    RechargePackageCreate,
+    WalletAdjustmentCreate,
+    WalletHoldCreate,
+)
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.wallet import Parts
 from gateway.keys import SERVICES
@@ -89,3 +94,27 @@ async def list_packages(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
     data = await wallets.list_packages(svc.db, request[MERCHANT]["id"])
     return json_response({"object": "list", "data": data, "has_more": False, "next_cursor": None})
+
+
+@routes.post("/customers/{customer_id}/wallet/holds", name="create_wallet_hold")
+async def create_hold(request: web.Request) -> web.Response:
+    customer_id = _customer(request)
+    body = await parse(request, WalletHoldCreate)
+    svc = request.config_dict[SERVICES]
+    view = await wallets.hold(svc.db, request[MERCHANT]["id"], customer_id, body.amount, expires_in=body.expires_in,
+                              reason=body.reason)
+    return json_response(view, status=201)
+
+
+@routes.post("/customers/{customer_id}/wallet/holds/{hold_id}/capture", name="capture_wallet_hold")
+async def capture_hold(request: web.Request) -> web.Response:
+    svc = request.config_dict[SERVICES]
+    return json_response(await wallets.end_hold(svc.db, request[MERCHANT]["id"], _customer(request),
+                                                request.match_info["hold_id"], capture=True))
+
+
+@routes.post("/customers/{customer_id}/wallet/holds/{hold_id}/release", name="release_wallet_hold")
+async def release_hold(request: web.Request) -> web.Response:
+    svc = request.config_dict[SERVICES]
+    return json_response(await wallets.end_hold(svc.db, request[MERCHANT]["id"], _customer(request),
+                                                request.match_info["hold_id"], capture=False))

@@ -16,12 +16,12 @@ Rules, in one place:
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.domain.errors import InsufficientBalance, NotFound, ValidationFailed, WalletFrozen
+from gateway.domain.errors import InsufficientBalance, InvalidState, NotFound, ValidationFailed, WalletFrozen
 from gateway.domain.ids import new_id
 from gateway.domain.money import POINTS, Money
 from gateway.domain.wallet import Decline, Declined, Moved, Parts, give_back, spend
@@ -60,7 +60,7 @@ def movement_view(m: MovementRow, customer_id: str) -> dict[str, Any]:
 async def _emit(conn: AsyncConnection, wallet: WalletRow, moved: MovementRow) -> None:
     """``wallet.credited`` or ``wallet.debited`` (by the movement's net), in the movement's transaction."""
     delta = parts_of(moved)
-    type_ = "wallet.credited" if delta.cash + delta.bonus + delta.points + delta.held > 0 else "wallet.debited"
+    type_ = "wallet.credited" if delta.cash + delta.bonus + delta.points > 0 else "wallet.debited"  # available
     merchant = await merchants_repo.get_merchant(conn, wallet["merchant_id"])
     await events.emit(conn, wallet["merchant_id"], type_, movement_view(moved, wallet["customer_id"]),
                       deliver=bool(merchant and merchant["webhook_url"]))
@@ -300,3 +300,76 @@ async def require_package(conn: AsyncConnection, merchant_id: str, package_id: s
 async def list_packages(db: Database, merchant_id: str) -> list[dict[str, Any]]:
     async with db.read() as conn:
         return [package_view(p) for p in await store.list_packages(conn, merchant_id)]
+
+
+# -- holds (two-phase): reserve now, capture to the merchant or release later; expiry releases -----------
+
+def hold_view(h: Any, customer_id: str) -> dict[str, Any]:
+    return {"id": h["id"], "object": "wallet_hold", "customer_id": customer_id, "amount": h["amount"],
+            "cash": h["cash"], "bonus": h["bonus"], "status": h["status"], "reason": h["reason"],
+            "expires_at": iso(h["expires_at"]), "created_at": iso(h["created_at"])}
+
+
+async def hold(db: Database, merchant_id: str, customer_id: str, amount: int, *, expires_in: int,
+               reason: str | None) -> dict[str, Any]:
+    """Move ``amount`` (bonus first, then cash) into ``held`` until captured, released or expired."""
+    hold_id, now = new_id("hold"), utcnow()
+    async with db.begin() as conn:
+        wallet = await store.ensure_wallet(conn, merchant_id, customer_id)
+        wallet = await store.wallet_by_id(conn, wallet["id"], lock=True) or wallet
+        if wallet["status"] != store.ACTIVE:
+            raise WalletFrozen(f"The wallet of customer {customer_id} is frozen")
+        taken = spend(amount, cash=wallet["cash"], bonus=wallet["bonus"])
+        if taken is None:
+            raise InsufficientBalance(f"Customer {customer_id} has {wallet['cash'] + wallet['bonus']} available",
+                                      wallet=wallet_view(customer_id, wallet))
+        row = {"id": hold_id, "merchant_id": merchant_id, "wallet_id": wallet["id"], "amount": amount,
+               "cash": -taken.cash, "bonus": -taken.bonus, "status": "held", "reason": reason,
+               "expires_at": now + timedelta(seconds=expires_in), "created_at": now, "updated_at": now}
+        await store.insert_hold(conn, row)
+        moved = await _move(conn, wallet, ref=f"{hold_id}:hold", kind="hold", delta=taken + Parts(held=amount),
+                            counters={}, reason=reason)
+        if moved is None:
+            raise InsufficientBalance(f"Customer {customer_id}'s balance changed")
+    return hold_view(row, customer_id)
+
+
+async def end_hold(db: Database, merchant_id: str, customer_id: str, hold_id: str, *, capture: bool) -> dict[str, Any]:
+    """Capture (held → the merchant, before expiry) or release (held → the parts it came from)."""
+    async with db.begin() as conn:
+        found = await store.get_hold(conn, merchant_id, hold_id)
+        wallet = await store.wallet_by_id(conn, found["wallet_id"]) if found else None
+        if found is None or wallet is None or wallet["customer_id"] != customer_id:
+            raise NotFound(f"No hold {hold_id}")
+        if not await store.end_hold(conn, hold_id, "captured" if capture else "released", unexpired=capture):
+            raise InvalidState(f"Hold {hold_id} is {found['status']}"
+                               + (" or expired" if capture and found["status"] == "held" else ""))
+        await _settle_hold(conn, wallet, found, capture=capture)
+        fresh = await store.get_hold(conn, merchant_id, hold_id)
+    return hold_view(fresh, customer_id)
+
+
+async def _settle_hold(conn: AsyncConnection, wallet: WalletRow, h: Any, *, capture: bool) -> None:
+    if capture:
+        delta = Parts(held=-h["amount"])
+        counters = {"held": ledger.merchant_account(h["merchant_id"])}
+    else:
+        delta, counters = Parts(cash=h["cash"], bonus=h["bonus"], held=-h["amount"]), {}
+    moved = await _move(conn, wallet, ref=f"{h['id']}:{'capture' if capture else 'release'}",
+                        kind="capture" if capture else "release", delta=delta, counters=counters, reason=h["reason"],
+                        frozen_ok=not capture)
+    if moved is None:
+        raise WalletFrozen(f"The wallet of hold {h['id']} is frozen")
+
+
+async def release_expired(db: Database, limit: int = 50) -> int:
+    """Release every hold past its expiry (any process may run it: each release applies once)."""
+    async with db.read() as conn:
+        due = await store.expired_holds(conn, limit)
+    for h in due:
+        async with db.begin() as conn:
+            if await store.end_hold(conn, h["id"], "expired"):
+                wallet = await store.wallet_by_id(conn, h["wallet_id"])
+                assert wallet is not None
+                await _settle_hold(conn, wallet, h, capture=False)
+    return len(due)

@@ -314,3 +314,18 @@ recharges = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # pending | credited
     _ts("created_at"), _ts("credited_at", True),
 )
+
+wallet_holds = sa.Table(
+    "wallet_holds", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("merchant_id", ID, nullable=False),
+    sa.Column("wallet_id", ID, sa.ForeignKey("wallets.id"), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("cash", Money, nullable=False),   # the parts it took (bonus first), given back on release
+    sa.Column("bonus", Money, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # held | captured | released | expired
+    sa.Column("reason", sa.String(256)),
+    _ts("expires_at"), _ts("created_at"), _ts("updated_at"),
+    sa.CheckConstraint("amount > 0 AND cash >= 0 AND bonus >= 0 AND cash + bonus = amount", name="parts"),
+    sa.Index("ix_wallet_holds_status_expires", "status", "expires_at"),
+)

@@ -6,7 +6,7 @@ What must hold:
   negative posting), touches no other wallet, and its counters are the movement's merchant's accounts
   (or a channel clearing account);
 * every wallet's cash, bonus, held and points equal the sum of its movements and minus the balance of
-  its ledger accounts -- and are never negative;
+  its ledger accounts -- and are never negative; ``held`` is what its open holds reserve;
 * a credited recharge has exactly its credit (cash = amount, its bonus and points), a pending one none;
   a payment from balance took exactly its attempt's amount.
 """
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.money import POINTS
 from gateway.domain.wallet import PARTS
-from gateway.store.tables import recharges, wallet_movements, wallets
+from gateway.store.tables import recharges, wallet_holds, wallet_movements, wallets
 from gateway.store.wallets import WALLET, part_account, part_currency
 
 Movement = dict[tuple[str, str], int]
@@ -34,13 +34,17 @@ class WalletBooks:
     wallets: dict[str, sa.Row[Any]]
     movements: dict[str, sa.Row[Any]]  # by ref
     recharges: dict[str, sa.Row[Any]]  # by payment id
+    open_holds: dict[str, int]          # wallet id -> the amount its unsettled holds reserve
 
 
 async def load(conn: AsyncConnection) -> WalletBooks:
     return WalletBooks(
         wallets={r.id: r for r in (await conn.execute(sa.select(wallets))).all()},
         movements={r.ref: r for r in (await conn.execute(sa.select(wallet_movements))).all()},
-        recharges={r.payment_id: r for r in (await conn.execute(sa.select(recharges))).all()})
+        recharges={r.payment_id: r for r in (await conn.execute(sa.select(recharges))).all()},
+        open_holds={w: int(total) for w, total in await conn.execute(
+            sa.select(wallet_holds.c.wallet_id, sa.func.sum(wallet_holds.c.amount))
+            .where(wallet_holds.c.status == "held").group_by(wallet_holds.c.wallet_id))})
 
 
 def check(entries: Mapping[int, sa.Row[Any]], per_entry: Mapping[int, Movement], attempts: Mapping[str, sa.Row[Any]],
@@ -87,6 +91,8 @@ def _check_wallets(books: WalletBooks, moved: Mapping[tuple[str, str], Movement]
         for key, v in lines.items():
             posted[key] += v
     for w in books.wallets.values():
+        if w.held != books.open_holds.get(w.id, 0):
+            flag("wallet_held", w.id, f"held {w.held}, its open holds reserve {books.open_holds.get(w.id, 0)}")
         for p in PARTS:
             have = getattr(w, p)
             if have < 0:

@@ -28,7 +28,7 @@ from gateway.domain.money import POINTS, Money
 from gateway.domain.wallet import PARTS, Parts
 from gateway.store import ledger
 from gateway.store.base import Row, all_rows, is_unique_violation, one, utcnow
-from gateway.store.tables import recharge_packages, recharges, wallet_movements, wallets
+from gateway.store.tables import recharge_packages, recharges, wallet_holds, wallet_movements, wallets
 
 WALLET = "wallet"  # the ledger entry kind of every wallet movement
 ACTIVE, FROZEN = "active", "frozen"
@@ -139,7 +139,7 @@ async def set_status(conn: AsyncConnection, wallet_id: str, *, from_: str, to: s
 
 async def move(conn: AsyncConnection, wallet: Mapping[str, Any], *, ref: str, kind: str, delta: Parts,
                counters: Mapping[str, str], payment_id: str | None = None, refund_id: str | None = None,
-               trade_no: str | None = None, reason: str | None = None) -> MovementRow | None:
+               trade_no: str | None = None, reason: str | None = None, frozen_ok: bool = False) -> MovementRow | None:
     """Apply ``delta`` to ``wallet`` (a row: its ``id``, ``merchant_id``, ``currency``): returns the
     movement, or ``None`` when it did not apply -- a part would go below zero, or it debits a frozen
     wallet. ``counters`` names, per changed part, the account on the other side of its postings (parts
@@ -154,7 +154,7 @@ async def move(conn: AsyncConnection, wallet: Mapping[str, Any], *, ref: str, ki
             values[part] = c[part] + d
         if d < 0:
             conditions.append(c[part] >= -d)
-    if any(getattr(delta, p) < 0 for p in PARTS):
+    if any(getattr(delta, p) < 0 for p in PARTS) and not frozen_ok:  # (a hold's release is not a debit)
         conditions.append(c.status == ACTIVE)
     if (await conn.execute(sa.update(wallets).where(*conditions).values(**values))).rowcount != 1:
         return None
@@ -246,3 +246,28 @@ async def recharge_credited(conn: AsyncConnection, payment_id: str) -> bool:
                                                            recharges.c.status == "pending")
                                 .values(status="credited", credited_at=utcnow()))
     return result.rowcount == 1
+
+
+# -- holds: cash and bonus reserved in ``held`` until captured, released or expired ---------------------
+
+async def insert_hold(conn: AsyncConnection, row: Row) -> None:
+    await conn.execute(sa.insert(wallet_holds).values(**row))
+
+
+async def get_hold(conn: AsyncConnection, merchant_id: str, hold_id: str) -> Row | None:
+    return await one(conn, sa.select(wallet_holds).where(wallet_holds.c.id == hold_id,
+                                                         wallet_holds.c.merchant_id == merchant_id))
+
+
+async def end_hold(conn: AsyncConnection, hold_id: str, to: str, *, unexpired: bool = False) -> bool:
+    """``held → captured | released | expired``, once; ``unexpired``: only before its expiry (a capture)."""
+    stmt = sa.update(wallet_holds).where(wallet_holds.c.id == hold_id, wallet_holds.c.status == "held")
+    if unexpired:
+        stmt = stmt.where(wallet_holds.c.expires_at > utcnow())
+    return (await conn.execute(stmt.values(status=to, updated_at=utcnow()))).rowcount == 1
+
+
+async def expired_holds(conn: AsyncConnection, limit: int) -> list[Row]:
+    c = wallet_holds.c
+    return await all_rows(conn, sa.select(wallet_holds).where(c.status == "held", c.expires_at <= utcnow())
+                          .order_by(c.expires_at).limit(limit))

@@ -93,9 +93,32 @@ def upgrade() -> None:
         batch_op.create_index('ix_wallet_movements_trade', ['trade_no'], unique=False)
         batch_op.create_index('ix_wallet_movements_wallet_created', ['wallet_id', 'created_at', 'id'], unique=False)
 
+    op.create_table('wallet_holds',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('wallet_id', sa.String(length=40), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('cash', sa.BigInteger(), nullable=False),
+    sa.Column('bonus', sa.BigInteger(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('reason', sa.String(length=256), nullable=True),
+    sa.Column('expires_at', gateway.store.tables.UTCDateTime(), nullable=False),
+    sa.Column('created_at', gateway.store.tables.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', gateway.store.tables.UTCDateTime(), nullable=False),
+    sa.CheckConstraint('amount > 0 AND cash >= 0 AND bonus >= 0 AND cash + bonus = amount', name=op.f('ck_wallet_holds_parts')),
+    sa.ForeignKeyConstraint(['wallet_id'], ['wallets.id'], name=op.f('fk_wallet_holds_wallet_id_wallets')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_wallet_holds'))
+    )
+    with op.batch_alter_table('wallet_holds', schema=None) as batch_op:
+        batch_op.create_index('ix_wallet_holds_status_expires', ['status', 'expires_at'], unique=False)
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('wallet_holds', schema=None) as batch_op:
+        batch_op.drop_index('ix_wallet_holds_status_expires')
+
+    op.drop_table('wallet_holds')
     with op.batch_alter_table('wallet_movements', schema=None) as batch_op:
         batch_op.drop_index('ix_wallet_movements_wallet_created')
         batch_op.drop_index('ix_wallet_movements_trade')

@@ -1,5 +1,5 @@
 """Property test: random sequences of recharge / pay / refund (of payments from balance and of recharges,
-succeeding or failing) / adjust / freeze against a plain model of the wallet. After every step the
+succeeding or failing) / adjust / freeze / hold / capture / release against a plain model of the wallet. After every step the
 wallet equals the model; after every sequence the ledger checker finds nothing. On SQLite, and on
 MariaDB when configured. Services are driven directly (no HTTP), the recharge's channel by the
 settlement, as its callback would."""
@@ -22,7 +22,7 @@ from gateway.channels.pool import ChannelPool
 from gateway.channels.registry import default_registry
 from gateway.config import Settings
 from gateway.crypto.secrets import Secret
-from gateway.domain.errors import InsufficientBalance, RefundExceedsRefundable, WalletFrozen
+from gateway.domain.errors import InsufficientBalance, InvalidState, RefundExceedsRefundable, WalletFrozen
 from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.domain.wallet import Parts
@@ -56,6 +56,8 @@ Op = st.one_of(
               st.integers(1, 5000), st.just(0)),
     st.tuples(st.just("adjust"), st.integers(-2000, 2000), st.integers(-500, 500), st.integers(-200, 200)),
     st.tuples(st.sampled_from(["freeze", "unfreeze"]), st.just(0), st.just(0), st.just(0)),
+    st.tuples(st.just("hold"), st.integers(1, 3000), st.just(0), st.just(0)),
+    st.tuples(st.sampled_from(["capture", "release"]), st.integers(0, 9), st.just(0), st.just(0)),
 )
 
 
@@ -65,6 +67,8 @@ class Model:
     bonus: int = 0
     points: int = 0
     frozen: bool = False
+    held: int = 0
+    holds: list[dict[str, Any]] = field(default_factory=list)     # id, cash, bonus, status
     pays: list[dict[str, Any]] = field(default_factory=list)       # id, took cash/bonus, back cash/bonus, left
     recharges: list[dict[str, Any]] = field(default_factory=list)  # id, amount, bonus, points, left
 
@@ -115,7 +119,8 @@ async def _run(db_url: str, tmp: Path, ops: list[tuple[str, int, int, int]]) -> 
         for op, a, b, c in ops:
             await _step(svc, merchant, account, customer, model, op, a, b, c)
             got = await wallets.get_wallet(svc.db, mid, customer)
-            assert (got["cash"], got["bonus"], got["points"]) == (model.cash, model.bonus, model.points), (op, a, b, c)
+            assert (got["cash"], got["bonus"], got["points"], got["held"]) \
+                == (model.cash, model.bonus, model.points, model.held), (op, a, b, c)
         report = await check_database(svc.db)
         assert report.ok, report.as_json()["violations"]
     finally:
@@ -202,6 +207,34 @@ async def _step(svc: Services, merchant: Any, account: Any, customer: str, model
             return
         assert min(after) >= 0 and not (model.frozen and debit)
         model.cash, model.bonus, model.points = after
+    elif op == "hold":
+        try:
+            h = await wallets.hold(svc.db, mid, customer, a, expires_in=3600, reason=None)
+        except WalletFrozen:
+            assert model.frozen
+            return
+        except InsufficientBalance:
+            assert not model.frozen and a > model.cash + model.bonus
+            return
+        from_bonus = min(model.bonus, a)
+        assert not model.frozen and (h["cash"], h["bonus"]) == (a - from_bonus, from_bonus)
+        model.bonus, model.cash, model.held = model.bonus - from_bonus, model.cash - (a - from_bonus), model.held + a
+        model.holds.append({"id": h["id"], "cash": a - from_bonus, "bonus": from_bonus, "status": "held"})
+    elif op in ("capture", "release") and model.holds:
+        h = model.holds[a % len(model.holds)]
+        try:
+            await wallets.end_hold(svc.db, mid, customer, h["id"], capture=op == "capture")
+        except InvalidState:
+            assert h["status"] != "held"
+            return
+        except WalletFrozen:
+            assert op == "capture" and model.frozen
+            return
+        assert h["status"] == "held" and not (op == "capture" and model.frozen)
+        h["status"] = op
+        model.held -= h["cash"] + h["bonus"]
+        if op == "release":
+            model.cash, model.bonus = model.cash + h["cash"], model.bonus + h["bonus"]
     elif op in ("freeze", "unfreeze"):
         await wallets.set_frozen(svc.db, mid, customer, op == "freeze")
         model.frozen = op == "freeze"

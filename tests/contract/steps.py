@@ -78,7 +78,7 @@ async def event_count(gw: Gateway, object_id: str, type_: str) -> int:
 
 
 async def assert_books_balance(gw: Gateway) -> None:
-    from gateway.services.ledger_check import check_database
+    from gateway.store.ledger_check import check_database
 
     report = await check_database(gw.svc.db)
     assert report.ok, report.as_json()["violations"]

@@ -1,6 +1,6 @@
 """Customers' stored value: the wallet book the stored-value channel is handed (:class:`WalletBook`, the
 :class:`~gateway.domain.wallet.StoredValue` port), the recharge hooks the settlement calls in its own
-transaction, adjustments, freezing, and the merchant's views.
+transaction, adjustments, freezing, holds, and the merchant's views.
 
 Rules, in one place:
 * a payment from balance takes bonus first, then cash; its refunds go back cash first, then bonus, never
@@ -8,6 +8,9 @@ Rules, in one place:
 * a recharge is an ordinary payment; when it becomes paid (the settlement's paid path, same transaction)
   its amount is credited as cash, plus its package's bonus and points -- once: the recharge row's
   ``pending → credited`` transition and the movement's unique ref both guard it;
+* a hold moves bonus first, then cash into ``held``; a capture (before expiry) moves it to the merchant,
+  a release or the expiry loop back to the parts it came from -- each once (the hold's conditional
+  ``held → captured | released | expired``);
 * refunding a recharge takes the refunded amount back out of cash when the refund is opened (refused
   with ``insufficient_balance`` if that much is no longer there: what is spent is not refundable; with
   ``wallet_frozen`` while the wallet is frozen), and

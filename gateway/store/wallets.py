@@ -7,7 +7,8 @@ then its balanced ledger entry -- both under the same unique ``ref`` -- in the c
 
 Ledger accounts (debit +, credit −; a wallet's parts are credits: what is owed to the customer):
 * ``wallet:<wallet_id>:cash|bonus|held`` (CNY) and ``wallet:<wallet_id>:points`` (PTS);
-* counters: ``merchant:<m>`` (a recharge's cash moves from the merchant's balance into the wallet),
+* counters: ``merchant:<m>`` (a recharge's cash moves from the merchant's balance into the wallet; a
+  captured hold moves back to it),
   ``promo:<m>`` (the merchant's cost of bonus), ``points_issued:<m>`` (PTS), ``adjustments:<m>`` (an
   operator's corrections of cash), ``channel:<account>`` (clearing of the stored-value channel: a payment
   from balance moves wallet → clearing, its receipt clearing → merchant, like any channel).

@@ -98,6 +98,20 @@ class DatabaseUnavailable(GatewayError):
         super().__init__(detail, **extra)
 
 
+class InsufficientBalance(GatewayError):
+    code = "insufficient_balance"
+    title = "The customer's balance does not cover this"
+
+
+class WalletFrozen(GatewayError):
+    code = "wallet_frozen"
+    title = "The customer's wallet is frozen"
+
+
+# Declines a channel may answer a create with that are the payer's, not the channel's (stored value).
+PAYER_DECLINES: dict[str, type[GatewayError]] = {e.code: e for e in (InsufficientBalance, WalletFrozen)}
+
+
 class RateLimited(GatewayError):
     code = "rate_limited"
     title = "Too many requests"

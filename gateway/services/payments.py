@@ -3,14 +3,17 @@ channel confirms is applied through :mod:`gateway.services.settlement`."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.channels.base import CreateRequest, TradeRef
+from gateway.channels.base import CreateRequest, TradeRef, TradeState
 from gateway.domain.errors import (
+    PAYER_DECLINES,
     ChannelDeclined,
     ChannelUnavailable,
     InvalidState,
@@ -56,6 +59,8 @@ class NewPayment:
     metadata: dict[str, str] | None = None
     link_id: str | None = None
     payer_id: str | None = None  # the payer's identity the fixed method needs (``PayMethodSpec.needs_payer``)
+    # Written in the payment's own insert transaction: what the payment is for (e.g. a wallet recharge).
+    with_row: Callable[[AsyncConnection, Row], Awaitable[None]] | None = None
 
 
 def _view(svc: Services, payment: Row, attempt: Row | None = None) -> dict[str, Any]:
@@ -85,6 +90,8 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
     try:
         async with svc.db.begin() as conn:
             await repo.insert_payment(conn, payment)
+            if new.with_row is not None:
+                await new.with_row(conn, payment)
     except IntegrityError as exc:
         async with svc.db.read() as conn:
             raise await repo.duplicate_out_trade_no(conn, exc, merchant["id"], new.out_trade_no) from None
@@ -95,6 +102,9 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
     attempt = None
     if new.channel:
         attempt = await open_attempt(svc, row, new.channel, client_ip=client_ip, payer_id=new.payer_id)
+        if attempt["status"] != AttemptStatus.PENDING:  # settled within the create (stored value)
+            async with svc.db.read() as conn:
+                row = dict(await repo.get_payment(conn, row["id"]) or row)
     return _view(svc, row, attempt)
 
 
@@ -172,16 +182,35 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
         attempt["pay_data"] = dumps(result.action.to_json())
         async with svc.db.begin() as conn:
             await repo.set_pay_data(conn, attempt["id"], attempt["pay_data"])
+        if result.state is not None:  # paid within the create (stored value): settle it now
+            return await _settle_now(svc, attempt["id"], result.state)
         return attempt
     if result.outcome == Outcome.CHANNEL_ERROR:
         async with svc.db.begin() as conn:
             await settle_attempt_failed(conn, attempt)
+        if (declined := PAYER_DECLINES.get(result.error_code or "")) is not None:
+            raise declined(result.error_message or declined.title, payment_id=payment["id"])
         raise ChannelDeclined(f"{account['channel']} refused the order: {result.error_code} {result.error_message}",
                               payment_id=payment["id"], channel_code=result.error_code)
     log.warning("channel %s gave no answer creating %s: %s", account["channel"], attempt["id"],
                 result.error_message)
     raise ChannelUnavailable(f"{account['channel']} did not answer; the order is being checked",
                              payment_id=payment["id"])
+
+
+async def _settle_now(svc: Services, attempt_id: str, state: TradeState) -> Row:
+    async with svc.db.begin() as conn:
+        attempt = await repo.get_attempt(conn, attempt_id)
+        assert attempt is not None
+        if state.outcome == Outcome.SUCCESS and state.amount is not None:
+            result = await settle_paid_with_policy(svc, conn, attempt, state.amount,
+                                                   channel_trade_no=state.channel_trade_no, paid_at=state.paid_at)
+        else:
+            result = SettleResult(Settled.UNCHANGED, attempt["payment_id"])
+        fresh = await repo.get_attempt(conn, attempt_id)
+    await after_settle(svc, result)
+    assert fresh is not None
+    return fresh
 
 
 def _trade_ref(attempt: Row) -> TradeRef:

@@ -37,6 +37,7 @@ from gateway.domain.errors import (
 from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.domain.states import REFUNDABLE, PaymentStatus, RefundStatus
+from gateway.services import wallets
 from gateway.services.context import Services
 from gateway.services.views import payment_view, refund_view
 from gateway.store import events, ledger
@@ -117,10 +118,12 @@ async def settle_paid(conn: AsyncConnection, attempt: Row, amount: Money, *, cha
                           (ledger.merchant_account(attempt["merchant_id"]), -amount)])
     if await payments_repo.mark_paid(conn, payment_id, attempt_id=attempt["id"], amount=amount.minor,
                                      paid_at=paid_at):
+        await wallets.credit_recharge(conn, payment_id)  # a recharge is credited with its paid transition
         await emit_payment_event(conn, "payment.succeeded", payment_id, base_url)
         return SettleResult(Settled.PAID, payment_id, PaymentStatus.PAID.value)
     if await payments_repo.mark_paid_late(conn, payment_id, attempt_id=attempt["id"], amount=amount.minor,
                                           paid_at=paid_at):
+        await wallets.credit_recharge(conn, payment_id)
         await emit_payment_event(conn, "payment.succeeded", payment_id, base_url)
         return SettleResult(Settled.PAID_LATE, payment_id, PaymentStatus.PAID.value)
     await emit_payment_event(conn, "payment.double_paid", payment_id, base_url,
@@ -230,6 +233,8 @@ async def open_refund(conn: AsyncConnection, merchant_id: str, payment_id: str, 
         "created_at": now, "updated_at": now,
     }
     await refunds_repo.insert_refund(conn, refund)  # a duplicate raises: the caller's rollback returns the reservation
+    if not extra_money:  # a recharge's refund takes its unspent value back out of the wallet, or raises
+        await wallets.take_back_recharge(conn, payment, str(refund["id"]), amount)
     return refund
 
 
@@ -269,5 +274,6 @@ async def settle_refund_failed(conn: AsyncConnection, refund: RefundRow, code: s
     assert payment is not None
     if refund["attempt_id"] == payment["paid_attempt_id"]:
         await refunds_repo.give_back(conn, refund["payment_id"], refund["amount"])
+        await wallets.return_recharge_take(conn, refund["id"])
     await _emit_refund(conn, "refund.failed", refund["id"])
     return True

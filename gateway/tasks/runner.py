@@ -19,6 +19,7 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.domain.errors import DatabaseUnavailable
+from gateway.services import wallets
 from gateway.services.context import Services
 from gateway.store import idempotency, leases, outbox
 from gateway.store.base import Row
@@ -64,6 +65,7 @@ class Runner:
             EXPIRY.name: lambda: self._batch(EXPIRY, lambda row: jobs.expire_payment(self.svc, row)),
             ATTEMPT_SYNC.name: lambda: self._batch(ATTEMPT_SYNC, lambda row: jobs.sync_attempt(self.svc, row)),
             REFUND_SYNC.name: lambda: self._batch(REFUND_SYNC, lambda row: jobs.sync_refund(self.svc, row)),
+            "wallet-hold-expiry": lambda: wallets.release_expired(self.svc.db),
             DELIVERY.name: self._webhooks,
         }
         for name, once in loops.items():

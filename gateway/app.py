@@ -16,15 +16,18 @@ from gateway.admin.app import PREFIX as ADMIN_PREFIX
 from gateway.admin.app import create_admin_app
 from gateway.api.app import PREFIX as API_PREFIX
 from gateway.api.app import create_api_app
+from gateway.cache.breaker import BreakerCache
 from gateway.cache.memory import MemoryCache
 from gateway.cache.status import StatusBus
 from gateway.callbacks.app import create_callbacks_app
+from gateway.channels.base import Ports
 from gateway.channels.pool import ChannelPool
 from gateway.channels.registry import Registry, default_registry
 from gateway.checkout.app import checkout_ctx, release_long_polls, setup_checkout
 from gateway.config import Settings
 from gateway.services.context import Services
 from gateway.services.merchants import Authenticator
+from gateway.services.wallets import WalletBook
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade_async
 from gateway.tasks.rollup import rollup_ctx
@@ -51,7 +54,7 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.redis_url:
         from gateway.cache.redis import RedisCache
 
-        app[keys.CACHE] = RedisCache(settings.redis_url.reveal())
+        app[keys.CACHE] = BreakerCache(RedisCache(settings.redis_url.reveal()))
     else:
         app[keys.CACHE] = MemoryCache()
     yield
@@ -68,6 +71,7 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, db, cache = app[keys.SETTINGS], app[keys.DB], app[keys.CACHE]
     status = StatusBus(cache)
+    app[keys.REGISTRY].bind(Ports(stored_value=WalletBook(db)))  # the in-process stored-value channel's port
     app[keys.SERVICES] = Services(
         settings=settings, db=db, cache=cache, registry=app[keys.REGISTRY],
         pool=ChannelPool(settings, app[keys.REGISTRY], app[keys.HTTP]), status=status,

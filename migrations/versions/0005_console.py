@@ -1,8 +1,8 @@
 """console: operators, the hash-chained audit log, the dashboard's daily rollup (gateway.store.operators,
 gateway.store.audit, gateway.store.rollup)
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-30 15:20:00
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 import gateway.store.tables
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

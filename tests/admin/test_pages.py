@@ -152,9 +152,24 @@ async def test_merchant_bound_operator_sees_only_its_merchant(gateway: Gateway, 
                            {"amount": "1.00", "refund_no": "console-x", "totp": console.code(console.base + 1)})
     assert r.status == 404
     assert (await console.post(f"/merchants/{theirs.id}/api-key/rotate")).status == 403  # not an owner
+    their_refund = await gateway.api(theirs, "POST", f"/payments/{p_theirs['id']}/refunds",
+                                     json_body={"amount": 10, "out_refund_no": unique("rf")})
+    assert their_refund.status == 201
+    assert (await console.post(f"/refunds/{their_refund.body['id']}/sync")).status == 404
+    _, html = await console.get("/refunds", params={"q": their_refund.body["id"]})
+    assert their_refund.body["id"] not in html.split('id="refund-list"')[1]
+    bound_owner: Console = await consoles("owner", merchant_id=mine.id)
+    code = bound_owner.code(bound_owner.base + 1)
+    for action in (f"/merchants/{theirs.id}/api-key/rotate", f"/merchants/{theirs.id}/settings",
+                   f"/merchants/{theirs.id}/channel"):
+        r = await bound_owner.post(action, {"totp": code, "webhook_url": "", "return_domains": "x.example"})
+        assert r.status == 404, action
+    assert (await bound_owner.post("/merchants", {"name": "Another", "totp": code})).status == 403
+    _, html = await bound_owner.get("/operators")
+    assert owner.email not in html  # the unbound owner is not in a bound owner's list
     async with gateway.svc.db.read() as conn:
         assert (await conn.execute(sa.select(sa.func.count()).select_from(refunds)
-                                   .where(refunds.c.payment_id == p_theirs["id"]))).scalar_one() == 0
+                                   .where(refunds.c.out_refund_no == "console-x"))).scalar_one() == 0
 
 
 async def test_roles(gateway: Gateway, consoles: Any) -> None:

@@ -99,3 +99,21 @@ async def test_enrolment_link_works_once_and_checks_the_password(gateway: Gatewa
                                        "code": pyotp.TOTP(secret).now()}, allow_redirects=False)
         assert r.status == 303
         assert (await http.get(url)).status == 404
+
+
+async def test_an_idle_session_ends(gateway: Gateway, consoles: Any) -> None:
+    import hashlib
+    from datetime import timedelta
+
+    from gateway.admin.app import IDLE
+    from gateway.store.base import utcnow
+    from gateway.store.sessions import web_sessions
+
+    assert IDLE == timedelta(minutes=15)
+    console: Console = await consoles("viewer")
+    sid = next(c.value for c in console.http.cookie_jar if c.key == "gateway_admin")
+    async with gateway.svc.db.begin() as conn:
+        await conn.execute(sa.update(web_sessions).where(web_sessions.c.id == hashlib.sha256(sid.encode()).hexdigest())
+                           .values(idle_until=utcnow() - timedelta(seconds=1)))
+    async with console.http.get(f"{console.url}/", allow_redirects=False) as r:
+        assert r.status == 303 and "/admin/login" in r.headers["Location"]

@@ -363,7 +363,7 @@ def discrepancy_view(d: Row) -> dict[str, Any]:
             "channel": {"amount": d["channel_amount"], "status": d["channel_status"]},
             "local": {"amount": d["local_amount"], "status": d["local_status"]},
             "action": d["action"], "expected_until": _iso(d["expected_until"]), "note": d["note"],
-            "bill_date": _iso(d["bill_date"])}
+            "resolved_by": d["resolved_by"], "resolved_at": _iso(d["resolved_at"]), "bill_date": _iso(d["bill_date"])}
 
 
 def batch_view(b: Row) -> dict[str, Any]:

@@ -12,14 +12,20 @@ Amounts are integer fen; fees integer units of 1/1000 fen (0.00001 yuan, the fin
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from gateway.store.base import Row, all_rows, one, utcnow
+from gateway.store.db import Database
 from gateway.store.tables import ID, Money, UTCDateTime, metadata
 
 
@@ -181,6 +187,83 @@ async def stage(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
         rows = [(*r[:i], r[i].strftime("%Y-%m-%d %H:%M:%S.%f") if r[i] else None, *r[i + 1:]) for r in rows]
     await conn.exec_driver_sql(f"INSERT INTO recon_lines ({names}) VALUES ({', '.join([mark] * len(LINE_COLUMNS))})",
                                list(rows))
+
+
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _tsv_field(value: Any) -> str:
+    """One value as ``LOAD DATA`` reads it with ``ESCAPED BY '\\'``: ``\\N`` is NULL, and a tab, newline or
+    backslash in a bill's text cannot end a field or a line."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, datetime):
+        return value.isoformat(" ")
+    if isinstance(value, int):
+        return str(value)
+    return str(value).translate(_TSV_ESCAPES)
+
+
+class Stager:
+    """Stages chunks of bill lines, the fastest way the backend has.
+
+    :meth:`prepare` runs in the parsing thread, :meth:`write` on the event loop. On SQLite a chunk is
+    one ``executemany`` (:func:`stage`). On MySQL/MariaDB the chunk is written as a tab-separated file
+    and sent with ``LOAD DATA LOCAL INFILE``: the server reads it without parsing a million-value
+    statement, and the driver escapes nothing -- staging a 1,000,000-line bill that way takes a fraction
+    of the multi-row INSERTs' time. It runs on a connection of its own, the only one opened with
+    ``local_infile`` (a client that allows it sends the file the server names, so no other connection
+    of the gateway does)."""
+
+    def __init__(self, db: Database, folder: Path | None) -> None:
+        self.db, self.folder = db, folder
+        self._conn: AsyncConnection | None = None
+
+    def prepare(self, rows: Sequence[tuple[Any, ...]], n: int) -> Any:
+        """Chunk ``n`` (rows in :data:`LINE_COLUMNS` order) in the form :meth:`write` takes."""
+        if self.folder is None or not rows:
+            return rows
+        path = self.folder / f"chunk-{n}.tsv"
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            fh.writelines("\t".join([_tsv_field(v) for v in row]) + "\n" for row in rows)
+        return path
+
+    async def write(self, prepared: Any) -> None:
+        if not isinstance(prepared, Path):
+            async with self.db.begin() as conn:
+                await stage(conn, prepared)
+            return
+        assert self._conn is not None
+        names = ", ".join(f"`{c}`" for c in LINE_COLUMNS)
+        try:
+            async with self._conn.begin():
+                await self._conn.exec_driver_sql(
+                    "LOAD DATA LOCAL INFILE %s INTO TABLE recon_lines CHARACTER SET utf8mb4 "
+                    "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+                    f"({names})", (str(prepared),))
+        finally:
+            prepared.unlink(missing_ok=True)
+
+
+@asynccontextmanager
+async def stager(db: Database) -> AsyncIterator[Stager]:
+    """A :class:`Stager` for one bill (its files and connection, if any, released on exit)."""
+    if db.is_sqlite:
+        yield Stager(db, None)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="recon-stage-"))
+    engine = create_async_engine(db.url, poolclass=NullPool, isolation_level="READ COMMITTED",
+                                 connect_args={"local_infile": True})
+    try:
+        async with engine.connect() as conn:
+            staging = Stager(db, folder)
+            staging._conn = conn
+            yield staging
+    finally:
+        await engine.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def unstage(conn: AsyncConnection, batch_id: str) -> None:

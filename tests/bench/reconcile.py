@@ -186,10 +186,16 @@ async def reconcile_file(url: str, channel: str, path: Path, data_dir: Path) -> 
     from gateway.services.reconciliation.command import standalone_services
 
     settings = Settings.from_env({}, database_url=url, data_dir=str(data_dir))
+    started, phases = time.perf_counter(), dict[str, float]()
+
+    def progress(phase: str, **_: Any) -> None:  # when each phase began, seconds from the start
+        phases.setdefault(phase, round(time.perf_counter() - started, 1))
+
     async with standalone_services(settings) as svc:
-        (report,) = await reconcile(svc, DAY, Options(file=path), account_id=ACCOUNTS[channel])
+        (report,) = await reconcile(svc, DAY, Options(file=path, progress=progress), account_id=ACCOUNTS[channel])
     return {"status": report["status"], "matched": report["matched"], "foreign": report["foreign"],
-            "discrepancies": sorted(d["type"] for d in report["discrepancies"]), "error": report["error_message"]}
+            "discrepancies": sorted(d["type"] for d in report["discrepancies"]), "error": report["error_message"],
+            "phases": {**phases, "end": round(time.perf_counter() - started, 1)}}
 
 
 def phase_main(args: argparse.Namespace) -> None:

@@ -223,35 +223,36 @@ async def _stage(svc: Services, account: Row, batch_id: str, bill: BillFile | No
     reader = svc.registry.channel(account["channel"]).read_bill(bill.path, stated)
     progress("parsing", total=bill.size)
     line_no = 0
+    async with store.stager(svc.db) as stager:
 
-    def parse_next(first: int) -> list[tuple[Any, ...]]:
-        # Off the event loop, one chunk at a time (the reader is never used by two threads at once).
-        rows = []
-        for i, line in enumerate(itertools.islice(reader, CHUNK), start=first):
-            parsed.add(line)
-            rows.append(_row(batch_id, i, line))
-        return rows
+        def parse_next(first: int) -> tuple[int, Any]:
+            # Off the event loop, one chunk at a time (the reader is never used by two threads at once),
+            # prepared for the database there too (MariaDB: written as a file to load).
+            rows = []
+            for i, line in enumerate(itertools.islice(reader, CHUNK), start=first):
+                parsed.add(line)
+                rows.append(_row(batch_id, i, line))
+            return len(rows), stager.prepare(rows, first)
 
-    # The next chunk is parsed while the current one is written.
-    ahead = asyncio.ensure_future(asyncio.to_thread(parse_next, 1))
-    try:
-        while True:
-            try:
-                rows = await ahead
-            except ValueError as exc:  # Malformed and friends: the whole bill is refused
-                raise Failed("malformed", str(exc)) from None
-            if not rows:
-                break
-            line_no += len(rows)
-            ahead = asyncio.ensure_future(asyncio.to_thread(parse_next, line_no + 1))
-            async with svc.db.begin() as conn:
-                await store.stage(conn, rows)
-            progress("parsing", rows=line_no)
-    finally:
-        if not ahead.done():
-            ahead.cancel()
+        # The next chunk is parsed while the current one is written.
+        ahead = asyncio.ensure_future(asyncio.to_thread(parse_next, 1))
+        try:
+            while True:
+                try:
+                    count, chunk = await ahead
+                except ValueError as exc:  # Malformed and friends: the whole bill is refused
+                    raise Failed("malformed", str(exc)) from None
+                if not count:
+                    break
+                line_no += count
+                ahead = asyncio.ensure_future(asyncio.to_thread(parse_next, line_no + 1))
+                await stager.write(chunk)
+                progress("parsing", rows=line_no)
+        finally:
+            if not ahead.done():
+                ahead.cancel()
             with contextlib.suppress(BaseException):
-                await ahead
+                await ahead  # its file is in the stager's folder, removed with it
     if line_no and not stated.stated:
         raise Failed("summary_missing", "the bill has lines but no summary to check them against")
     if line_no and (diff := parsed.differences(stated)):

@@ -192,18 +192,37 @@ async def stage(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 
 
-def _tsv_field(value: Any) -> str:
-    """One value as ``LOAD DATA`` reads it with ``ESCAPED BY '\\'``: ``\\N`` is NULL, and a tab, newline or
-    backslash in a bill's text cannot end a field or a line."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, datetime):
-        return value.isoformat(" ")
-    if isinstance(value, int):
-        return str(value)
-    return str(value).translate(_TSV_ESCAPES)
+_TSV_NULL = "\\N"
+
+
+def _tsv_line(row: tuple[Any, ...]) -> str:
+    """A staged line (:data:`LINE_COLUMNS` order) as ``LOAD DATA`` reads it with ``ESCAPED BY '\\'``:
+    ``\\N`` is NULL, and a tab, newline or backslash in a bill's text cannot end a field or a line.
+    Written out column by column: at a million lines a generic per-value function costs seconds."""
+    batch_id, line_no, kind, key, trade_no, channel_no, amount, fee, status, at, ours = row
+    e = _TSV_ESCAPES
+    when = at.isoformat(" ") if at is not None else _TSV_NULL
+    return (f"{batch_id.translate(e)}\t{int(line_no)}\t{kind.translate(e)}\t{key.translate(e)}\t"
+            f"{trade_no.translate(e)}\t{channel_no.translate(e)}\t{int(amount)}\t{int(fee)}\t"
+            f"{status.translate(e)}\t{when}\t{1 if ours else 0}\n")
+
+
+def _tsv_plain(row: tuple[Any, ...]) -> str:
+    batch_id, line_no, kind, key, trade_no, channel_no, amount, fee, status, at, ours = row
+    when = _TSV_NULL if at is None else at
+    return f"{batch_id}\t{line_no}\t{kind}\t{key}\t{trade_no}\t{channel_no}\t{amount}\t{fee}\t{status}\t{when}\t{1 if ours else 0}\n"
+
+
+def _tsv(rows: Sequence[tuple[Any, ...]]) -> str:
+    """A chunk as TSV. Bills' text almost never holds a tab, newline or backslash: the chunk is written
+    plainly and checked in one pass (fields, lines and backslashes counted); only if the check fails is
+    it written again escaped field by field (four times slower)."""
+    text = "".join(map(_tsv_plain, rows))
+    nulls = sum(1 for row in rows if row[9] is None)
+    if (text.count("\t") == 10 * len(rows) and text.count("\n") == len(rows) and text.count("\\") == nulls
+            and "\r" not in text and "\0" not in text):
+        return text
+    return "".join(map(_tsv_line, rows))
 
 
 class Stager:
@@ -226,8 +245,7 @@ class Stager:
         if self.folder is None or not rows:
             return rows
         path = self.folder / f"chunk-{n}.tsv"
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            fh.writelines("\t".join([_tsv_field(v) for v in row]) + "\n" for row in rows)
+        path.write_text(_tsv(rows), encoding="utf-8", newline="")
         return path
 
     async def write(self, prepared: Any) -> None:

@@ -138,9 +138,10 @@ async def _phases(svc: Services, account: Row, batch: Row, day: date, opts: Opti
     opts.progress("matching")
     now_day = today()
     async with svc.db.read() as conn:
+        disagreeing = await match.payments_disagreeing(conn, batch["id"], account["id"])
         findings = [
             *await match.duplicates(conn, batch["id"]),
-            *await match.payments_disagreeing(conn, batch["id"], account["id"]),
+            *disagreeing,
             *await match.refunds_disagreeing(conn, batch["id"], account["id"]),
             *await match.local_missing(conn, batch["id"], account["id"], day, now_day),
         ]
@@ -157,8 +158,10 @@ async def _phases(svc: Services, account: Row, batch: Row, day: date, opts: Opti
                                                               remedy.fee_fen(parsed.fee))
     async with svc.db.read() as conn:
         values.update(await match.local_totals(conn, account["id"], day))
-        values["matched"] = await match.matched_count(conn, batch["id"], account["id"])
-        values["foreign_count"] = await match.foreign_count(conn, batch["id"])
+        lines = await match.line_counts(conn, batch["id"])
+        values["matched"] = await match.matched_count(conn, batch["id"], account["id"],
+                                                      {f.key for f in disagreeing}, lines.get(("payment", True), 0))
+        values["foreign_count"] = sum(n for (_, ours), n in lines.items() if not ours)
         rows = await store.discrepancies_of(conn, batch["id"])
     values["open_count"] = sum(1 for r in rows if r["state"] == "open")
     values["auto_resolved"] = sum(1 for r in rows if r["state"] == "auto_resolved")

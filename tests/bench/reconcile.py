@@ -267,11 +267,22 @@ def main() -> None:
                 print(f"# {db} {channel}: seeded in {seeded:.1f} s; read {read['seconds']} s "
                       f"({read['peak_rss_mb']} MB); reconcile {run['seconds']} s ({run['peak_rss_mb']} MB) "
                       f"{run['result']}", flush=True)
-    print("\n| database | channel | lines | read only | reconcile end to end | peak RSS (read / reconcile) |")
-    print("|---|---|---|---|---|---|")
+    print("\n| database | channel | lines | read only | reconcile end to end | ÷ read | stage / match / rest "
+          "| peak RSS (read / reconcile) |")
+    print("|---|---|---|---|---|---|---|---|")
     for db, channel, _, read, run in rows:
         print(f"| {db} | {channel} | {args.lines:,} | {read['seconds']} s | {run['seconds']} s | "
+              f"{run['seconds'] / max(read['seconds'], 0.01):.0f}× | {_split(run['result'].get('phases', {}))} | "
               f"{read['peak_rss_mb']} / {run['peak_rss_mb']} MB |")
+
+
+def _split(phases: dict[str, float]) -> str:
+    """Seconds parsing and staging / matching / remedies, totals and the rest."""
+    try:
+        return (f"{phases['matching'] - phases['parsing']:.1f} / {phases['remediating'] - phases['matching']:.1f} / "
+                f"{phases['end'] - phases['remediating']:.1f} s")
+    except KeyError:
+        return "-"
 
 
 if __name__ == "__main__":

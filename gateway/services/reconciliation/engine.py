@@ -16,11 +16,11 @@ import contextlib
 import itertools
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +42,7 @@ CHUNK = 10_000
 RETRY = timedelta(minutes=30)
 DOWNLOAD_FAILURES = frozenset({"hash_mismatch", "malformed", "network", "unknown"})
 Progress = Callable[..., None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -137,14 +138,14 @@ async def _phases(svc: Services, account: Row, batch: Row, day: date, opts: Opti
 
     opts.progress("matching")
     now_day = today()
-    async with svc.db.read() as conn:
-        disagreeing = await match.payments_disagreeing(conn, batch["id"], account["id"])
-        findings = [
-            *await match.duplicates(conn, batch["id"]),
-            *disagreeing,
-            *await match.refunds_disagreeing(conn, batch["id"], account["id"]),
-            *await match.local_missing(conn, batch["id"], account["id"], day, now_day),
-        ]
+    # The matching queries are independent reads: each on its own connection, at once (the server
+    # works on them in parallel; at a million lines each is seconds of index probes).
+    dups, disagreeing, refunds, missing = await asyncio.gather(
+        _read(svc, match.duplicates, batch["id"]),
+        _read(svc, match.payments_disagreeing, batch["id"], account["id"]),
+        _read(svc, match.refunds_disagreeing, batch["id"], account["id"]),
+        _read(svc, match.local_missing, batch["id"], account["id"], day, now_day))
+    findings = [*dups, *disagreeing, *refunds, *missing]
     await _record(svc, account, batch, day, findings)
     if not opts.dry_run:
         opts.progress("remediating", rows=len([f for f in findings if f.remedy]))
@@ -156,17 +157,23 @@ async def _phases(svc: Services, account: Row, batch: Row, day: date, opts: Opti
             async with svc.db.begin() as conn:
                 values["fee_posted"] = await remedy.post_fees(conn, account, day.isoformat(),
                                                               remedy.fee_fen(parsed.fee))
+    totals, lines = await asyncio.gather(_read(svc, match.local_totals, account["id"], day),
+                                         _read(svc, match.line_counts, batch["id"]))
+    values.update(totals)
     async with svc.db.read() as conn:
-        values.update(await match.local_totals(conn, account["id"], day))
-        lines = await match.line_counts(conn, batch["id"])
         values["matched"] = await match.matched_count(conn, batch["id"], account["id"],
                                                       {f.key for f in disagreeing}, lines.get(("payment", True), 0))
-        values["foreign_count"] = sum(n for (_, ours), n in lines.items() if not ours)
         rows = await store.discrepancies_of(conn, batch["id"])
+    values["foreign_count"] = sum(n for (_, ours), n in lines.items() if not ours)
     values["open_count"] = sum(1 for r in rows if r["state"] == "open")
     values["auto_resolved"] = sum(1 for r in rows if r["state"] == "auto_resolved")
     values["status"] = "done" if bill is not None else "no_bill"
     return values
+
+
+async def _read(svc: Services, query: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async with svc.db.read() as conn:
+        return await query(conn, *args)
 
 
 # -- bill file --------------------------------------------------------------------------------------

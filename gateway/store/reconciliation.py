@@ -12,10 +12,12 @@ Amounts are integer fen; fees integer units of 1/1000 fen (0.00001 yuan, the fin
 """
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from sqlalchemy.pool import NullPool
 from gateway.store.base import Row, all_rows, one, utcnow
 from gateway.store.db import Database
 from gateway.store.tables import ID, Money, UTCDateTime, metadata
+
+log = logging.getLogger(__name__)
 
 
 def _ts(name: str, nullable: bool = False) -> sa.Column[Any]:
@@ -225,6 +229,15 @@ def _tsv(rows: Sequence[tuple[Any, ...]]) -> str:
     return "".join(map(_tsv_line, rows))
 
 
+LOCAL_INFILE_REFUSED = {1148, 2068, 3948}  # not allowed by this server / rejected / disabled (MySQL 8's default)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    rows: Sequence[tuple[Any, ...]]
+    path: Path | None = None  # the rows as a TSV file to load, when the backend loads files
+
+
 class Stager:
     """Stages chunks of bill lines, the fastest way the backend has.
 
@@ -234,35 +247,46 @@ class Stager:
     statement, and the driver escapes nothing -- staging a 1,000,000-line bill that way takes a fraction
     of the multi-row INSERTs' time. It runs on a connection of its own, the only one opened with
     ``local_infile`` (a client that allows it sends the file the server names, so no other connection
-    of the gateway does)."""
+    of the gateway does). A server that refuses local files (``local_infile=OFF``, MySQL 8's default)
+    gets the multi-row INSERTs instead, with a warning."""
 
-    def __init__(self, db: Database, folder: Path | None) -> None:
-        self.db, self.folder = db, folder
-        self._conn: AsyncConnection | None = None
+    def __init__(self, db: Database, folder: Path | None, conn: AsyncConnection | None = None) -> None:
+        self.db, self.folder, self._conn = db, folder, conn
 
-    def prepare(self, rows: Sequence[tuple[Any, ...]], n: int) -> Any:
+    def prepare(self, rows: Sequence[tuple[Any, ...]], n: int) -> Chunk:
         """Chunk ``n`` (rows in :data:`LINE_COLUMNS` order) in the form :meth:`write` takes."""
         if self.folder is None or not rows:
-            return rows
+            return Chunk(rows)
         path = self.folder / f"chunk-{n}.tsv"
         path.write_text(_tsv(rows), encoding="utf-8", newline="")
-        return path
+        return Chunk(rows, path)
 
-    async def write(self, prepared: Any) -> None:
-        if not isinstance(prepared, Path):
+    async def write(self, chunk: Chunk) -> None:
+        if chunk.path is not None and self._conn is not None and self.folder is not None:
+            try:
+                await self._load(self._conn, chunk.path)
+                return
+            except sa.exc.DBAPIError as exc:
+                code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+                if code not in LOCAL_INFILE_REFUSED:
+                    raise
+                log.warning("the database refuses LOAD DATA LOCAL INFILE (%s): staging with INSERTs, slower; "
+                            "allow it with local_infile=ON on the server", code)
+                self.folder = None
+            finally:
+                chunk.path.unlink(missing_ok=True)
+        if chunk.rows:
             async with self.db.begin() as conn:
-                await stage(conn, prepared)
-            return
-        assert self._conn is not None
+                await stage(conn, chunk.rows)
+
+    @staticmethod
+    async def _load(conn: AsyncConnection, path: Path) -> None:
         names = ", ".join(f"`{c}`" for c in LINE_COLUMNS)
-        try:
-            async with self._conn.begin():
-                await self._conn.exec_driver_sql(
-                    "LOAD DATA LOCAL INFILE %s INTO TABLE recon_lines CHARACTER SET utf8mb4 "
-                    "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
-                    f"({names})", (str(prepared),))
-        finally:
-            prepared.unlink(missing_ok=True)
+        async with conn.begin():
+            await conn.exec_driver_sql(
+                "LOAD DATA LOCAL INFILE %s INTO TABLE recon_lines CHARACTER SET utf8mb4 "
+                "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+                f"({names})", (str(path),))
 
 
 @asynccontextmanager
@@ -276,9 +300,7 @@ async def stager(db: Database) -> AsyncIterator[Stager]:
                                  connect_args={"local_infile": True})
     try:
         async with engine.connect() as conn:
-            staging = Stager(db, folder)
-            staging._conn = conn
-            yield staging
+            yield Stager(db, folder, conn)
     finally:
         await engine.dispose()
         shutil.rmtree(folder, ignore_errors=True)

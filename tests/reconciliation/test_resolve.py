@@ -104,3 +104,19 @@ async def test_cli_resolve(gw: Gateway, capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit):  # --reason is required
         cli(d["id"], "--action", "ignore")
     capsys.readouterr()
+
+
+async def test_a_partially_refunded_payment_mismatch_is_recorded(gw: Gateway) -> None:
+    """Its local status (attempt/payment: ``succeeded/partially_refunded``) fits its column on MariaDB."""
+    from tests.refunds.helpers import refund, refund_status
+
+    m = await gw.merchant()
+    account = await account_of(gw, m, "alipay")
+    p, attempt = await payment(gw, m, "alipay", 1000)
+    r = (await refund(gw, m, p["id"], 100)).body
+    await refund_status(gw, m, r["id"], "succeeded")
+    await inject(gw, "alipay", "amount", trade_no=attempt, amount=999)
+    report = await run(gw, account)
+    assert report["status"] == "done", report
+    (d,) = report["discrepancies"]
+    assert (d["type"], d["local"]["status"]) == ("pay_amount_mismatch", "succeeded/partially_refu")

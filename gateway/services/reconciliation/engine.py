@@ -290,7 +290,8 @@ async def _record(svc: Services, account: Row, batch: Row, day: date, findings: 
         for f in findings:
             values = dict(severity=f.severity, payment_id=f.payment_id, attempt_id=f.attempt_id,
                           refund_id=f.refund_id, local_amount=f.local_amount, channel_amount=f.channel_amount,
-                          local_status=f.local_status, channel_status=f.channel_status,
+                          local_status=_fit(D.c.local_status, f.local_status),
+                          channel_status=_fit(D.c.channel_status, f.channel_status),
                           expected_until=f.expected_until, updated_at=now)
             old = existing.pop((f.type, f.key), None)
             if old is None:
@@ -310,6 +311,13 @@ async def _record(svc: Services, account: Row, batch: Row, day: date, findings: 
                 await conn.execute(sa.update(D).where(D.c.id == old["id"]).values(
                     state="auto_resolved", action=(old["action"] or "") [:80] + " (cleared on re-run)",
                     updated_at=now))
+
+
+def _fit(column: sa.Column[Any], text: str | None) -> str | None:
+    """Text cut to its column (``succeeded/partially_refunded`` is longer than a status column; MariaDB
+    refuses what SQLite would keep)."""
+    length = getattr(column.type, "length", None)
+    return text[:length] if text is not None and length else text
 
 
 async def _set(svc: Services, batch_id: str, f: Finding, **values: Any) -> None:

@@ -12,19 +12,25 @@ import jinja2
 from aiohttp import web
 
 from gateway import keys
+from gateway.admin.app import PREFIX as ADMIN_PREFIX
+from gateway.admin.app import create_admin_app
 from gateway.api.app import PREFIX as API_PREFIX
 from gateway.api.app import create_api_app
+from gateway.cache.breaker import BreakerCache
 from gateway.cache.memory import MemoryCache
 from gateway.cache.status import StatusBus
 from gateway.callbacks.app import create_callbacks_app
+from gateway.channels.base import Ports
 from gateway.channels.pool import ChannelPool
 from gateway.channels.registry import Registry, default_registry
 from gateway.checkout.app import checkout_ctx, release_long_polls, setup_checkout
 from gateway.config import Settings
 from gateway.services.context import Services
 from gateway.services.merchants import Authenticator
+from gateway.services.wallets import WalletBook
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade_async
+from gateway.tasks.rollup import rollup_ctx
 from gateway.tasks.runner import tasks_ctx
 from gateway.web.middlewares import edge_middleware, forwarded_for_middleware
 
@@ -48,7 +54,7 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.redis_url:
         from gateway.cache.redis import RedisCache
 
-        app[keys.CACHE] = RedisCache(settings.redis_url.reveal())
+        app[keys.CACHE] = BreakerCache(RedisCache(settings.redis_url.reveal()))
     else:
         app[keys.CACHE] = MemoryCache()
     yield
@@ -65,6 +71,7 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, db, cache = app[keys.SETTINGS], app[keys.DB], app[keys.CACHE]
     status = StatusBus(cache)
+    app[keys.REGISTRY].bind(Ports(stored_value=WalletBook(db)))  # the in-process stored-value channel's port
     app[keys.SERVICES] = Services(
         settings=settings, db=db, cache=cache, registry=app[keys.REGISTRY],
         pool=ChannelPool(settings, app[keys.REGISTRY], app[keys.HTTP]), status=status,
@@ -106,7 +113,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = registry or default_registry(timeout=settings.channel_timeout)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
-    app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, checkout_ctx, tasks_ctx,
+    app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, checkout_ctx, tasks_ctx, rollup_ctx,
                             *(extra_contexts or [])])
     app.on_shutdown.append(release_long_polls)
     app.router.add_get("/healthz", healthz, name="healthz")
@@ -115,6 +122,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
 
     app.add_subapp(API_PREFIX, create_api_app())
     app.add_subapp("/notify", create_callbacks_app())
+    app.add_subapp(ADMIN_PREFIX, create_admin_app())
     setup_checkout(app)
     if settings.sandbox and not settings.sandbox_url:
         from gateway.sandbox.app import create_sandbox_app

@@ -1,5 +1,5 @@
 """``python run.py [command]``: serve (default), migrate, create-merchant, sandbox, sandbox-credentials,
-config-reference, check-ledger, reconcile."""
+config-reference, check-ledger, reconcile, create-operator, check-audit."""
 from __future__ import annotations
 
 import argparse
@@ -66,6 +66,12 @@ def parser() -> argparse.ArgumentParser:
     from gateway.services.reconciliation.command import add_arguments
 
     add_arguments(rc)
+    co = sub.add_parser("create-operator", help="invite a console operator; prints a one-time enrolment link")
+    _common(co)
+    co.add_argument("--email", required=True)
+    co.add_argument("--role", required=True, choices=["owner", "operator", "finance", "viewer"])
+    co.add_argument("--merchant", help="bind the operator to this merchant: it sees nothing else")
+    _common(sub.add_parser("check-audit", help="verify the audit log's hash chain; exit 1 if it is broken"))
     return p
 
 
@@ -100,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.services.reconciliation.command import run_command
 
         return asyncio.run(run_command(settings, args))
+    elif command == "create-operator":
+        return asyncio.run(create_operator_cmd(settings, args))
+    elif command == "check-audit":
+        return asyncio.run(check_audit_cmd(settings))
     elif command == "sandbox-credentials":
         from gateway.sandbox.key_material import load_or_create, merchant_credentials
 
@@ -116,6 +126,48 @@ async def check_ledger_cmd(settings: Settings) -> int:
     finally:
         await db.dispose()
     print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+    return 0 if report.ok else 1
+
+
+async def create_operator_cmd(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.admin.auth import create_operator
+    from gateway.store import audit
+    from gateway.store.merchants import get_merchant
+
+    if settings.embedded:
+        await upgrade_async(settings.effective_database_url)
+    db = Database(settings.effective_database_url)
+    try:
+        if args.merchant:
+            async with db.read() as conn:
+                if await get_merchant(conn, args.merchant) is None:
+                    print(json.dumps({"error": f"no merchant {args.merchant}"}), file=sys.stderr)
+                    return 2
+        try:
+            created = await create_operator(db, email=args.email, role=args.role, merchant_id=args.merchant)
+        except ValueError as exc:
+            print(json.dumps({"error": str(exc)}), file=sys.stderr)
+            return 2
+        await audit.append(db, actor="cli", action="operator.invite", object_type="operator",
+                           object_id=created.operator_id, merchant_id=created.merchant_id,
+                           detail={"role": created.role, "email": created.email})
+    finally:
+        await db.dispose()
+    print(json.dumps({"operator_id": created.operator_id, "email": created.email, "role": created.role,
+                      "merchant_id": created.merchant_id,
+                      "enroll_url": f"{settings.public_url}/admin/enroll/{created.enroll_token}"}))
+    return 0
+
+
+async def check_audit_cmd(settings: Settings) -> int:
+    from gateway.store.audit import verify
+
+    db = Database(settings.effective_database_url)
+    try:
+        report = await verify(db)
+    finally:
+        await db.dispose()
+    print(json.dumps(report.as_json()))
     return 0 if report.ok else 1
 
 

@@ -6,8 +6,13 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
+# Modules whose tables (and indexes) join the shared metadata when imported.
+import gateway.store.audit
+import gateway.store.operators
 import gateway.store.reconciliation
-import gateway.store.sessions  # noqa: F401  (its table is on the shared metadata)
+import gateway.store.rollup
+import gateway.store.sessions
+import gateway.store.stats  # noqa: F401
 from gateway.store.tables import metadata
 
 config = context.config

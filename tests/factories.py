@@ -133,9 +133,10 @@ class Gateway:
 @functools.cache
 def shared_sandbox_keys() -> str:
     """RSA key generation is slow: one set of sandbox keys per test session, copied into each data dir."""
-    from gateway.sandbox import alipay, wechat
+    from gateway.sandbox import alipay, unionpay, wechat
 
-    return json.dumps({"alipay": alipay.generate_keys(), "wechat": wechat.generate_keys()})
+    return json.dumps({"alipay": alipay.generate_keys(), "wechat": wechat.generate_keys(),
+                       "unionpay": unionpay.generate_keys()})
 
 
 def seed_sandbox_keys(data_dir: Path) -> None:
@@ -154,7 +155,7 @@ async def start_gateway(tmp: Path, *, database_url: str | None = None, redis_url
     settings = Settings.from_env({}, host="127.0.0.1", port=port, data_dir=str(tmp / "data"),
                                  database_url=database_url, sandbox=True, sandbox_time_scale=0.001,
                                  secret_key=_secret("one-deployment-one-master-key"),
-                                 channel_timeout=overrides.pop("channel_timeout", 2.0),
+                                 channel_timeout=overrides.pop("channel_timeout", 3.0),
                                  **({"redis_url": _secret(redis_url)} if redis_url else {}), **overrides)
     app = create_app(settings, registry=registry)
     runner = web.AppRunner(app, access_log=None)

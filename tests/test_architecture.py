@@ -99,3 +99,9 @@ def test_services_never_import_a_channel_package() -> None:
 def test_the_graph_is_read() -> None:
     """Guards the reader itself: a known edge is seen, so an empty answer above means something."""
     assert "gateway.services.settlement" in GRAPH["gateway.services.payments"]
+
+
+def test_services_do_not_reach_into_the_surfaces_or_tasks() -> None:
+    upper = ("gateway.api", "gateway.checkout", "gateway.callbacks", "gateway.tasks", "gateway.admin",
+             "gateway.app", "gateway.cli")
+    assert _layer_imports("gateway.services", upper) == {}

@@ -3,13 +3,18 @@
 * same key, same request → the first response (status and body) replayed;
 * same key, different request → 422 ``idempotency_key_reused``;
 * same key while the first is still running → 409 ``idempotency_key_in_use``;
-* kept 24 hours. A request that failed validation, or failed unexpectedly (500), stores nothing: the
-  key is released and may be retried.
+* kept 24 hours. Only a final answer is kept: a request that failed validation, failed unexpectedly
+  (500: nothing it committed can change its answer -- post-commit work is best effort), or got a
+  retryable answer (503: the channel or the database did not answer; 409 in flight and 429 never reach
+  here) stores nothing: the key is released and a retry with it runs again.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +22,7 @@ from aiohttp import web
 from gateway.api.auth import MERCHANT
 from gateway.domain.errors import GatewayError, IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from gateway.keys import SERVICES
+from gateway.services import payments, refunds
 from gateway.store import idempotency
 from gateway.web.problems import from_error
 
@@ -24,6 +30,20 @@ from gateway.web.problems import from_error
 NOT_EXECUTED = frozenset({"validation_error", "invalid_json", "payload_too_large", "pay_method_unavailable"})
 
 BODY = "raw_body"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Earlier:
+    """A run under this key that ended without a kept answer (a 503, or the database went away)."""
+    at: float
+    release_lost: bool  # the key's row is still in flight: release it at the next use
+
+
+# Per database, (merchant id, key) → its earlier run in this process. Trusted no longer than half the
+# key's lock: after that another process may have taken the key over.
+_EARLIER: dict[int, dict[tuple[str, str], _Earlier]] = {}
+DUPLICATES = frozenset({"duplicate_out_trade_no", "duplicate_out_refund_no"})
 
 
 def _fingerprint(request: web.Request, body: bytes) -> str:
@@ -48,7 +68,14 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
                                errors=[{"field": "Idempotency-Key", "message": "invalid"}])
     svc = request.config_dict[SERVICES]
     merchant_id = request[MERCHANT]["id"]
+    book = _EARLIER.setdefault(id(svc.db), {})
+    earlier = book.get((merchant_id, key))
+    if earlier is not None and time.monotonic() - earlier.at > idempotency.LOCK.total_seconds() / 2:
+        del book[(merchant_id, key)]
+        earlier = None
     async with svc.db.begin() as conn:
+        if earlier is not None and earlier.release_lost:
+            await idempotency.release(conn, merchant_id, key)  # ours, finished; its release was lost
         claim = await idempotency.claim(conn, merchant_id, key, _fingerprint(request, body))
     if claim.state == "replay":
         response = web.Response(status=claim.status or 200, text=claim.body or "",
@@ -68,13 +95,63 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
                 raise
             response = from_error(exc)  # it ran and answered: that answer is the result to replay
     except BaseException:
-        async with svc.db.begin() as conn:
-            await idempotency.release(conn, merchant_id, key)
+        book[(merchant_id, key)] = _Earlier(time.monotonic(), not await _release(svc, merchant_id, key))
         raise
-    if response.status >= 500 and response.status not in (502, 503):
+    if response.status == 409 and earlier is not None:
+        # The earlier run under this key committed before the database went away: its result is the answer.
+        response = await _committed_result(request, svc, merchant_id, response) or response
+    if response.status >= 500 and response.status != 502:  # 502: the channel's final refusal
+        book[(merchant_id, key)] = _Earlier(time.monotonic(), not await _release(svc, merchant_id, key))
+        return response
+    try:
+        async with svc.db.begin() as conn:
+            await idempotency.complete(conn, merchant_id, key, response.status, response.text or "")
+    except Exception as exc:  # the answer stands; the key is released at its next use here
+        book[(merchant_id, key)] = _Earlier(time.monotonic(), True)
+        log.warning("Idempotency-Key answer not kept (%s)", type(exc).__name__)
+        return response
+    book.pop((merchant_id, key), None)
+    return response
+
+
+def _answer(data: Any, status: int = 201) -> web.Response:
+    return web.Response(status=status, text=json.dumps(data, ensure_ascii=False), content_type="application/json")
+
+
+async def _committed_result(request: web.Request, svc: Any, merchant_id: str,
+                            response: web.Response) -> web.Response | None:
+    """The resource a duplicate answer names, as its creation's answer -- if it is this request's; a
+    close that the earlier run completed, as its answer."""
+    try:
+        problem = json.loads(response.text or "{}")
+        wanted = json.loads(request[BODY] or b"{}")
+    except ValueError:
+        return None
+    if not isinstance(wanted, dict) or not isinstance(problem, dict):
+        return None
+    if problem.get("code") == "invalid_state" and request.path.endswith("/close"):  # closed by the earlier run
+        payment = await payments.get_payment(svc, merchant_id, request.match_info.get("id", ""))
+        return _answer(payment, 200) if payment["status"] == "closed" else None
+    if problem.get("code") not in DUPLICATES:
+        return None
+    if problem.get("refund_id"):
+        refund = await refunds.get_refund(svc, merchant_id, problem["refund_id"])
+        same = (refund["amount"] == wanted.get("amount") and refund["payment_id"] == request.match_info.get("id")
+                and refund["out_refund_no"] == wanted.get("out_refund_no"))
+        return _answer(refund) if same else None
+    if problem.get("payment_id"):
+        payment = await payments.resume_create(svc, merchant_id, problem["payment_id"], client_ip=request.remote)
+        same = (payment["amount"] == wanted.get("amount") and payment["out_trade_no"] == wanted.get("out_trade_no"))
+        return _answer(payment) if same else None
+    return None
+
+
+async def _release(svc: Any, merchant_id: str, key: str) -> bool:
+    """Let the key be used again. False if the database was not there to say so."""
+    try:
         async with svc.db.begin() as conn:
             await idempotency.release(conn, merchant_id, key)
-        return response
-    async with svc.db.begin() as conn:
-        await idempotency.complete(conn, merchant_id, key, response.status, response.text or "")
-    return response
+        return True
+    except Exception as exc:
+        log.warning("Idempotency-Key not released (%s); released when next used here", type(exc).__name__)
+        return False

@@ -60,7 +60,20 @@ class _PaymentCreate(_Strict):
     metadata: Annotated[dict[Annotated[str, Field(max_length=40)], Annotated[StrictStr, Field(max_length=500)]],
                         Field(max_length=20)] | None = None
 
-    _check_currency = field_validator("currency")(_currency)
+    @field_validator("currency")
+    @classmethod
+    def _check_currency(cls, value: str) -> str:
+        # A unit of its own (points) passes here; _method_currency pairs it with its pay method.
+        return value if any(spec.currency == value for spec in SPECS.values()) else _currency(value)
+
+    @model_validator(mode="after")
+    def _method_currency(self) -> _PaymentCreate:
+        spec = SPECS.get(self.channel or "")
+        own = spec.currency if spec is not None else None
+        if (own or self.currency) != self.currency or (own is None and self.currency not in SUPPORTED_CURRENCIES):
+            raise ValueError(f"channel {self.channel} pays in {own}" if own else
+                             f"currency {self.currency} is paid only with its own pay method")
+        return self
 
     @property
     def payer_id(self) -> str | None:

@@ -5,12 +5,14 @@ Each operation names its models; their JSON Schemas (2020-12, which OpenAPI 3.1 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
 from gateway.api import events, link_models, models, reconciliation
+from gateway.api import wallet_models as wm
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,35 @@ OPERATIONS: list[Operation] = [
     Operation("post", "/webhook-secret/rotate", "rotateWebhookSecret",
               "New webhook signing secret (shown once); the old one stays valid for 24 h", events.WebhookSecret,
               201, errors=(401,)),
+    # Stored value: customers' wallets (a payment with channel balance|points and customer_id pays from one).
+    Operation("get", "/customers/{customer_id}/wallet", "getWallet", "A customer's wallet: cash, bonus, held, "
+              "points", wm.Wallet, errors=(401, 422)),
+    Operation("get", "/customers/{customer_id}/wallet/statements", "listWalletMovements",
+              "A customer's statement, newest first, each line with its ending balance", wm.WalletMovementList,
+              query=list(_LIST_QUERY), errors=(401, 422)),
+    Operation("post", "/customers/{customer_id}/wallet/adjustments", "adjustWallet",
+              "Correct a wallet: signed amounts per part, a reason required", wm.WalletMovement, 201,
+              wm.WalletAdjustmentCreate, errors=(400, 401, 402, 409, 422)),
+    Operation("post", "/customers/{customer_id}/wallet/freeze", "freezeWallet",
+              "Freeze a wallet: it takes credits only", wm.Wallet, errors=(401, 422)),
+    Operation("post", "/customers/{customer_id}/wallet/unfreeze", "unfreezeWallet", "Unfreeze a wallet",
+              wm.Wallet, errors=(401, 422)),
+    Operation("post", "/customers/{customer_id}/recharges", "createRecharge",
+              "Top up a wallet: a payment through a real channel, credited once when paid", models.Payment, 201,
+              wm.RechargeCreate, errors=(400, 401, 404, 409, 422, 502, 503)),
+    Operation("post", "/customers/{customer_id}/wallet/holds", "createWalletHold",
+              "Hold part of a wallet (bonus first, then cash) until captured, released or expired", wm.WalletHold,
+              201, wm.WalletHoldCreate, errors=(400, 401, 402, 409, 422)),
+    Operation("post", "/customers/{customer_id}/wallet/holds/{hold_id}/capture", "captureWalletHold",
+              "Capture a hold before it expires: the amount becomes yours", wm.WalletHold, errors=(401, 404, 409)),
+    Operation("post", "/customers/{customer_id}/wallet/holds/{hold_id}/release", "releaseWalletHold",
+              "Release a hold: the amount goes back to the parts it came from", wm.WalletHold,
+              errors=(401, 404, 409)),
+    Operation("post", "/recharge_packages", "createRechargePackage", "Create a recharge package (price → "
+              "cash, plus bonus and points)", wm.RechargePackage, 201, wm.RechargePackageCreate,
+              errors=(400, 401, 422)),
+    Operation("get", "/recharge_packages", "listRechargePackages", "List recharge packages",
+              wm.RechargePackageList, errors=(401,)),
 ]
 
 
@@ -93,8 +124,8 @@ def document(server_url: str, operations: list[Operation] | None = None) -> dict
     for op in operations or OPERATIONS:
         spec: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary,
                                 "security": [{"apiKey": []}], "responses": {}}
-        params = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}] \
-            if "{id}" in op.path else []
+        params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for name in re.findall(r"{(\w+)}", op.path)]
         params += [{"name": n, "in": "query", "required": False, "schema": {"type": t}, "description": d}
                    for n, t, d in op.query]
         if op.method == "post" and op.idempotent_post:

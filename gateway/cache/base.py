@@ -13,6 +13,9 @@ class Cache(Protocol):
 
     async def get(self, key: str) -> str | None: ...
     async def set(self, key: str, value: str, ttl: int) -> None: ...
+    async def set_versioned(self, key: str, version: int, value: str, ttl: int) -> None:
+        """Store ``"<version> <value>"`` unless the entry holds a higher version (compare-and-set)."""
+
     async def incr(self, key: str, ttl: int) -> int:
         """Increment a counter that expires ``ttl`` seconds after its first increment."""
 

@@ -31,6 +31,13 @@ class MemoryCache:
             self._evict()
         self._data[key] = (time.monotonic() + ttl, value)
 
+    async def set_versioned(self, key: str, version: int, value: str, ttl: int) -> None:
+        current = await self.get(key)
+        head = current.partition(" ")[0] if current else ""
+        if head.lstrip("-").isdigit() and int(head) > version:
+            return
+        await self.set(key, f"{version} {value}", ttl)
+
     def _evict(self) -> None:
         now = time.monotonic()
         for key in [k for k, (exp, _) in self._data.items() if exp < now]:

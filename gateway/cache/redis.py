@@ -14,6 +14,17 @@ from gateway.cache.base import Handler
 
 log = logging.getLogger(__name__)
 PREFIX = "gateway:"
+# Compare-and-set by version, in one step: "<version> <value>" replaces an entry of a lower or equal
+# version only, so a late or reordered write never hides a newer one.
+SET_VERSIONED = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local v = tonumber(string.match(cur, '^(%-?%d+) '))
+  if v and v > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'EX', ARGV[3])
+return 1
+"""
 
 
 class RedisCache:
@@ -28,6 +39,7 @@ class RedisCache:
         self._handlers: defaultdict[str, list[Handler]] = defaultdict(list)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         self._reader: asyncio.Task[None] | None = None
+        self._set_versioned = self._redis.register_script(SET_VERSIONED)
 
     async def get(self, key: str) -> str | None:
         value = await self._redis.get(PREFIX + key)
@@ -35,6 +47,9 @@ class RedisCache:
 
     async def set(self, key: str, value: str, ttl: int) -> None:
         await self._redis.set(PREFIX + key, value, ex=ttl)
+
+    async def set_versioned(self, key: str, version: int, value: str, ttl: int) -> None:
+        await self._set_versioned(keys=[PREFIX + key], args=[version, value, ttl])
 
     async def incr(self, key: str, ttl: int) -> int:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -50,16 +65,19 @@ class RedisCache:
         self._handlers[topic].append(handler)
 
     async def start(self) -> None:
-        """Subscribe to every topic with handlers and start the reader task."""
-        await self._redis.ping()
-        if self._handlers:
-            await self._pubsub.subscribe(*(PREFIX + t for t in self._handlers))
+        """Start the reader task, which subscribes to every topic with handlers -- and keeps trying if
+        Redis is not there yet: the gateway starts without it."""
+        if self._handlers and self._reader is None:
             self._reader = asyncio.create_task(self._read(), name="redis-pubsub")
 
     async def _read(self) -> None:
+        lost = False
         while True:
             try:
+                if not self._pubsub.subscribed:
+                    await self._pubsub.subscribe(*(PREFIX + t for t in self._handlers))
                 async for msg in self._pubsub.listen():
+                    lost = False
                     if msg.get("type") != "message":
                         continue
                     topic = msg["channel"].removeprefix(PREFIX)
@@ -72,8 +90,10 @@ class RedisCache:
                             log.exception("pub/sub handler failed for %s", topic)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # connection lost: redis-py reconnects on the next listen
-                log.warning("redis pub/sub connection lost; reconnecting", exc_info=True)
+            except Exception as exc:  # connection lost: redis-py reconnects on the next listen
+                if not lost:  # once per outage, not every second of it
+                    log.warning("redis pub/sub connection lost (%s); reconnecting", exc)
+                lost = True
                 await asyncio.sleep(1)
 
     async def ping(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -21,6 +21,7 @@ import aiohttp
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import ActionKind, PayAction
+from gateway.domain.wallet import StoredValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,9 @@ class CreateResult:
     action: PayAction | None = None  # what the shopper's browser does next; set on SUCCESS
     error_code: str | None = None
     error_message: str | None = None
+    # A channel that completes the trade within the create call (in-process stored value) reports its
+    # state here; the core settles a SUCCESS at once, through the settlement, like a query's answer.
+    state: TradeState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +277,10 @@ class PayMethodSpec:
     for that channel's wallet app browser (:class:`gateway.domain.pay.Browser`); ``rank`` orders the
     methods a browser is offered (lower first). ``needs_payer`` = the payer's identity is needed first
     (:meth:`ChannelFactory.payer_redirect`); such a method cannot be fixed by a payment link, and the API
-    takes the identity as ``payer_field``."""
+    takes the identity as ``payer_field``. ``query_at``: the channel's own query timing for an attempt
+    still waiting, as ages since it opened (UnionPay's front consume: 5, 10, 30, 60, 120 min); after the
+    last one, or when empty, the gateway's generic sync schedule applies. ``currency``: a method that pays
+    in a unit of its own (points) takes payments in that unit only, and no other method does."""
 
     code: str
     action: ActionKind
@@ -282,6 +289,8 @@ class PayMethodSpec:
     rank: int = 50
     needs_payer: bool = False
     payer_field: str | None = None
+    query_at: tuple[timedelta, ...] = ()
+    currency: str | None = None   # the one currency it pays in, if not money (points: ``PTS``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +304,15 @@ class EndpointSetting:
     description: str
     sandbox_path: str
     browser_target: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The gateway's own services an in-process channel works on, handed to every factory once by the
+    composition root (:meth:`ChannelFactory.bind`): a channel never imports the store or the services.
+    ``stored_value``: customers' wallets (:class:`~gateway.domain.wallet.StoredValue`)."""
+
+    stored_value: StoredValue | None = None
 
 
 class PayerIdentityFailed(Exception):
@@ -314,9 +332,13 @@ class ChannelFactory(Protocol):
     credential_fields: ClassVar[tuple[str, ...]]     # an account's credential fields; "name?" = optional
     required_identities: ClassVar[tuple[str, ...]]   # identities a genuine callback always carries
     logged_headers: ClassVar[tuple[str, ...]]        # callback headers worth keeping in the notify log
+    in_process: ClassVar[bool]                       # no endpoint, no callbacks: works on ports (bind)
 
     @property
     def pay_methods(self) -> frozenset[str]: ...
+
+    def bind(self, ports: Ports) -> None:
+        """Take the gateway's own services an in-process channel needs (called once, before any open)."""
 
     def open(self, credentials: Mapping[str, Any], http: aiohttp.ClientSession, base_url: str) -> Channel: ...
 
@@ -362,6 +384,7 @@ class FactoryBase:
     in_app_marker: ClassVar[str | None] = None
     required_identities: ClassVar[tuple[str, ...]] = ()
     logged_headers: ClassVar[tuple[str, ...]] = ()
+    in_process: ClassVar[bool] = False
 
     def __init__(self, *, timeout: float = 10.0) -> None:
         self.timeout = timeout
@@ -369,6 +392,9 @@ class FactoryBase:
     @property
     def pay_methods(self) -> frozenset[str]:
         return frozenset(m.code for m in self.methods)
+
+    def bind(self, ports: Ports) -> None:
+        """A channel spoken to over the network needs none of the gateway's services."""
 
     def account_ref(self, credentials: Mapping[str, Any]) -> str:
         raise NotImplementedError

@@ -39,6 +39,7 @@ class ChannelPool:
         if cached and cached[0] == account["credentials_sealed"]:
             return cached[1]
         factory = self._registry.channel(account["channel"])
-        channel = factory.open(self.credentials(account), self._http, self._settings.endpoint(factory.settings[0]))
+        endpoint = self._settings.endpoint(factory.settings[0]) if factory.settings else ""  # "": in process
+        channel = factory.open(self.credentials(account), self._http, endpoint)
         self._open[account["id"]] = (account["credentials_sealed"], channel)
         return channel

@@ -10,13 +10,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gateway.channels.alipay import AlipayFactory
-from gateway.channels.base import ChannelFactory, EndpointSetting, FactoryBase, PayMethodSpec
+from gateway.channels.base import ChannelFactory, EndpointSetting, FactoryBase, PayMethodSpec, Ports
+from gateway.channels.prepaid import PrepaidFactory
+from gateway.channels.unionpay import UnionPayFactory
 from gateway.channels.wechat import WechatFactory
 
 # Every channel we speak, in the order the checkout names them. ``timeout`` bounds each channel call.
 FACTORIES: tuple[type[FactoryBase], ...] = (
     WechatFactory,
     AlipayFactory,
+    UnionPayFactory,
+    PrepaidFactory,
 )
 
 
@@ -36,6 +40,11 @@ class Registry:
                     raise ValueError(f"pay method {spec.code} registered twice")
                 self._methods[spec.code] = factory
                 self._specs[spec.code] = spec
+
+    def bind(self, ports: Ports) -> None:
+        """Hand every factory the gateway's services an in-process channel needs (the composition root)."""
+        for factory in self._channels.values():
+            factory.bind(ports)
 
     def for_method(self, pay_method: str) -> ChannelFactory:
         try:

@@ -188,14 +188,18 @@ async def scan(request: web.Request) -> web.StreamResponse:
         "amount_text": format_amount(data.payment["amount"], data.payment["currency"], lang)})
 
 
+@routes.post("/{id}/return")
 @routes.get("/{id}/return", name="channel_return")
 async def channel_return(request: web.Request) -> web.StreamResponse:
-    """A channel's return to us after paying (e.g. Alipay's return_url). The signed parameters are only a
-    hint: when they verify, we ask the channel about the trade (the answer, not the browser, changes our
-    records) and show our page."""
+    """A channel's return to us after paying (e.g. Alipay's return_url as a GET, a form POST of signed
+    fields from others). The signed parameters are only a hint: when they verify, we ask the channel about
+    the trade (the answer, not the browser, changes our records) and show our page."""
     svc = request.config_dict[SERVICES]
     payment_id = request.match_info["id"]
-    trade_no = next((t for f in svc.registry.factories if (t := f.return_trade_no(request.query))), "")
+    params = dict(request.query)
+    if request.method == "POST":
+        params |= {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    trade_no = next((t for f in svc.registry.factories if (t := f.return_trade_no(params))), "")
     async with svc.db.read() as conn:
         attempt = await repo.get_attempt(conn, trade_no) if 0 < len(trade_no) <= 40 else None
         account = await merchants_repo.get_account(conn, attempt["account_id"]) if attempt else None
@@ -205,7 +209,7 @@ async def channel_return(request: web.Request) -> web.StreamResponse:
         verify = getattr(channel, "verify_params", None)
         try:
             if verify is not None:
-                verify(dict(request.query))
+                verify(params)
                 await payments.apply_trade_state(svc, attempt)
         except VerificationError as exc:  # forged or tampered: changes nothing; the page shows our records
             log.info("return for %s not used: %s", payment_id, exc.code)

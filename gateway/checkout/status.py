@@ -15,7 +15,8 @@ import json
 
 from aiohttp import web
 
-from gateway.cache.status import LOCAL_TTL
+from gateway.cache.status import LOCAL_TTL, PENDING_TTL
+from gateway.domain.errors import DatabaseUnavailable
 from gateway.keys import CHECKOUT, SERVICES
 from gateway.services.context import Services
 from gateway.store import payments as payments_repo
@@ -72,10 +73,12 @@ async def _wait_for_change(svc: Services, closing: asyncio.Event, payment_id: st
             again = await current_status(svc, payment_id)
             if again is not None and again != known:
                 return again
-            # Without a shared cache another process's change reaches us only through the database:
-            # look again every couple of seconds. With Redis, pub/sub wakes the waiter at once.
+            # Without a shared cache (or while Redis is skipped after a failure) another process's change
+            # reaches us only through the database: look again every couple of seconds. With Redis,
+            # pub/sub wakes the waiter at once -- and a lost message is caught by looking again once a
+            # pending entry has expired.
             left = deadline - asyncio.get_running_loop().time()
-            slice_ = left if svc.status.shared else min(left, LOCAL_TTL)
+            slice_ = min(left, PENDING_TTL) if svc.status.shared else min(left, LOCAL_TTL)
             if slice_ <= 0:
                 return known
             await asyncio.wait({waiter, shutdown}, timeout=slice_, return_when=asyncio.FIRST_COMPLETED)
@@ -96,13 +99,19 @@ async def status(request: web.Request) -> web.Response:
         return _json(400, {"error": f"wait must be an integer from 0 to {MAX_WAIT}"})
     if not (0 < len(payment_id) <= 40 and payment_id.replace("_", "").isalnum()):
         return _json(404, {"error": "not_found"})
-    current = await current_status(svc, payment_id)
+    try:
+        current = await current_status(svc, payment_id)
+    except DatabaseUnavailable:  # the page's script keeps polling; tell it when
+        response = _json(503, {"error": "database_unavailable"})
+        response.headers["Retry-After"] = "2"
+        return response
     if current is None:
         return _json(404, {"error": "not_found"})
     known = request.headers.get("If-None-Match", "")
     if int(raw_wait) and known == _etag(current):
         closing = request.config_dict[CHECKOUT].closing
-        current = await _wait_for_change(svc, closing, payment_id, current, int(raw_wait))
+        with contextlib.suppress(DatabaseUnavailable):  # then answer what we knew
+            current = await _wait_for_change(svc, closing, payment_id, current, int(raw_wait))
     if known == _etag(current):
         return web.Response(status=304, headers={**HEADERS, "ETag": known})
     # Headers given whole (Content-Type included): the cheapest Response aiohttp builds.

@@ -88,6 +88,30 @@ class ChannelUnavailable(GatewayError):
     title = "The payment channel did not answer; the request will be resolved by query"
 
 
+class DatabaseUnavailable(GatewayError):
+    """The database did not answer (down, restarting, connection lost): nothing was decided, retry."""
+    code = "database_unavailable"
+    title = "The service is briefly unavailable; retry shortly"
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        extra.setdefault("retry_after", 2)
+        super().__init__(detail, **extra)
+
+
+class InsufficientBalance(GatewayError):
+    code = "insufficient_balance"
+    title = "The customer's balance does not cover this"
+
+
+class WalletFrozen(GatewayError):
+    code = "wallet_frozen"
+    title = "The customer's wallet is frozen"
+
+
+# Declines a channel may answer a create with that are the payer's, not the channel's (stored value).
+PAYER_DECLINES: dict[str, type[GatewayError]] = {e.code: e for e in (InsufficientBalance, WalletFrozen)}
+
+
 class RateLimited(GatewayError):
     code = "rate_limited"
     title = "Too many requests"

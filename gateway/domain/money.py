@@ -9,11 +9,14 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+POINTS = "PTS"  # customers' points (gateway.store.wallets): never money, never converted
+
 # ISO 4217 codes with their minor-unit exponent. Only CNY is settled by the channels we speak; the
 # others are known so that an unsupported currency gets a different answer from a made-up one.
 CURRENCY_EXPONENTS: dict[str, int] = {
     "CNY": 2, "HKD": 2, "USD": 2, "EUR": 2, "GBP": 2, "JPY": 0, "KRW": 0, "SGD": 2, "AUD": 2,
     "CAD": 2, "CHF": 2, "MOP": 2, "TWD": 2, "THB": 2, "NZD": 2, "MYR": 2,
+    POINTS: 0,  # not ISO: loyalty points, a unit of their own (the ledger balances each currency apart)
 }
 SUPPORTED_CURRENCIES = frozenset({"CNY"})
 MAX_AMOUNT = 10_000_000_000  # 100,000,000.00 yuan: Alipay's ceiling for one trade

@@ -1,8 +1,9 @@
-"""Both channel sandboxes in one app, mounted at ``/sandbox`` (in the gateway, or standalone)."""
+"""Every channel sandbox in one app, mounted at ``/sandbox`` (in the gateway, or standalone)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -11,13 +12,15 @@ from gateway.domain.pay import ActionKind, PayAction
 
 def create_sandbox_app(keys: dict[str, dict[str, Any]], *, public_url: str, time_scale: float = 1.0) -> web.Application:
     """``public_url`` is where ``/sandbox`` is reachable, e.g. ``http://127.0.0.1:8080/sandbox``."""
-    from gateway.sandbox import alipay, wechat
+    from gateway.sandbox import alipay, unionpay, wechat
 
     app = web.Application()
     app.add_subapp("/alipay", alipay.create_app(keys["alipay"], public_url=f"{public_url}/alipay",
                                                 time_scale=time_scale))
     app.add_subapp("/wechat", wechat.create_app(keys["wechat"], public_url=f"{public_url}/wechat",
                                                 time_scale=time_scale))
+    app.add_subapp("/unionpay", unionpay.create_app(keys["unionpay"], public_url=f"{public_url}/unionpay",
+                                                    time_scale=time_scale))
     return app
 
 
@@ -40,6 +43,10 @@ def phone_pages(sandbox_url: str) -> Callable[[str, PayAction], str | None]:
     def find(pay_method: str, action: PayAction) -> str | None:
         if action.kind is ActionKind.REDIRECT:
             return action.url
+        if action.kind is ActionKind.FORM_POST and action.url:  # the sandbox's cashier also takes the form as a GET
+            return f"{action.url}?{urlencode(dict(action.fields))}"
+        if pay_method == "unionpay_qr":
+            return action.qr  # the sandbox's qrCode is already a page URL
         if pay_method == "alipay_qr":
             return action.qr  # the sandbox's qr_code is already a page URL
         if pay_method == "wechat_native" and action.qr:

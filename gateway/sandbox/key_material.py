@@ -16,9 +16,9 @@ FILENAME = "sandbox-keys.json"
 
 
 def _generators() -> dict[str, Any]:
-    from gateway.sandbox import alipay, wechat
+    from gateway.sandbox import alipay, unionpay, wechat
 
-    return {"alipay": alipay, "wechat": wechat}
+    return {"alipay": alipay, "wechat": wechat, "unionpay": unionpay}
 
 
 def load_or_create(data_dir: Path) -> dict[str, dict[str, Any]]:

@@ -61,7 +61,7 @@ async def set_channel_account(db: Database, settings: Settings, registry: Any, m
     The credentials are tried first (``open`` parses every key), and sealed before they are stored.
     """
     factory = registry.channel(channel)
-    factory.open(credentials, None, settings.endpoint(factory.settings[0]))  # raises on unusable keys
+    factory.open(credentials, None, settings.endpoint(factory.settings[0]) if factory.settings else "")  # raises on unusable keys
     methods = sorted(pay_methods or factory.pay_methods)
     unknown = set(methods) - set(factory.pay_methods)
     if unknown:
@@ -129,3 +129,7 @@ class Authenticator:
                 self._cache.clear()
             self._cache[digest] = (time.monotonic() + self._ttl, row)
         return row
+
+    def forget_all(self) -> None:
+        """Drop the cache: a key just rotated or revoked stops working in this process at once."""
+        self._cache.clear()

@@ -3,14 +3,17 @@ channel confirms is applied through :mod:`gateway.services.settlement`."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.channels.base import CreateRequest, TradeRef
+from gateway.channels.base import CreateRequest, TradeRef, TradeState
 from gateway.domain.errors import (
+    PAYER_DECLINES,
     ChannelDeclined,
     ChannelUnavailable,
     InvalidState,
@@ -21,6 +24,7 @@ from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import PayAction
+from gateway.domain.schedule import first_sync
 from gateway.domain.states import AttemptStatus, PaymentStatus
 from gateway.services.context import Services
 from gateway.services.refunds import submit_automatic
@@ -39,7 +43,6 @@ from gateway.store.base import Row, dumps, utcnow
 
 log = logging.getLogger(__name__)
 
-SYNC_FIRST = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class NewPayment:
     metadata: dict[str, str] | None = None
     link_id: str | None = None
     payer_id: str | None = None  # the payer's identity the fixed method needs (``PayMethodSpec.needs_payer``)
+    # Written in the payment's own insert transaction: what the payment is for (e.g. a wallet recharge).
+    with_row: Callable[[AsyncConnection, Row], Awaitable[None]] | None = None
 
 
 def _view(svc: Services, payment: Row, attempt: Row | None = None) -> dict[str, Any]:
@@ -85,6 +90,8 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
     try:
         async with svc.db.begin() as conn:
             await repo.insert_payment(conn, payment)
+            if new.with_row is not None:
+                await new.with_row(conn, payment)
     except IntegrityError as exc:
         async with svc.db.read() as conn:
             raise await repo.duplicate_out_trade_no(conn, exc, merchant["id"], new.out_trade_no) from None
@@ -95,6 +102,9 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
     attempt = None
     if new.channel:
         attempt = await open_attempt(svc, row, new.channel, client_ip=client_ip, payer_id=new.payer_id)
+        if attempt["status"] != AttemptStatus.PENDING:  # settled within the create (stored value)
+            async with svc.db.read() as conn:
+                row = dict(await repo.get_payment(conn, row["id"]) or row)
     return _view(svc, row, attempt)
 
 
@@ -107,6 +117,20 @@ async def get_payment(svc: Services, merchant_id: str, payment_id: str) -> dict[
         attempts = await repo.attempts_of(conn, payment_id) \
             if payment["pay_method"] and payment["status"] == PaymentStatus.PENDING else []
     return _view(svc, payment, attempts[-1] if attempts else None)
+
+
+async def resume_create(svc: Services, merchant_id: str, payment_id: str, *,
+                        client_ip: str | None = None) -> dict[str, Any]:
+    """A create whose payment was committed but whose answer was lost (the database went away before
+    the channel's trade was opened): the payment, with its channel trade opened now if it has none."""
+    async with svc.db.read() as conn:
+        payment = await repo.get_payment(conn, payment_id, merchant_id)
+        if payment is None:
+            raise NotFound(f"No payment {payment_id}")
+        attempts = await repo.attempts_of(conn, payment_id)
+    if payment["pay_method"] and payment["status"] == PaymentStatus.PENDING and not attempts:
+        return _view(svc, payment, await open_attempt(svc, payment, payment["pay_method"], client_ip=client_ip))
+    return await get_payment(svc, merchant_id, payment_id)
 
 
 async def _account_for(svc: Services, merchant_id: str, pay_method: str) -> Row:
@@ -142,7 +166,7 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
         "account_id": account["id"], "channel": account["channel"], "pay_method": pay_method,
         "amount": payment["amount"], "currency": payment["currency"],
         "status": AttemptStatus.PENDING.value, "pay_data": "{}",
-        "next_sync_at": now + SYNC_FIRST * svc.settings.task_time_scale,
+        "next_sync_at": first_sync(now, svc.settings.task_time_scale, svc.registry.spec(pay_method).query_at),
         "created_at": now, "updated_at": now,
     }
     async with svc.db.begin() as conn:
@@ -158,16 +182,35 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
         attempt["pay_data"] = dumps(result.action.to_json())
         async with svc.db.begin() as conn:
             await repo.set_pay_data(conn, attempt["id"], attempt["pay_data"])
+        if result.state is not None:  # paid within the create (stored value): settle it now
+            return await _settle_now(svc, attempt["id"], result.state)
         return attempt
     if result.outcome == Outcome.CHANNEL_ERROR:
         async with svc.db.begin() as conn:
             await settle_attempt_failed(conn, attempt)
+        if (declined := PAYER_DECLINES.get(result.error_code or "")) is not None:
+            raise declined(result.error_message or declined.title, payment_id=payment["id"])
         raise ChannelDeclined(f"{account['channel']} refused the order: {result.error_code} {result.error_message}",
                               payment_id=payment["id"], channel_code=result.error_code)
     log.warning("channel %s gave no answer creating %s: %s", account["channel"], attempt["id"],
                 result.error_message)
     raise ChannelUnavailable(f"{account['channel']} did not answer; the order is being checked",
                              payment_id=payment["id"])
+
+
+async def _settle_now(svc: Services, attempt_id: str, state: TradeState) -> Row:
+    async with svc.db.begin() as conn:
+        attempt = await repo.get_attempt(conn, attempt_id)
+        assert attempt is not None
+        if state.outcome == Outcome.SUCCESS and state.amount is not None:
+            result = await settle_paid_with_policy(svc, conn, attempt, state.amount,
+                                                   channel_trade_no=state.channel_trade_no, paid_at=state.paid_at)
+        else:
+            result = SettleResult(Settled.UNCHANGED, attempt["payment_id"])
+        fresh = await repo.get_attempt(conn, attempt_id)
+    await after_settle(svc, result)
+    assert fresh is not None
+    return fresh
 
 
 def _trade_ref(attempt: Row) -> TradeRef:
@@ -220,12 +263,19 @@ async def close_attempts_at_channel(svc: Services, payment_id: str, *, keep: str
         if closed.outcome == Outcome.SUCCESS:
             async with svc.db.begin() as conn:
                 await settle_attempt_closed(conn, attempt)
-        elif closed.outcome == Outcome.FAIL:  # paid at the channel: record it
-            await apply_trade_state(svc, attempt)
-            all_closed = False
+        elif closed.outcome == Outcome.FAIL:  # not closable: paid (record it) -- or closed after all
+            result = await apply_trade_state(svc, attempt)
+            if result.outcome != Settled.CLOSED and not await _attempt_closed(svc, attempt["id"]):
+                all_closed = False
         else:
             all_closed = False
     return all_closed
+
+
+async def _attempt_closed(svc: Services, attempt_id: str) -> bool:
+    async with svc.db.read() as conn:
+        fresh = await repo.get_attempt(conn, attempt_id)
+    return fresh is not None and fresh["status"] in (AttemptStatus.CLOSED, AttemptStatus.FAILED)
 
 
 async def close_payment(svc: Services, payment: Row, *, reason: str = "merchant") -> Row:

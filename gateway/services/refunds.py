@@ -45,7 +45,8 @@ async def create_refund(svc: Services, merchant_id: str, payment_id: str, *, amo
     is still processing or did not answer."""
     async with svc.db.begin() as conn:
         refund = await open_refund(conn, merchant_id, payment_id, amount=amount, out_refund_no=out_refund_no,
-                                   reason=reason, automatic=automatic, attempt_id=attempt_id)
+                                   reason=reason, automatic=automatic, attempt_id=attempt_id,
+                                   time_scale=svc.settings.task_time_scale)
     await submit(svc, refund["id"])
     async with svc.db.read() as conn:
         row = await repo.get_refund(conn, refund["id"])

@@ -37,6 +37,7 @@ from gateway.domain.errors import (
 from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.domain.states import REFUNDABLE, PaymentStatus, RefundStatus
+from gateway.services import wallets
 from gateway.services.context import Services
 from gateway.services.views import payment_view, refund_view
 from gateway.store import events, ledger
@@ -117,10 +118,12 @@ async def settle_paid(conn: AsyncConnection, attempt: Row, amount: Money, *, cha
                           (ledger.merchant_account(attempt["merchant_id"]), -amount)])
     if await payments_repo.mark_paid(conn, payment_id, attempt_id=attempt["id"], amount=amount.minor,
                                      paid_at=paid_at):
+        await wallets.credit_recharge(conn, payment_id)  # a recharge is credited with its paid transition
         await emit_payment_event(conn, "payment.succeeded", payment_id, base_url)
         return SettleResult(Settled.PAID, payment_id, PaymentStatus.PAID.value)
     if await payments_repo.mark_paid_late(conn, payment_id, attempt_id=attempt["id"], amount=amount.minor,
                                           paid_at=paid_at):
+        await wallets.credit_recharge(conn, payment_id)
         await emit_payment_event(conn, "payment.succeeded", payment_id, base_url)
         return SettleResult(Settled.PAID_LATE, payment_id, PaymentStatus.PAID.value)
     await emit_payment_event(conn, "payment.double_paid", payment_id, base_url,
@@ -140,22 +143,24 @@ async def settle_paid_with_policy(svc: Services, conn: AsyncConnection, attempt:
     if result.outcome == Settled.DOUBLE:
         refund_id = await _open_once(conn, attempt, out_refund_no=f"auto-double-{attempt['id']}",
                                      reason="paid twice: second payment returned", automatic="double_paid",
-                                     attempt_id=attempt["id"])
+                                     attempt_id=attempt["id"], time_scale=svc.settings.task_time_scale)
     elif result.outcome == Settled.PAID_LATE and svc.settings.late_payment_policy == "refund":
         refund_id = await _open_once(conn, attempt, out_refund_no=f"auto-late-{attempt['payment_id']}",
-                                     reason="paid after the payment was closed", automatic="late_paid")
+                                     reason="paid after the payment was closed", automatic="late_paid",
+                                     time_scale=svc.settings.task_time_scale)
     return replace(result, refund_id=refund_id) if refund_id else result
 
 
 async def _open_once(conn: AsyncConnection, attempt: Row, *, out_refund_no: str, reason: str, automatic: str,
-                     attempt_id: str | None = None) -> str | None:
+                     attempt_id: str | None = None, time_scale: float = 1.0) -> str | None:
     # A savepoint: if the refund cannot be opened, the payment is still recorded as paid (that is the
     # truth at the channel) and the reservation, if any, is undone with the refund row.
     try:
         async with conn.begin_nested():
             refund = await open_refund(
                 conn, attempt["merchant_id"], attempt["payment_id"], amount=attempt["amount"],
-                out_refund_no=out_refund_no, reason=reason, automatic=automatic, attempt_id=attempt_id)
+                out_refund_no=out_refund_no, reason=reason, automatic=automatic, attempt_id=attempt_id,
+                time_scale=time_scale)
         return str(refund["id"])
     except DuplicateOutRefundNo:
         return None  # opened by an earlier report of the same payment
@@ -192,13 +197,14 @@ async def settle_payment_closed(conn: AsyncConnection, payment_id: str, *, reaso
 
 async def open_refund(conn: AsyncConnection, merchant_id: str, payment_id: str, *, amount: int,
                       out_refund_no: str, reason: str | None = None, automatic: str | None = None,
-                      attempt_id: str | None = None) -> Row:
+                      attempt_id: str | None = None, time_scale: float = 1.0) -> Row:
     """Reserve ``amount`` of the payment's refundable balance and write the pending refund, in the
     caller's transaction. The reservation is one conditional UPDATE (never read-then-write): under any
     concurrency the sum of pending and succeeded refunds cannot pass the paid amount.
 
     ``attempt_id`` other than the paid attempt refunds a second payment of the same order (money the
     payment's own balance never counted): its ``out_refund_no`` is deterministic, so it happens once.
+    ``time_scale`` is ``GATEWAY_TASK_TIME_SCALE``: the first sync query comes that much sooner.
     """
     if type(amount) is not int or amount <= 0:
         raise ValidationFailed("amount must be a positive integer number of fen",
@@ -223,10 +229,12 @@ async def open_refund(conn: AsyncConnection, merchant_id: str, payment_id: str, 
         "id": new_id("re"), "merchant_id": merchant_id, "payment_id": payment_id,
         "attempt_id": attempt_id or payment["paid_attempt_id"], "out_refund_no": out_refund_no,
         "amount": amount, "currency": payment["currency"], "reason": reason, "automatic": automatic,
-        "status": RefundStatus.PENDING.value, "next_sync_at": now + REFUND_SYNC_FIRST,
+        "status": RefundStatus.PENDING.value, "next_sync_at": now + REFUND_SYNC_FIRST * time_scale,
         "created_at": now, "updated_at": now,
     }
     await refunds_repo.insert_refund(conn, refund)  # a duplicate raises: the caller's rollback returns the reservation
+    if not extra_money:  # a recharge's refund takes its unspent value back out of the wallet, or raises
+        await wallets.take_back_recharge(conn, payment, str(refund["id"]), amount)
     return refund
 
 
@@ -266,5 +274,6 @@ async def settle_refund_failed(conn: AsyncConnection, refund: RefundRow, code: s
     assert payment is not None
     if refund["attempt_id"] == payment["paid_attempt_id"]:
         await refunds_repo.give_back(conn, refund["payment_id"], refund["amount"])
+        await wallets.return_recharge_take(conn, refund["id"])
     await _emit_refund(conn, "refund.failed", refund["id"])
     return True

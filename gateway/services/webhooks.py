@@ -7,7 +7,7 @@ merchant's ``whsec_`` secret. While a secret rotation is in its grace period the
 both the new and the previous secret, so a receiver holding either one verifies it.
 
 Delivery is at least once: 2xx is done, anything else (including 3xx, timeouts and refused connections)
-is retried on :data:`gateway.tasks.schedule.WEBHOOK_BACKOFF` -- 8 attempts over 27.6 hours. Secrets are
+is retried on :data:`gateway.domain.schedule.WEBHOOK_BACKOFF` -- 8 attempts over 27.6 hours. Secrets are
 rotated by :func:`gateway.services.merchants.rotate_webhook_secret`.
 """
 from __future__ import annotations

@@ -17,9 +17,16 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from gateway.domain.errors import DatabaseUnavailable
+
+# MySQL/MariaDB client errors that mean "no server to talk to": cannot connect, gone away, lost the
+# connection, server shutting down, connection killed, read-only during a failover.
+_UNREACHABLE_CODES = frozenset({1053, 1927, 2002, 2003, 2006, 2013, 2055, 1290, 1836})
 
 
 def _sqlite_engine(url: str, writer: bool) -> AsyncEngine:
@@ -45,6 +52,32 @@ def _sqlite_engine(url: str, writer: bool) -> AsyncEngine:
     return engine
 
 
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached (as opposed to a query it refused)."""
+    if isinstance(exc, DatabaseUnavailable | sa_exc.TimeoutError):  # TimeoutError: the pool's wait
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
+            return True
+        if isinstance(exc, sa_exc.OperationalError):
+            args: tuple[object, ...] = tuple(getattr(exc.orig, "args", ()))
+            return bool(args) and args[0] in _UNREACHABLE_CODES
+    return isinstance(exc, ConnectionError)
+
+
+@asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    """Turn "the database is not there" into :class:`DatabaseUnavailable` (503, retry)."""
+    try:
+        yield
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:
+        if unreachable(exc):
+            raise DatabaseUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+        raise
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -68,19 +101,20 @@ class Database:
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: committed on exit, rolled back on an exception."""
-        async with self._writer.begin() as conn:
+        """A write transaction: committed on exit, rolled back on an exception. An unreachable database
+        raises :class:`DatabaseUnavailable`."""
+        async with _reachable(), self._writer.begin() as conn:
             yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._reader.connect() as conn:
+        async with _reachable(), self._reader.connect() as conn:
             yield conn
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction that sees one consistent state of every table."""
-        async with self._reader.connect() as conn:
+        async with _reachable(), self._reader.connect() as conn:
             if self.is_sqlite:
                 await conn.exec_driver_sql("BEGIN")  # WAL: the snapshot is taken at the first read
             else:

@@ -10,7 +10,8 @@ Accounts:
 Entry kinds and refs (one entry per movement; the unique ref is what makes retries harmless):
 * ``payment_received`` ``<attempt_id>:received`` -- channel +amount, merchant −amount;
 * ``refund`` ``<refund_id>:refunded`` -- merchant +amount, channel −amount;
-* ``reversal`` ``<ref>:reversal`` -- the exact mirror of the entry ``<ref>``.
+* ``reversal`` ``<ref>:reversal`` -- the exact mirror of the entry ``<ref>``;
+* ``wallet`` -- a movement of a customer's wallet, under its movement's ref (:mod:`gateway.store.wallets`).
 """
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ What must hold:
 * per payment: ``refunded_amount`` = succeeded refunds of its paid attempt; ``refundable_amount`` =
   amount − pending and succeeded refunds when paid, 0 before; the status agrees with the amounts;
 * per attempt: pending and succeeded refunds never exceed what it was paid; refunds only of paid money;
-* the channels' fees: one entry per reconciled account and day, equal to the fee its batch posted.
+* the channels' fees: one entry per reconciled account and day, equal to the fee its batch posted;
+* wallets: see :mod:`gateway.store.wallet_check`.
 """
 from __future__ import annotations
 
@@ -24,10 +25,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.states import AttemptStatus, PaymentStatus, RefundStatus
-from gateway.store import ledger
+from gateway.store import ledger, wallet_check
 from gateway.store.db import Database
 from gateway.store.reconciliation import FEE_KIND, fee_account, fee_ref, recon_batches
 from gateway.store.tables import attempts, ledger_entries, ledger_postings, payments, refunds
+from gateway.store.wallets import WALLET
 
 Movement = dict[tuple[str, str], int]  # (account, currency) -> minor units
 
@@ -101,6 +103,7 @@ async def check(conn: AsyncConnection) -> Report:
 
     per_entry = _check_entries(books, flag)
     expected = _check_subjects(books, per_entry, flag)
+    expected |= wallet_check.check(books.entries, per_entry, books.attempts, await wallet_check.load(conn), flag)
     _check_balances(books, expected, flag)
     _check_refunds(books, flag)
     return report
@@ -149,6 +152,8 @@ def _net_movements(books: _Books, per_entry: dict[int, Movement], flag: Flag) ->
              FEE_KIND: ("fees", "")}
     by_ref = {e.ref: e for e in books.entries.values()}
     for entry_id, entry in books.entries.items():
+        if entry.kind == WALLET:
+            continue  # checked against its wallet movement (gateway.store.wallet_check)
         target: sa.Row[Any] | None = entry
         while target is not None and target.kind == ledger.REVERSAL:
             target = by_ref.get(target.ref.removesuffix(":reversal"))

@@ -245,3 +245,88 @@ payment_links = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     _ts("created_at"),
 )
+
+# -- stored value: customers' wallets (gateway.store.wallets) ----------------------------------------
+# A wallet per (merchant, customer): cash (paid in by the customer), bonus (given by the merchant), held
+# (reserved for a capture), points (a unit of its own, never money). Every change is a conditional UPDATE
+# with a wallet_movements row and its ledger entry (same ``ref``) in one transaction; the CHECK makes an
+# overdraft impossible even for code that forgot to look.
+
+wallets = sa.Table(
+    "wallets", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("merchant_id", ID, sa.ForeignKey("merchants.id"), nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),  # the merchant's own id for its customer
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("cash", Money, nullable=False, server_default="0"),
+    sa.Column("bonus", Money, nullable=False, server_default="0"),
+    sa.Column("held", Money, nullable=False, server_default="0"),
+    sa.Column("points", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("status", sa.String(16), nullable=False),  # active | frozen (a frozen wallet takes credits only)
+    _ts("created_at"), _ts("updated_at"),
+    sa.UniqueConstraint("merchant_id", "customer_id", name="uq_wallets_merchant_customer"),
+    sa.CheckConstraint("cash >= 0 AND bonus >= 0 AND held >= 0 AND points >= 0", name="nonnegative"),
+)
+
+wallet_movements = sa.Table(
+    "wallet_movements", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("ref", sa.String(96), nullable=False, unique=True),  # = its ledger entry's ref: once, ever
+    sa.Column("wallet_id", ID, sa.ForeignKey("wallets.id"), nullable=False),
+    sa.Column("merchant_id", ID, nullable=False),
+    sa.Column("kind", sa.String(24), nullable=False),  # recharge, pay, refund, adjustment, recharge_refund, …
+    # Signed changes as the customer sees them (+ = credited), and the balances after.
+    sa.Column("cash", Money, nullable=False), sa.Column("bonus", Money, nullable=False),
+    sa.Column("held", Money, nullable=False), sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Column("cash_after", Money, nullable=False), sa.Column("bonus_after", Money, nullable=False),
+    sa.Column("held_after", Money, nullable=False), sa.Column("points_after", sa.BigInteger, nullable=False),
+    sa.Column("payment_id", ID),
+    sa.Column("refund_id", ID),
+    sa.Column("trade_no", ID),  # the attempt a pay movement paid
+    sa.Column("reason", sa.String(256)),
+    _ts("created_at"),
+    sa.Index("ix_wallet_movements_wallet_created", "wallet_id", "created_at", "id"),
+    sa.Index("ix_wallet_movements_trade", "trade_no"),
+)
+
+recharge_packages = sa.Table(
+    "recharge_packages", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("merchant_id", ID, sa.ForeignKey("merchants.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("price", Money, nullable=False),   # paid, and credited as cash
+    sa.Column("bonus", Money, nullable=False, server_default="0"),
+    sa.Column("points", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("sort_order", sa.Integer, nullable=False, server_default="0"),
+    _ts("created_at"),
+    sa.CheckConstraint("price > 0 AND bonus >= 0 AND points >= 0", name="amounts"),
+)
+
+recharges = sa.Table(
+    "recharges", metadata,
+    sa.Column("payment_id", ID, sa.ForeignKey("payments.id"), primary_key=True),
+    sa.Column("merchant_id", ID, nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("package_id", ID),
+    sa.Column("amount", Money, nullable=False),  # = the payment's amount, credited as cash
+    sa.Column("bonus", Money, nullable=False, server_default="0"),
+    sa.Column("points", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | credited
+    _ts("created_at"), _ts("credited_at", True),
+)
+
+wallet_holds = sa.Table(
+    "wallet_holds", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("merchant_id", ID, nullable=False),
+    sa.Column("wallet_id", ID, sa.ForeignKey("wallets.id"), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("cash", Money, nullable=False),   # the parts it took (bonus first), given back on release
+    sa.Column("bonus", Money, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # held | captured | released | expired
+    sa.Column("reason", sa.String(256)),
+    _ts("expires_at"), _ts("created_at"), _ts("updated_at"),
+    sa.CheckConstraint("amount > 0 AND cash >= 0 AND bonus >= 0 AND cash + bonus = amount", name="parts"),
+    sa.Index("ix_wallet_holds_status_expires", "status", "expires_at"),
+)

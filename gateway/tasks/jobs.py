@@ -11,6 +11,7 @@ import logging
 import aiohttp
 
 from gateway.domain.errors import ChannelUnavailable, InvalidState
+from gateway.domain.schedule import EXPIRY_RETRY, next_sync, scaled, webhook_backoff
 from gateway.domain.states import AttemptStatus, RefundStatus
 from gateway.services import refunds, webhooks
 from gateway.services.context import Services
@@ -18,7 +19,6 @@ from gateway.services.payments import apply_trade_state, close_payment
 from gateway.store import leases, outbox
 from gateway.store.base import Row, utcnow
 from gateway.store.leases import ATTEMPT_SYNC, EXPIRY, REFUND_SYNC
-from gateway.tasks.schedule import EXPIRY_RETRY, next_sync, scaled, webhook_backoff
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ async def sync_attempt(svc: Services, attempt: Row) -> None:
     a payment out of a terminal state -- the transitions it may cause start from non-terminal ones."""
     if attempt["status"] == AttemptStatus.PENDING:
         await apply_trade_state(svc, attempt)
-    due = next_sync(attempt["created_at"], utcnow(), svc.settings.task_time_scale)
+    due = next_sync(attempt["created_at"], utcnow(), svc.settings.task_time_scale,
+                    svc.registry.spec(attempt["pay_method"]).query_at)
     async with svc.db.begin() as conn:  # a callback may have settled it meanwhile: then no due time
         await leases.release_synced(conn, ATTEMPT_SYNC, attempt["id"], attempt["lease_until"], due)
 

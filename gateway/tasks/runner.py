@@ -18,6 +18,8 @@ import aiohttp
 from aiohttp import web
 
 from gateway import keys
+from gateway.domain.errors import DatabaseUnavailable
+from gateway.services import wallets
 from gateway.services.context import Services
 from gateway.store import idempotency, leases, outbox
 from gateway.store.base import Row
@@ -33,7 +35,14 @@ BATCH = 16  # rows one loop claims at a time (expiry and sync)
 RECON_EVERY = 60.0  # seconds between reconciliation passes (a daily job; the first a minute after start)
 WEBHOOKS_IN_FLIGHT = 32  # deliveries in flight per process (and GATEWAY_WEBHOOK_CONCURRENCY per merchant)
 
+MAX_BACKOFF = 5.0  # seconds between tries of a failing loop, at most
+
 Job = Callable[[Row], Awaitable[None]]
+
+
+def backoff(interval: float, failures: int) -> float:
+    """The pause after ``failures`` failed rounds in a row: doubling from the loop's interval."""
+    return min(max(interval, 0.05) * 2 ** min(failures, 16), MAX_BACKOFF)
 
 
 class Runner:
@@ -56,6 +65,7 @@ class Runner:
             EXPIRY.name: lambda: self._batch(EXPIRY, lambda row: jobs.expire_payment(self.svc, row)),
             ATTEMPT_SYNC.name: lambda: self._batch(ATTEMPT_SYNC, lambda row: jobs.sync_attempt(self.svc, row)),
             REFUND_SYNC.name: lambda: self._batch(REFUND_SYNC, lambda row: jobs.sync_refund(self.svc, row)),
+            "wallet-hold-expiry": lambda: wallets.release_expired(self.svc.db),
             DELIVERY.name: self._webhooks,
         }
         for name, once in loops.items():
@@ -80,12 +90,24 @@ class Runner:
     # -- loops --------------------------------------------------------------------------------------
 
     async def _loop(self, name: str, once: Callable[[], Awaitable[int]]) -> None:
+        failures = 0
         while not self._stopping.is_set():
             try:
                 found = await once()
+            except DatabaseUnavailable:  # an outage must not end the loop: back off, resume by itself
+                failures += 1
+                if failures == 1:
+                    log.warning("background loop %s: database unavailable; backing off", name)
+                await self._sleep(backoff(self.svc.settings.task_interval, failures))
+                continue
             except Exception:  # a database hiccup must not end the loop: log, wait, go on
                 log.exception("background loop %s failed; retrying", name)
-                found = 0
+                failures += 1
+                await self._sleep(backoff(self.svc.settings.task_interval, failures))
+                continue
+            if failures:
+                log.warning("background loop %s: resumed after %d failed round(s)", name, failures)
+                failures = 0
             if not found:
                 await self._sleep(self.svc.settings.task_interval)
 
@@ -114,13 +136,34 @@ class Runner:
 
     async def _purge(self) -> None:
         every = max(self.svc.settings.task_interval, 60 * self.svc.settings.task_time_scale)
+        failures = 0
         while not self._stopping.is_set():
             try:
                 async with self.svc.db.begin() as conn:
                     await idempotency.purge_expired(conn)
+                failures = 0
+            except DatabaseUnavailable:
+                failures += 1
+                if failures == 1:
+                    log.warning("idempotency purge: database unavailable; backing off")
             except Exception:
+                failures += 1
                 log.exception("idempotency purge failed; retrying")
-            await self._sleep(every)
+            await self._sleep(max(every, backoff(every, failures)) if failures else every)
+
+    async def _give_back(self, queue: Queue, row: Row) -> None:
+        """Release the row's lease, retrying with backoff while the database is unreachable (a while at
+        most: the lease runs out anyway)."""
+        for failures in range(1, 40):
+            await self._sleep(backoff(self.svc.settings.task_interval, failures))
+            if self._stopping.is_set():
+                return
+            try:
+                async with self.svc.db.begin() as conn:
+                    await leases.release(conn, queue, row["id"], row["lease_until"])
+                return
+            except DatabaseUnavailable:
+                continue
 
     async def _reconcile(self) -> None:
         """The daily reconciliation (:mod:`gateway.tasks.reconcile`), looked at once a minute."""
@@ -150,6 +193,11 @@ class Runner:
                 async with self.svc.db.begin() as conn:
                     await leases.release(conn, queue, row["id"], row["lease_until"])
             raise
+        except DatabaseUnavailable:
+            # Give the row back as soon as the database answers again, not when its lease runs out.
+            log.warning("background job on %s %s: database unavailable; handed back once it is reachable",
+                        queue.table.name, row["id"])
+            await self._give_back(queue, row)
         except Exception:  # the lease stays until it runs out: a natural pause before the next try
             log.exception("background job on %s %s failed", queue.table.name, row["id"])
 

@@ -19,9 +19,10 @@ DEFAULT = "zh-CN"
 
 COMMON: dict[str, dict[str, str]] = {
     "zh-CN": {"error": "出错了", "not_found": "找不到该页面", "forbidden": "请求已失效，请刷新页面后重试。",
-              "switch_lang": "English"},
+              "switch_lang": "English", "unavailable": "服务暂时繁忙，请稍后刷新页面重试。"},
     "en": {"error": "Something went wrong", "not_found": "No such page",
-           "forbidden": "This request has expired; reload the page and try again.", "switch_lang": "中文"},
+           "forbidden": "This request has expired; reload the page and try again.", "switch_lang": "中文",
+           "unavailable": "We are briefly unavailable; reload the page in a moment."},
 }
 
 

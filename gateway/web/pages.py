@@ -90,8 +90,10 @@ def page_middleware(pages: Pages) -> Middleware:
             response = await handler(request)
         except GatewayError as exc:
             status = STATUS.get(exc.code, 400)
-            title = pages.titles.get(status)
+            title = "unavailable" if exc.code == "database_unavailable" else pages.titles.get(status)
             response = error_page(request, status, title or "error", None if title else exc.detail)
+            if "retry_after" in exc.extra:
+                response.headers["Retry-After"] = str(exc.extra["retry_after"])
         except web.HTTPException as exc:
             if exc.status < 400:
                 exc.headers["Content-Security-Policy"] = content_security_policy(request[NONCE], sources)

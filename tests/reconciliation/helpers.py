@@ -12,7 +12,7 @@ from gateway.services.reconciliation.days import today
 from gateway.store.tables import attempts, channel_accounts
 from tests.factories import Gateway, Merchant
 
-METHOD = {"alipay": "alipay_qr", "wechat": "wechat_native"}
+METHOD = {"alipay": "alipay_qr", "wechat": "wechat_native", "unionpay": "unionpay_qr"}
 
 
 async def account_of(gw: Gateway, m: Merchant, channel: str) -> str:

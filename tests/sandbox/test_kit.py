@@ -8,11 +8,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from gateway.sandbox import alipay, kit, wechat
+from gateway.sandbox import alipay, kit, unionpay, wechat
 from gateway.sandbox.app import create_sandbox_app
 from gateway.sandbox.kit.faults import Fault, FaultBook
 
-CHANNELS = ("alipay", "wechat")
+CHANNELS = ("alipay", "wechat", "unionpay")
 
 
 def test_one_vocabulary_reads_both_old_dialects() -> None:
@@ -65,7 +65,7 @@ async def test_notifier_retries_on_schedule_and_reset_cancels(aiohttp_server: An
 
 @pytest.fixture(scope="module")
 def keys() -> dict[str, Any]:
-    return {"alipay": alipay.generate_keys(), "wechat": wechat.generate_keys()}
+    return {"alipay": alipay.generate_keys(), "wechat": wechat.generate_keys(), "unionpay": unionpay.generate_keys()}
 
 
 @pytest.fixture

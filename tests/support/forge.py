@@ -87,3 +87,34 @@ def wechat_notify(keys: dict[str, Any], resource: dict[str, Any], *, timestamp: 
         "Wechatpay-Signature": signature or signed, "Wechatpay-Serial": serial or keys["public_key_id"],
         "Wechatpay-Signature-Type": wechat_signing.SCHEME,
     }
+
+
+def unionpay_notify(keys: dict[str, Any], trade_no: str, amount: int, *, signer: tuple[str, str] | None = None,
+                    **fields: str) -> bytes:
+    """A form-encoded UnionPay consume notify (``backUrl``) for our attempt ``trade_no``, signed with the
+    sandbox's UnionPay key and carrying its certificate -- or ``signer`` (key PEM, certificate PEM)."""
+    from gateway.channels.unionpay import signing as unionpay_signing
+    from gateway.channels.unionpay.transformers import order_id, txn_time
+
+    now = datetime.now(UTC)
+    params = {
+        "version": "5.1.0", "encoding": "UTF-8", "accessType": "0", "bizType": "000201", "txnType": "01",
+        "txnSubType": "01", "merId": keys["mer_id"], "orderId": order_id(trade_no), "txnTime": txn_time(trade_no),
+        "txnAmt": str(amount), "currencyCode": "156", "queryId": f"{now:%m%d%H%M%S}{secrets.randbelow(10**11):011d}",
+        "traceNo": "000123", "traceTime": f"{now:%m%d%H%M%S}", "settleAmt": str(amount), "settleCurrencyCode": "156",
+        "settleDate": f"{now:%m%d}", "respCode": "00", "respMsg": "成功[0000000]", "signMethod": "01",
+    }
+    params.update(fields)
+    key_pem, cert_pem = signer or (keys["unionpay_private_key"], keys["unionpay_certificate"])
+    params["signPubKeyCert"] = cert_pem.strip().replace("\n", "\r\n")
+    params["signature"] = unionpay_signing.sign(rsa.load_private_key(key_pem), params)
+    return urlencode(params).encode()
+
+
+def unionpay_impostor(owner: str = "中国银联股份有限公司") -> tuple[str, str]:
+    """A key and a self-issued certificate that claims to be UnionPay's but chains to nothing we trust."""
+    from gateway.sandbox.unionpay.keys import _name, issue
+
+    key = rsa.generate_private_key()
+    subject = _name(f"041@Z00000000001@{owner}@00000001", "China UnionPay")
+    return rsa.private_pem(key), issue(key, subject, key, subject, ca=False)

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
 from gateway.crypto.secrets import new_webhook_secret
+from gateway.domain.schedule import WEBHOOK_BACKOFF, webhook_backoff
 from gateway.services import webhooks
-from gateway.tasks.schedule import WEBHOOK_BACKOFF, webhook_backoff
 
 
 @given(body=st.binary(max_size=2048).map(lambda b: b.decode("latin-1").encode()), msg_id=st.from_regex(r"evt_[a-z0-9]{1,24}", fullmatch=True))

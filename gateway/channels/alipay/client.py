@@ -153,7 +153,10 @@ class AlipayChannel:
         answer = await self.call(tx.CLOSE, {"out_trade_no": TradeRef.of(trade).trade_no})
         if answer.response is None:
             return CloseResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
-        return tx.close_result(answer.response)
+        closed = tx.close_result(answer.response)
+        if closed.outcome is Outcome.FAIL:  # no longer WAIT_BUYER_PAY: closed already, or paid -- ask
+            return tx.close_after_query(closed, await self.query(trade))
+        return closed
 
     async def refund(self, req: RefundRequest) -> RefundResult:
         answer = await self.call(tx.REFUND, tx.refund_biz(req))

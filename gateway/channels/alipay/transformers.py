@@ -203,7 +203,8 @@ def trade_state(resp: Mapping[str, Any]) -> TradeState:
     )
 
 
-# Closing fails because the trade is no longer WAIT_BUYER_PAY: paid (or already closed) -- query it.
+# Closing fails because the trade is no longer WAIT_BUYER_PAY: paid, or already closed (the shopper
+# cancelled, or Alipay's own time_expire closed it) -- ACQ.TRADE_STATUS_ERROR says either; the query tells.
 _CLOSE_FAIL = frozenset({"ACQ.TRADE_STATUS_ERROR", "ACQ.TRADE_HAS_SUCCESS", "ACQ.TRADE_HAS_FINISHED"})
 
 
@@ -211,12 +212,24 @@ def close_result(resp: Mapping[str, Any]) -> CloseResult:
     if resp.get("code") == SUCCESS_CODE:
         return CloseResult(Outcome.SUCCESS)
     code, msg = _error(resp)
-    if code == "ACQ.TRADE_NOT_EXIST":
-        # Nothing to close. Caveat: an unscanned precreate QR stays scannable until its time_expire.
+    if code in ("ACQ.TRADE_NOT_EXIST", "ACQ.TRADE_HAS_CLOSE"):
+        # Nothing to close (or closed already). Caveat: an unscanned precreate QR stays scannable until
+        # its time_expire.
         return CloseResult(Outcome.SUCCESS, error_code=code, error_message=msg)
     if code in _CLOSE_FAIL:
         return CloseResult(Outcome.FAIL, error_code=code, error_message=msg)
     return CloseResult(_failure_outcome(resp), error_code=code, error_message=msg)
+
+
+def close_after_query(closed: CloseResult, state: TradeState) -> CloseResult:
+    """A close refused because the trade is not open, read with the trade's query: TRADE_CLOSED (never
+    paid) → the close is done (SUCCESS); paid → FAIL (settle it as paid); anything else → UNKNOWN."""
+    if state.outcome is Outcome.FAIL:
+        return CloseResult(Outcome.SUCCESS, error_code=closed.error_code, error_message="already closed")
+    if state.outcome is Outcome.SUCCESS:
+        return closed
+    return CloseResult(Outcome.UNKNOWN, error_code=closed.error_code or state.error_code,
+                       error_message=f"close refused, trade state {state.outcome.value}")
 
 
 def refund_result(resp: Mapping[str, Any]) -> RefundResult:

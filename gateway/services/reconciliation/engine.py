@@ -67,7 +67,9 @@ async def accounts(svc: Services, *, channel: str | None = None, account_id: str
     if account_id:
         stmt = stmt.where(channel_accounts.c.id == account_id)
     async with svc.db.read() as conn:
-        return [dict(r) for r in (await conn.execute(stmt.order_by(channel_accounts.c.id))).mappings()]
+        rows = [dict(r) for r in (await conn.execute(stmt.order_by(channel_accounts.c.id))).mappings()]
+    # In-process channels (stored value) have no bill: their books are ours, held by check-ledger.
+    return [r for r in rows if not svc.registry.channel(r["channel"]).in_process]
 
 
 async def ensure_batch(svc: Services, account: Row, day: date) -> Row:

@@ -1,0 +1,97 @@
+"""What the console can change, each through the same service function the merchant API, the CLI and
+the background tasks use -- the console has no path of its own for money. This module is the console's
+only caller of those services, so a change of their signatures is fixed here once.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.crypto.secrets import hash_api_key, new_api_key
+from gateway.domain.errors import NotFound
+from gateway.domain.states import AttemptStatus, RefundStatus
+from gateway.services import merchants as merchant_service
+from gateway.services import payments as payment_service
+from gateway.services import refunds as refund_service
+from gateway.services import webhooks
+from gateway.services.context import Services
+from gateway.store import merchant_keys, outbox
+from gateway.store import payments as payments_repo
+from gateway.store import refunds as refunds_repo
+from gateway.store.base import Row
+
+
+async def sync_payment(svc: Services, payment: Row) -> int:
+    """Ask the channel now about every attempt and refund of the payment still in progress (what the
+    sync task would do later). Returns how many were asked."""
+    async with svc.db.read() as conn:
+        tries = [a for a in await payments_repo.attempts_of(conn, payment["id"])
+                 if a["status"] == AttemptStatus.PENDING]
+        pending_refunds = [r for r in await refunds_repo.refunds_of(conn, payment["id"])
+                           if r["status"] == RefundStatus.PENDING]
+    for attempt in tries:
+        await payment_service.apply_trade_state(svc, attempt)
+    for refund in pending_refunds:
+        await refund_service.sync(svc, refund["id"])
+    return len(tries) + len(pending_refunds)
+
+
+async def close_payment(svc: Services, payment: Row) -> Row:
+    return await payment_service.close_payment(svc, payment, reason="operator")
+
+
+async def refund(svc: Services, payment: Row, *, amount: int, out_refund_no: str, reason: str | None) -> dict[str, Any]:
+    """A refund as the merchant's API would make it; ``out_refund_no`` comes from the form, so a double
+    submit is refused as a duplicate instead of refunding twice."""
+    return await refund_service.create_refund(svc, payment["merchant_id"], payment["id"], amount=amount,
+                                              out_refund_no=out_refund_no, reason=reason)
+
+
+async def resend_event(svc: Services, merchant_id: str, event_id: str) -> None:
+    await webhooks.require_endpoint(svc, merchant_id)
+    async with svc.db.begin() as conn:
+        resent = await outbox.resend(conn, merchant_id, event_id)
+    if not resent:
+        raise NotFound(f"No event {event_id}")
+
+
+async def rotate_webhook_secret(svc: Services, merchant_id: str) -> str:
+    return str((await merchant_service.rotate_webhook_secret(svc.db, svc.settings, merchant_id))["webhook_secret"])
+
+
+async def rotate_api_key(svc: Services, merchant_id: str, *, revoke: bool = False) -> str | None:
+    """A new API key (shown once), or with ``revoke`` none at all: the old key stops working at once in
+    this process and within the authenticator's cache time (10 s) in the others."""
+    key = new_api_key()
+    async with svc.db.begin() as conn:
+        replaced = await merchant_keys.replace_api_key(conn, merchant_id, hash_api_key(svc.settings.secret_key, key),
+                                                       "----" if revoke else key[-4:])
+    if not replaced:
+        raise NotFound(f"No merchant {merchant_id}")
+    svc.auth.forget_all()
+    return None if revoke else key
+
+
+async def sync_refund(svc: Services, refund_id: str) -> None:
+    await refund_service.sync(svc, refund_id)
+
+
+async def create_merchant(svc: Services, *, name: str, webhook_url: str | None,
+                          return_domains: list[str]) -> dict[str, Any]:
+    """A merchant without channel accounts (added on its page); its API key and webhook secret shown once."""
+    return await merchant_service.create_merchant(svc.db, svc.settings, name=name, webhook_url=webhook_url,
+                                                  return_domains=return_domains)
+
+
+async def update_merchant(svc: Services, merchant_id: str, *, webhook_url: str | None,
+                          return_domains: list[str]) -> None:
+    try:
+        await merchant_service.update_merchant(svc.db, merchant_id, webhook_url=webhook_url,
+                                               clear_webhook=webhook_url is None, return_domains=return_domains)
+    except LookupError:
+        raise NotFound(f"No merchant {merchant_id}") from None
+
+
+async def set_channel(svc: Services, merchant_id: str, channel: str, credentials: dict[str, Any]) -> str:
+    """Replace (or add) the merchant's account at a channel; the keys are tried before they are stored."""
+    return await merchant_service.set_channel_account(svc.db, svc.settings, svc.registry, merchant_id, channel,
+                                                      credentials)

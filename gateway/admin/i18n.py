@@ -78,7 +78,7 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "recon_pay_amount": ("支付金额", "Payment amount"), "recon_refund_count": ("退款笔数", "Refunds"),
     "recon_refund_amount": ("退款金额", "Refund amount"), "recon_discrepancies": ("差异", "Discrepancies"),
     "recon_key": ("交易号 / 退款号", "Trade / refund no."), "recon_resolve": ("处理", "Resolve"),
-    "recon_accept_channel": ("以渠道为准（查询后经结算处理）", "Accept the channel's side (queried, then settled)"),
+    "recon_accept_channel": ("以渠道为准", "Accept the channel's side"),
     "recon_accept_ours": ("以本地记录为准", "Accept ours"), "recon_ignore": ("忽略", "Ignore"),
 }
 

@@ -29,12 +29,12 @@ SESSION_MFA_AT = "mfa_at"  # session key: unix time of the last TOTP code this s
 STEP_UP_FIELD = "totp"  # the form field a step-up code comes in
 STEP_UP_FOR = 300.0  # seconds a TOTP code counts as fresh for a money-moving action
 
-READ, EXPORT, PAY_ACTIONS, REFUND, RESEND, MERCHANT_KEYS, OPERATORS, AUDIT = (
-    "read", "export", "pay_actions", "refund", "resend", "merchant_keys", "operators", "audit")
+READ, EXPORT, PAY_ACTIONS, REFUND, RESEND, MERCHANT_KEYS, OPERATORS, AUDIT, RECONCILE = (
+    "read", "export", "pay_actions", "refund", "resend", "merchant_keys", "operators", "audit", "reconcile")
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "owner": frozenset({READ, EXPORT, PAY_ACTIONS, REFUND, RESEND, MERCHANT_KEYS, OPERATORS, AUDIT}),
+    "owner": frozenset({READ, EXPORT, PAY_ACTIONS, REFUND, RESEND, MERCHANT_KEYS, OPERATORS, AUDIT, RECONCILE}),
     "operator": frozenset({READ, EXPORT, PAY_ACTIONS, REFUND, RESEND}),
-    "finance": frozenset({READ, EXPORT, AUDIT}),
+    "finance": frozenset({READ, EXPORT, AUDIT, RECONCILE}),
     "viewer": frozenset({READ}),
 }
 assert set(PERMISSIONS) == set(repo.ROLES)

@@ -69,6 +69,17 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "credentials_hint": ("凭据从不显示；新凭据先试用密钥再加密保存，旧凭据随即失效。",
                          "Credentials are never shown; new ones are tried, then sealed; the old ones stop at once."),
     "you": ("当前用户", "Signed in as"), "menu": ("菜单", "Menu"),
+    "reconciliation": ("对账", "Reconciliation"), "bill_date": ("账单日", "Bill day"),
+    "recon_bill": ("渠道账单", "Channel bill"), "recon_local": ("本地记录", "Our records"),
+    "recon_difference": ("差额", "Difference"), "recon_matched": ("已匹配", "Matched"),
+    "recon_open_count": ("未解决", "Open"), "recon_auto": ("已自动处理", "Auto-resolved"),
+    "recon_runs": ("运行次数", "Runs"), "recon_foreign": ("非本系统交易", "Other systems' trades"),
+    "recon_fees": ("已入账手续费", "Fees posted"), "recon_pay_count": ("支付笔数", "Payments"),
+    "recon_pay_amount": ("支付金额", "Payment amount"), "recon_refund_count": ("退款笔数", "Refunds"),
+    "recon_refund_amount": ("退款金额", "Refund amount"), "recon_discrepancies": ("差异", "Discrepancies"),
+    "recon_key": ("交易号 / 退款号", "Trade / refund no."), "recon_resolve": ("处理", "Resolve"),
+    "recon_accept_channel": ("以渠道为准", "Accept the channel's side"),
+    "recon_accept_ours": ("以本地记录为准", "Accept ours"), "recon_ignore": ("忽略", "Ignore"),
 }
 
 CATALOGUE = Catalogue({"zh-CN": {k: v[0] for k, v in _MESSAGES.items()},

@@ -1,7 +1,7 @@
 """Merchant API: the reconciliation batches of the merchant's own channel accounts (read only)."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 import sqlalchemy as sa
@@ -42,7 +42,9 @@ class ReconDiscrepancy(BaseModel):
     local: ReconSide
     action: str | None
     expected_until: date | None
-    note: str | None
+    note: str | None  # the reason given when a person resolved it
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
     bill_date: date
 
 

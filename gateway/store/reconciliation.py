@@ -12,15 +12,25 @@ Amounts are integer fen; fees integer units of 1/1000 fen (0.00001 yuan, the fin
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from gateway.store.base import Row, all_rows, one, utcnow
+from gateway.store.db import Database
 from gateway.store.tables import ID, Money, UTCDateTime, metadata
+
+log = logging.getLogger(__name__)
 
 
 def _ts(name: str, nullable: bool = False) -> sa.Column[Any]:
@@ -181,6 +191,119 @@ async def stage(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
         rows = [(*r[:i], r[i].strftime("%Y-%m-%d %H:%M:%S.%f") if r[i] else None, *r[i + 1:]) for r in rows]
     await conn.exec_driver_sql(f"INSERT INTO recon_lines ({names}) VALUES ({', '.join([mark] * len(LINE_COLUMNS))})",
                                list(rows))
+
+
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+_TSV_NULL = "\\N"
+
+
+def _tsv_line(row: tuple[Any, ...]) -> str:
+    """A staged line (:data:`LINE_COLUMNS` order) as ``LOAD DATA`` reads it with ``ESCAPED BY '\\'``:
+    ``\\N`` is NULL, and a tab, newline or backslash in a bill's text cannot end a field or a line.
+    Written out column by column: at a million lines a generic per-value function costs seconds."""
+    batch_id, line_no, kind, key, trade_no, channel_no, amount, fee, status, at, ours = row
+    e = _TSV_ESCAPES
+    when = at.isoformat(" ") if at is not None else _TSV_NULL
+    return (f"{batch_id.translate(e)}\t{int(line_no)}\t{kind.translate(e)}\t{key.translate(e)}\t"
+            f"{trade_no.translate(e)}\t{channel_no.translate(e)}\t{int(amount)}\t{int(fee)}\t"
+            f"{status.translate(e)}\t{when}\t{1 if ours else 0}\n")
+
+
+def _tsv_plain(row: tuple[Any, ...]) -> str:
+    batch_id, line_no, kind, key, trade_no, channel_no, amount, fee, status, at, ours = row
+    when = _TSV_NULL if at is None else at
+    return f"{batch_id}\t{line_no}\t{kind}\t{key}\t{trade_no}\t{channel_no}\t{amount}\t{fee}\t{status}\t{when}\t{1 if ours else 0}\n"
+
+
+def _tsv(rows: Sequence[tuple[Any, ...]]) -> str:
+    """A chunk as TSV. Bills' text almost never holds a tab, newline or backslash: the chunk is written
+    plainly and checked in one pass (fields, lines and backslashes counted); only if the check fails is
+    it written again escaped field by field (four times slower)."""
+    text = "".join(map(_tsv_plain, rows))
+    nulls = sum(1 for row in rows if row[9] is None)
+    if (text.count("\t") == 10 * len(rows) and text.count("\n") == len(rows) and text.count("\\") == nulls
+            and "\r" not in text and "\0" not in text):
+        return text
+    return "".join(map(_tsv_line, rows))
+
+
+LOCAL_INFILE_REFUSED = {1148, 2068, 3948}  # not allowed by this server / rejected / disabled (MySQL 8's default)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    rows: Sequence[tuple[Any, ...]]
+    path: Path | None = None  # the rows as a TSV file to load, when the backend loads files
+
+
+class Stager:
+    """Stages chunks of bill lines, the fastest way the backend has.
+
+    :meth:`prepare` runs in the parsing thread, :meth:`write` on the event loop. On SQLite a chunk is
+    one ``executemany`` (:func:`stage`). On MySQL/MariaDB the chunk is written as a tab-separated file
+    and sent with ``LOAD DATA LOCAL INFILE``: the server reads it without parsing a million-value
+    statement, and the driver escapes nothing -- staging a 1,000,000-line bill that way takes a fraction
+    of the multi-row INSERTs' time. It runs on a connection of its own, the only one opened with
+    ``local_infile`` (a client that allows it sends the file the server names, so no other connection
+    of the gateway does). A server that refuses local files (``local_infile=OFF``, MySQL 8's default)
+    gets the multi-row INSERTs instead, with a warning."""
+
+    def __init__(self, db: Database, folder: Path | None, conn: AsyncConnection | None = None) -> None:
+        self.db, self.folder, self._conn = db, folder, conn
+
+    def prepare(self, rows: Sequence[tuple[Any, ...]], n: int) -> Chunk:
+        """Chunk ``n`` (rows in :data:`LINE_COLUMNS` order) in the form :meth:`write` takes."""
+        if self.folder is None or not rows:
+            return Chunk(rows)
+        path = self.folder / f"chunk-{n}.tsv"
+        path.write_text(_tsv(rows), encoding="utf-8", newline="")
+        return Chunk(rows, path)
+
+    async def write(self, chunk: Chunk) -> None:
+        if chunk.path is not None and self._conn is not None and self.folder is not None:
+            try:
+                await self._load(self._conn, chunk.path)
+                return
+            except sa.exc.DBAPIError as exc:
+                code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+                if code not in LOCAL_INFILE_REFUSED:
+                    raise
+                log.warning("the database refuses LOAD DATA LOCAL INFILE (%s): staging with INSERTs, slower; "
+                            "allow it with local_infile=ON on the server", code)
+                self.folder = None
+            finally:
+                chunk.path.unlink(missing_ok=True)
+        if chunk.rows:
+            async with self.db.begin() as conn:
+                await stage(conn, chunk.rows)
+
+    @staticmethod
+    async def _load(conn: AsyncConnection, path: Path) -> None:
+        names = ", ".join(f"`{c}`" for c in LINE_COLUMNS)
+        async with conn.begin():
+            await conn.exec_driver_sql(
+                "LOAD DATA LOCAL INFILE %s INTO TABLE recon_lines CHARACTER SET utf8mb4 "
+                "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+                f"({names})", (str(path),))
+
+
+@asynccontextmanager
+async def stager(db: Database) -> AsyncIterator[Stager]:
+    """A :class:`Stager` for one bill (its files and connection, if any, released on exit)."""
+    if db.is_sqlite:
+        yield Stager(db, None)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="recon-stage-"))
+    engine = create_async_engine(db.url, poolclass=NullPool, isolation_level="READ COMMITTED",
+                                 connect_args={"local_infile": True})
+    try:
+        async with engine.connect() as conn:
+            yield Stager(db, folder, conn)
+    finally:
+        await engine.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def unstage(conn: AsyncConnection, batch_id: str) -> None:

@@ -10,12 +10,14 @@ import sqlalchemy as sa
 from gateway.admin.app import create_admin_app
 from gateway.store import operators as operators_repo
 from gateway.store.audit import audit_log
+from gateway.store.reconciliation import recon_discrepancies
 from gateway.store.tables import events, merchants, payments, refunds
 from tests.admin.helpers import Console
 from tests.factories import Gateway
+from tests.reconciliation.helpers import account_of, attempts_of, inject, run
 from tests.refunds.helpers import paid_payment, refund, refund_status
 
-WATCHED = (payments, refunds, merchants, operators_repo.operators, audit_log)
+WATCHED = (payments, refunds, merchants, operators_repo.operators, audit_log, recon_discrepancies)
 
 
 async def _digest(gw: Gateway) -> str:
@@ -40,13 +42,18 @@ async def test_every_post_route_refuses_a_missing_token_and_another_origin(gatew
     refunded = await refund(gateway, m, p["id"], 100)
     assert refunded.status == 201, refunded.text
     await refund_status(gateway, m, refunded.body["id"], "succeeded")  # no background change left to come
+    attempt = (await attempts_of(gateway, p["id"]))[-1]["id"]
+    await inject(gateway, "alipay", "amount", trade_no=attempt, amount=499)
+    (discrepancy,) = (await run(gateway, await account_of(gateway, m, "alipay")))["discrepancies"]
+    assert discrepancy["state"] == "open"
     owner: Console = await consoles("owner")
     _, html = await owner.get("/webhooks")
     event_id = html.split('href="/admin/webhooks/')[1].split('"')[0]
     async with gateway.svc.db.read() as conn:
         op = await operators_repo.by_email(conn, owner.email)
     assert op is not None
-    ids = {"/refunds/": refunded.body["id"], "/payments/": p["id"], "/webhooks/": event_id, "/merchants/": m.id, "/operators/": op["id"]}
+    ids = {"/refunds/": refunded.body["id"], "/payments/": p["id"], "/webhooks/": event_id, "/merchants/": m.id, "/operators/": op["id"],
+           "/reconciliation/": discrepancy["id"]}
     routes = post_routes()
     assert len(routes) >= 10, routes
     token = await owner.token()
@@ -62,7 +69,7 @@ async def test_every_post_route_refuses_a_missing_token_and_another_origin(gatew
         form = {"amount": "1.00", "refund_no": "console-csrf", "totp": owner.code(owner.base + 1),
                 "email": "csrf@example.com", "role": "owner", "password": "x" * 20, "code": "123456",
                 "name": "CSRF Shop", "webhook_url": "https://evil.example/h", "return_domains": "evil.example",
-                "channel": "alipay", "credentials": "{}"}
+                "channel": "alipay", "credentials": "{}", "action": "ignore", "reason": "csrf"}
         for label, data, headers in (
                 ("no token", form, {}),
                 ("wrong token", form | {"csrf_token": token[:-2] + "xx"}, {}),

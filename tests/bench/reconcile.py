@@ -186,10 +186,16 @@ async def reconcile_file(url: str, channel: str, path: Path, data_dir: Path) -> 
     from gateway.services.reconciliation.command import standalone_services
 
     settings = Settings.from_env({}, database_url=url, data_dir=str(data_dir))
+    started, phases = time.perf_counter(), dict[str, float]()
+
+    def progress(phase: str, **_: Any) -> None:  # when each phase began, seconds from the start
+        phases.setdefault(phase, round(time.perf_counter() - started, 1))
+
     async with standalone_services(settings) as svc:
-        (report,) = await reconcile(svc, DAY, Options(file=path), account_id=ACCOUNTS[channel])
+        (report,) = await reconcile(svc, DAY, Options(file=path, progress=progress), account_id=ACCOUNTS[channel])
     return {"status": report["status"], "matched": report["matched"], "foreign": report["foreign"],
-            "discrepancies": sorted(d["type"] for d in report["discrepancies"]), "error": report["error_message"]}
+            "discrepancies": sorted(d["type"] for d in report["discrepancies"]), "error": report["error_message"],
+            "phases": {**phases, "end": round(time.perf_counter() - started, 1)}}
 
 
 def phase_main(args: argparse.Namespace) -> None:
@@ -261,11 +267,22 @@ def main() -> None:
                 print(f"# {db} {channel}: seeded in {seeded:.1f} s; read {read['seconds']} s "
                       f"({read['peak_rss_mb']} MB); reconcile {run['seconds']} s ({run['peak_rss_mb']} MB) "
                       f"{run['result']}", flush=True)
-    print("\n| database | channel | lines | read only | reconcile end to end | peak RSS (read / reconcile) |")
-    print("|---|---|---|---|---|---|")
+    print("\n| database | channel | lines | read only | reconcile end to end | ÷ read | stage / match / rest "
+          "| peak RSS (read / reconcile) |")
+    print("|---|---|---|---|---|---|---|---|")
     for db, channel, _, read, run in rows:
         print(f"| {db} | {channel} | {args.lines:,} | {read['seconds']} s | {run['seconds']} s | "
+              f"{run['seconds'] / max(read['seconds'], 0.01):.0f}× | {_split(run['result'].get('phases', {}))} | "
               f"{read['peak_rss_mb']} / {run['peak_rss_mb']} MB |")
+
+
+def _split(phases: dict[str, float]) -> str:
+    """Seconds parsing and staging / matching / remedies, totals and the rest."""
+    try:
+        return (f"{phases['matching'] - phases['parsing']:.1f} / {phases['remediating'] - phases['matching']:.1f} / "
+                f"{phases['end'] - phases['remediating']:.1f} s")
+    except KeyError:
+        return "-"
 
 
 if __name__ == "__main__":

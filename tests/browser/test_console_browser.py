@@ -10,6 +10,7 @@ import pytest
 from gateway.admin import auth
 from tests.admin.helpers import enrolled
 from tests.factories import Gateway
+from tests.reconciliation.helpers import account_of, attempts_of, inject, run
 from tests.refunds.helpers import paid_payment, refund
 
 pytestmark = pytest.mark.browser
@@ -35,6 +36,9 @@ async def test_console_pages(gateway: Gateway, browser: Any, shot: Any, lang: st
     await paid_payment(gateway, m, amount=880, method="wechat_native")
     await refund(gateway, m, paid["id"], 2_000, reason="partial")
     await gateway.create_payment(m, amount=199, channel="alipay_qr")
+    attempt = (await attempts_of(gateway, paid["id"]))[-1]["id"]
+    await inject(gateway, "alipay", "amount", trade_no=attempt, amount=12_300)  # an open discrepancy to resolve
+    batch = await run(gateway, await account_of(gateway, m, "alipay"))
     console = await enrolled(gateway, "owner", sign_in=False)
     ctx = await browser.new_context(viewport=SIZES[size], locale=lang, is_mobile=size == "phone")
     ctx.set_default_timeout(10_000)
@@ -53,7 +57,8 @@ async def test_console_pages(gateway: Gateway, browser: Any, shot: Any, lang: st
         pages = {"dashboard": "/admin/", "payments": "/admin/payments", "payment": f"/admin/payments/{paid['id']}",
                  "refunds": "/admin/refunds", "callbacks": "/admin/callbacks", "webhooks": "/admin/webhooks",
                  "merchant": f"/admin/merchants/{m.id}", "operators": "/admin/operators",
-                 "audit": "/admin/audit?verify=1", "system": "/admin/system"}
+                 "audit": "/admin/audit?verify=1", "system": "/admin/system",
+                 "reconciliation": "/admin/reconciliation", "recon-batch": f"/admin/reconciliation/{batch['id']}"}
         for name, path in pages.items():
             response = await page.goto(gateway.url + path)
             assert response is not None and response.status == 200, (name, response and response.status)

@@ -1,4 +1,5 @@
-"""``python run.py reconcile``: the CLI around :func:`gateway.services.reconciliation.reconcile`.
+"""``python run.py reconcile``: the CLI around :func:`gateway.services.reconciliation.reconcile`, and
+``python run.py reconcile resolve DISCREPANCY_ID --action ... --reason ...`` around :mod:`.resolve`.
 
 Exit codes: 0 consistent, 1 open discrepancies, 2 a batch failed, 3 a bill not ready. Progress (phase,
 rows, bytes) goes to stderr when it is a terminal; ``--json`` prints one object with ``batches``.
@@ -18,9 +19,11 @@ from typing import Any
 import aiohttp
 
 from gateway.config import Settings
+from gateway.domain.errors import InvalidState, NotFound, ValidationFailed
 from gateway.services.context import Services
 from gateway.services.reconciliation import Options, exit_code, reconcile
 from gateway.services.reconciliation.days import today
+from gateway.services.reconciliation.resolve import ACTIONS, ChannelNotConfirmed, resolve
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,6 +37,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refetch", action="store_true", help="with --rerun: download the bill again")
     p.add_argument("--dry-run", action="store_true", help="match and report only: no remedy, no fee posting")
     p.add_argument("--json", action="store_true", help="print one JSON object with every batch")
+    sub = p.add_subparsers(dest="recon_command", metavar="{resolve}")
+    rs = sub.add_parser("resolve", help="resolve an open discrepancy by hand (exit 0 resolved, 1 refused, "
+                                        "2 not found or invalid)")
+    rs.add_argument("discrepancy_id", metavar="DISCREPANCY_ID")
+    rs.add_argument("--action", required=True, choices=ACTIONS,
+                    help="accept_channel: settle through the settlement after a confirming query; "
+                         "accept_ours: our records stand; ignore: close it without action")
+    rs.add_argument("--reason", required=True, help="why (recorded on the discrepancy)")
+    # SUPPRESS: the sub-command's defaults must not overwrite what was given before "resolve".
+    rs.add_argument("--data-dir", default=argparse.SUPPRESS, help="data directory (GATEWAY_DATA_DIR)")
+    rs.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the discrepancy as JSON")
 
 
 @asynccontextmanager
@@ -92,7 +106,30 @@ class _Progress:
             sys.stderr.write("\r\x1b[K")
 
 
+async def resolve_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``reconcile resolve``: 0 resolved (now or before, the same way), 1 refused (the channel's side
+    cannot be taken, or it was resolved otherwise), 2 no such discrepancy or an invalid request."""
+    async with standalone_services(settings) as svc:
+        try:
+            done = await resolve(svc, args.discrepancy_id, args.action, args.reason, operator="cli")
+        except (NotFound, ValidationFailed) as exc:
+            print(json.dumps({"error": exc.code, "detail": exc.detail}, ensure_ascii=False), file=sys.stderr)
+            return 2
+        except (InvalidState, ChannelNotConfirmed) as exc:
+            print(json.dumps({"error": exc.code, "detail": exc.detail}, ensure_ascii=False), file=sys.stderr)
+            return 1
+    d = done.discrepancy
+    if args.json:
+        print(json.dumps({"applied": done.applied, "discrepancy": d}, ensure_ascii=False, indent=2))
+    else:
+        print(f"{d['id']} {d['type']} {d['key']}: {d['state']}{'' if done.applied else ' (already)'}"
+              f" -- {d['action']} -- by {d['resolved_by']}: {d['note']}")
+    return 0
+
+
 async def run_command(settings: Settings, args: argparse.Namespace) -> int:
+    if getattr(args, "recon_command", None) == "resolve":
+        return await resolve_command(settings, args)
     day = date.fromisoformat(args.date) if args.date else today() - timedelta(days=1)
     if args.file and not args.account:
         print(json.dumps({"error": "--file needs --account"}), file=sys.stderr)

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from aiohttp import web
 
 from gateway import keys
@@ -21,7 +20,7 @@ from gateway.admin.dashboard import figures
 from gateway.domain.errors import NotFound, ValidationFailed
 from gateway.domain.money import format_major, parse_major
 from gateway.domain.states import PaymentStatus
-from gateway.store import audit, stats
+from gateway.store import audit, migrate, stats
 from gateway.store import operators as operators_repo
 from gateway.store.base import Row, utcnow
 
@@ -343,7 +342,7 @@ async def system(request: web.Request) -> web.Response:
     except Exception as exc:
         cache_state = f"degraded: {type(exc).__name__}"
     async with svc.db.read() as conn:
-        head = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
+        head = await migrate.current_revision(conn)
     loops = sorted(t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("tasks:"))
     settings = svc.settings
     config = {k: ("••••" if any(s in k for s in ("secret", "key", "password", "redis_url", "database_url")) and v else v)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import sqlalchemy as sa
 from aiohttp import web
 
 from gateway import keys
@@ -14,10 +13,9 @@ from gateway.admin.access import RECONCILE, guard, operator_of
 from gateway.admin.common import audited, page
 from gateway.domain.errors import NotFound, ValidationFailed
 from gateway.services.reconciliation.resolve import ACTIONS, REASON_MAX, resolve
+from gateway.store import merchants as merchants_repo
 from gateway.store import reconciliation as recon
-from gateway.store.base import Row, all_rows, one
-from gateway.store.reconciliation import recon_batches, recon_discrepancies
-from gateway.store.tables import merchants
+from gateway.store.base import Row
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
@@ -37,25 +35,18 @@ def _day(value: str | None, field: str) -> date | None:
 @guard()
 async def batches(request: web.Request) -> web.Response:
     """Newest bill days first; filter by day, account, status; a page of 50 (``before`` = day~id)."""
-    b, q, scope = recon_batches, request.query, operator_of(request).scope
-    stmt = (sa.select(b, merchants.c.name.label("merchant_name"))
-            .select_from(b.join(merchants, merchants.c.id == b.c.merchant_id)))
-    if scope is not None:
-        stmt = stmt.where(b.c.merchant_id == scope)
-    if (day := _day(q.get("day"), "day")) is not None:
-        stmt = stmt.where(b.c.bill_date == day)
-    if q.get("account"):
-        stmt = stmt.where(b.c.account_id == q["account"].strip()[:40])
-    if q.get("status"):
-        if q["status"] not in STATUSES:
-            raise ValidationFailed("unknown status")
-        stmt = stmt.where(b.c.status == q["status"])
+    q, scope = request.query, operator_of(request).scope
+    day = _day(q.get("day"), "day")
+    if q.get("status") and q["status"] not in STATUSES:
+        raise ValidationFailed("unknown status")
+    before: tuple[date | None, str] | None = None
     if q.get("before"):
         at, _, bid = q["before"].partition("~")
-        stmt = stmt.where(sa.tuple_(b.c.bill_date, b.c.id) < sa.tuple_(sa.literal(_day(at, "before")),
-                                                                       sa.literal(bid)))
+        before = (_day(at, "before"), bid)
     async with request.config_dict[keys.DB].read() as conn:
-        rows = await all_rows(conn, stmt.order_by(b.c.bill_date.desc(), b.c.id.desc()).limit(PAGE_SIZE + 1))
+        rows = await recon.console_batches(conn, merchant_id=scope, day=day,
+                                           account_id=q["account"].strip()[:40] if q.get("account") else None,
+                                           status=q.get("status") or None, before=before, limit=PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     cursor = f"{rows[-1]['bill_date'].isoformat()}~{rows[-1]['id']}" if more else None
@@ -88,7 +79,7 @@ async def batch(request: web.Request) -> web.Response:
     b = await _batch(request, request.match_info["id"])
     async with request.config_dict[keys.DB].read() as conn:
         found = await recon.discrepancies_of(conn, b["id"])
-        m = await one(conn, sa.select(merchants.c.name).where(merchants.c.id == b["merchant_id"]))
+        m = await merchants_repo.get_merchant(conn, b["merchant_id"])
     order = {"open": 0, "carried": 1, "resolved": 2, "ignored": 3, "auto_resolved": 4}
     found = sorted(found, key=lambda d: (order.get(d["state"], 9), d["type"], d["key"]))
     return page(request, "admin/recon_batch.html", {
@@ -101,7 +92,7 @@ async def batch(request: web.Request) -> web.Response:
 async def resolve_discrepancy(request: web.Request) -> web.Response:
     op = operator_of(request)
     async with request.config_dict[keys.DB].read() as conn:
-        d = await one(conn, sa.select(recon_discrepancies).where(recon_discrepancies.c.id == request.match_info["id"]))
+        d = await recon.get_discrepancy(conn, request.match_info["id"])
     if d is None or not op.sees(d["merchant_id"]):
         raise NotFound("No discrepancy")
     form = await request.post()

@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-import sqlalchemy as sa
 from aiohttp import web
 from pydantic import BaseModel
 
@@ -13,8 +12,7 @@ from gateway.api.common import json_response, page_request, page_response
 from gateway.domain.errors import NotFound, ValidationFailed
 from gateway.keys import SERVICES
 from gateway.services.reconciliation.engine import batch_view, report
-from gateway.store.base import all_rows
-from gateway.store.reconciliation import get_batch, recon_batches
+from gateway.store.reconciliation import get_batch, merchant_batches
 
 routes = web.RouteTableDef()
 STATUSES = {"pending", "running", "done", "no_bill", "not_ready", "failed"}
@@ -78,22 +76,19 @@ class ReconBatchList(BaseModel):
 async def list_batches(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
     limit, after = page_request(request)
-    b = recon_batches
-    stmt = sa.select(b).where(b.c.merchant_id == request[MERCHANT]["id"])
+    day: date | None = None
     if (status := request.query.get("status")) is not None:
         if status not in STATUSES:
             raise ValidationFailed("Unknown status", errors=[{"field": "status", "message": f"one of {sorted(STATUSES)}"}])
-        stmt = stmt.where(b.c.status == status)
     if (raw := request.query.get("date")) is not None:
         try:
-            stmt = stmt.where(b.c.bill_date == date.fromisoformat(raw))
+            day = date.fromisoformat(raw)
         except ValueError:
             raise ValidationFailed("date must be YYYY-MM-DD", errors=[{"field": "date", "message": "YYYY-MM-DD"}]) \
                 from None
-    if after is not None:
-        stmt = stmt.where(sa.tuple_(b.c.created_at, b.c.id) < sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
     async with svc.db.read() as conn:
-        rows = await all_rows(conn, stmt.order_by(b.c.created_at.desc(), b.c.id.desc()).limit(limit + 1))
+        rows = await merchant_batches(conn, request[MERCHANT]["id"], status=status, day=day,
+                                      after=after, limit=limit + 1)
     return page_response(rows, limit, batch_view)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,3 +27,9 @@ def upgrade(url: str, revision: str = "head") -> None:
 async def upgrade_async(url: str) -> None:
     # Alembic drives its own event loop for async engines: keep it off ours.
     await asyncio.to_thread(upgrade, url)
+
+
+async def current_revision(conn: AsyncConnection) -> str | None:
+    """The migration the database is at (``alembic_version``)."""
+    head = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
+    return None if head is None else str(head)

@@ -28,7 +28,16 @@ from sqlalchemy.pool import NullPool
 
 from gateway.store.base import Row, all_rows, one, utcnow
 from gateway.store.db import Database
-from gateway.store.tables import ID, Money, UTCDateTime, metadata
+from gateway.store.tables import (
+    ID,
+    Money,
+    UTCDateTime,
+    channel_accounts,
+    ledger_entries,
+    ledger_postings,
+    merchants,
+    metadata,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +132,7 @@ recon_discrepancies = sa.Table(
     sa.Index("ix_recon_discrepancies_merchant", "merchant_id", "bill_date"),
 )
 
+PORTAL = "channel_portal"  # ``refunds.automatic`` of a refund made in the channel's merchant portal
 FEE_KIND = "channel_fee"  # ledger entry kind of a bill day's fees
 
 
@@ -160,17 +170,178 @@ async def take_lease(conn: AsyncConnection, batch_id: str, until: datetime, now:
     return result.rowcount == 1
 
 
-async def finish(conn: AsyncConnection, batch_id: str, token: datetime, **values: Any) -> bool:
+async def finish(conn: AsyncConnection, batch_id: str, token: datetime, *, count_attempt: bool = False,
+                 **values: Any) -> bool:
+    """Release the batch we hold (lease ``token``) with ``values``; ``count_attempt`` adds one to its
+    failed ``attempts``."""
+    if count_attempt:
+        values["attempts"] = recon_batches.c.attempts + 1
     result = await conn.execute(sa.update(recon_batches).where(
         recon_batches.c.id == batch_id, recon_batches.c.lease_until == token,
     ).values(lease_until=None, finished_at=utcnow(), updated_at=utcnow(), **values))
     return result.rowcount == 1
 
 
+async def active_accounts(conn: AsyncConnection, *, channel: str | None = None,
+                          account_id: str | None = None) -> list[Row]:
+    """The active channel accounts (of ``channel``, or the one ``account_id``), by id."""
+    stmt = sa.select(channel_accounts).where(channel_accounts.c.active == sa.true())
+    if channel:
+        stmt = stmt.where(channel_accounts.c.channel == channel)
+    if account_id:
+        stmt = stmt.where(channel_accounts.c.id == account_id)
+    return await all_rows(conn, stmt.order_by(channel_accounts.c.id))
+
+
+async def insert_batch(conn: AsyncConnection, batch_id: str, account: Row, day: date, now: datetime) -> None:
+    """A pending batch for the account's day, due now. Raises ``IntegrityError`` if it exists."""
+    await conn.execute(sa.insert(recon_batches).values(
+        id=batch_id, merchant_id=account["merchant_id"], account_id=account["id"],
+        channel=account["channel"], bill_date=day, status="pending", next_attempt_at=now,
+        created_at=now, updated_at=now))
+
+
+async def accounts_with_batch(conn: AsyncConnection, day: date) -> set[str]:
+    """The accounts that have a batch for ``day``."""
+    return set((await conn.execute(sa.select(recon_batches.c.account_id)
+                                   .where(recon_batches.c.bill_date == day))).scalars())
+
+
+DUE_STATUSES = ("pending", "not_ready", "failed", "running")
+
+
+async def due_batches(conn: AsyncConnection, now: datetime, limit: int) -> list[Row]:
+    """(id, account_id, bill_date, attempts) of the batches of active accounts due at ``now`` with
+    their lease free, the longest due first."""
+    b, acct = recon_batches, channel_accounts
+    return await all_rows(conn, sa.select(b.c.id, b.c.account_id, b.c.bill_date, b.c.attempts)
+                          .select_from(b.join(acct, acct.c.id == b.c.account_id)).where(
+        acct.c.active == sa.true(),
+        # "running" with its lease run out: the process running it died; run it again.
+        b.c.status.in_(list(DUE_STATUSES)), b.c.next_attempt_at <= now,
+        sa.or_(b.c.lease_until.is_(None), b.c.lease_until < now))
+        .order_by(b.c.next_attempt_at).limit(limit))
+
+
+async def give_up(conn: AsyncConnection, batch_id: str, error_code: str, error_message: str) -> None:
+    """Fail the batch for good (no next attempt), unless a process holds it."""
+    b = recon_batches
+    await conn.execute(sa.update(b).where(b.c.id == batch_id, b.c.lease_until.is_(None)).values(
+        status="failed", error_code=error_code, error_message=error_message, next_attempt_at=None))
+
+
+async def merchant_batches(conn: AsyncConnection, merchant_id: str, *, status: str | None = None,
+                           day: date | None = None, after: tuple[Any, str] | None = None,
+                           limit: int) -> list[Row]:
+    """A merchant's batches, newest first, from after the (created_at, id) cursor ``after``."""
+    b = recon_batches
+    stmt = sa.select(b).where(b.c.merchant_id == merchant_id)
+    if status is not None:
+        stmt = stmt.where(b.c.status == status)
+    if day is not None:
+        stmt = stmt.where(b.c.bill_date == day)
+    if after is not None:
+        stmt = stmt.where(sa.tuple_(b.c.created_at, b.c.id) < sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
+    return await all_rows(conn, stmt.order_by(b.c.created_at.desc(), b.c.id.desc()).limit(limit))
+
+
+async def console_batches(conn: AsyncConnection, *, merchant_id: str | None = None, day: date | None = None,
+                          account_id: str | None = None, status: str | None = None,
+                          before: tuple[date | None, str] | None = None, limit: int) -> list[Row]:
+    """Batches with their ``merchant_name``, newest bill day first, from before the (bill_date, id)
+    cursor ``before``."""
+    b = recon_batches
+    stmt = (sa.select(b, merchants.c.name.label("merchant_name"))
+            .select_from(b.join(merchants, merchants.c.id == b.c.merchant_id)))
+    if merchant_id is not None:
+        stmt = stmt.where(b.c.merchant_id == merchant_id)
+    if day is not None:
+        stmt = stmt.where(b.c.bill_date == day)
+    if account_id is not None:
+        stmt = stmt.where(b.c.account_id == account_id)
+    if status:
+        stmt = stmt.where(b.c.status == status)
+    if before is not None:
+        stmt = stmt.where(sa.tuple_(b.c.bill_date, b.c.id) < sa.tuple_(sa.literal(before[0]), sa.literal(before[1])))
+    return await all_rows(conn, stmt.order_by(b.c.bill_date.desc(), b.c.id.desc()).limit(limit))
+
+
+async def recount_open(conn: AsyncConnection, batch_id: str, now: datetime) -> None:
+    """Set the batch's ``open_count`` from its open discrepancies."""
+    D = recon_discrepancies
+    open_count = sa.select(sa.func.count()).where(D.c.batch_id == batch_id, D.c.state == "open").scalar_subquery()
+    await conn.execute(sa.update(recon_batches).where(recon_batches.c.id == batch_id).values(
+        open_count=open_count, updated_at=now))
+
+
 async def discrepancies_of(conn: AsyncConnection, batch_id: str) -> list[Row]:
     return await all_rows(conn, sa.select(recon_discrepancies)
                           .where(recon_discrepancies.c.batch_id == batch_id)
                           .order_by(recon_discrepancies.c.type, recon_discrepancies.c.key))
+
+
+async def get_discrepancy(conn: AsyncConnection, discrepancy_id: str, merchant_id: str | None = None) -> Row | None:
+    stmt = sa.select(recon_discrepancies).where(recon_discrepancies.c.id == discrepancy_id)
+    if merchant_id is not None:
+        stmt = stmt.where(recon_discrepancies.c.merchant_id == merchant_id)
+    return await one(conn, stmt)
+
+
+def fit(column: str, text: str | None) -> str | None:
+    """Text cut to the discrepancies' ``column`` (``succeeded/partially_refunded`` is longer than a status
+    column; MariaDB refuses what SQLite would keep)."""
+    length = getattr(recon_discrepancies.c[column].type, "length", None)
+    return text[:length] if text is not None and length else text
+
+
+async def insert_discrepancy(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(sa.insert(recon_discrepancies).values(**values))
+
+
+async def update_discrepancy(conn: AsyncConnection, discrepancy_id: str, **values: Any) -> None:
+    D = recon_discrepancies
+    await conn.execute(sa.update(D).where(D.c.id == discrepancy_id).values(**values))
+
+
+async def update_open_finding(conn: AsyncConnection, batch_id: str, type_: str, key: str, **values: Any) -> None:
+    """Update the batch's (type, key) discrepancy if it is still open or carried."""
+    D = recon_discrepancies
+    await conn.execute(sa.update(D).where(D.c.batch_id == batch_id, D.c.type == type_, D.c.key == key,
+                                          D.c.state.in_(OPEN_STATES)).values(**values))
+
+
+async def resolve_discrepancy(conn: AsyncConnection, discrepancy_id: str, **values: Any) -> bool:
+    """The conditional transition of a discrepancy from an open state; whether it applied."""
+    D = recon_discrepancies
+    result = await conn.execute(sa.update(D).where(D.c.id == discrepancy_id, D.c.state.in_(OPEN_STATES))
+                                .values(**values))
+    return result.rowcount == 1
+
+
+async def carried_elsewhere(conn: AsyncConnection, account_id: str, batch_id: str) -> list[Row]:
+    """The account's carried discrepancies of batches other than ``batch_id``."""
+    D = recon_discrepancies
+    return await all_rows(conn, sa.select(D).where(D.c.account_id == account_id, D.c.state == "carried",
+                                                   D.c.batch_id != batch_id))
+
+
+async def update_carried(conn: AsyncConnection, discrepancy_id: str, **values: Any) -> None:
+    """Update the discrepancy if it is still carried."""
+    D = recon_discrepancies
+    await conn.execute(sa.update(D).where(D.c.id == discrepancy_id, D.c.state == "carried").values(**values))
+
+
+async def fees_posted(conn: AsyncConnection, ref: str, account: str) -> tuple[int, int]:
+    """(entries, fen): the ledger entries of a day's fees (ref ``ref`` or ``ref:<n>``) and what they
+    posted to the fee ``account``."""
+    entries = (await conn.execute(sa.select(ledger_entries.c.id).where(
+        sa.or_(ledger_entries.c.ref == ref, ledger_entries.c.ref.like(ref + ":%"))))).scalars().all()
+    posted = 0
+    if entries:
+        posted = int((await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger_postings.c.amount), 0)).where(
+            ledger_postings.c.entry_id.in_(entries),
+            ledger_postings.c.account == account))).scalar_one())
+    return len(entries), posted
 
 
 LINE_COLUMNS = ("batch_id", "line_no", "kind", "key", "trade_no", "channel_no", "amount", "fee", "status",

@@ -13,15 +13,13 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, time, timedelta
 
-import sqlalchemy as sa
-
 from gateway.services.context import Services
 from gateway.services.reconciliation import Options
 from gateway.services.reconciliation import engine as recon
 from gateway.services.reconciliation.days import SHANGHAI, today
+from gateway.store import merchants as merchants_repo
+from gateway.store import reconciliation as recon_repo
 from gateway.store.base import utcnow
-from gateway.store.reconciliation import recon_batches
-from gateway.store.tables import channel_accounts
 
 log = logging.getLogger(__name__)
 
@@ -49,29 +47,19 @@ async def tick(svc: Services, now: datetime | None = None) -> int:
 
 async def seed(svc: Services, day: date) -> None:
     async with svc.db.read() as conn:
-        have = set((await conn.execute(sa.select(recon_batches.c.account_id)
-                                       .where(recon_batches.c.bill_date == day))).scalars())
+        have = await recon_repo.accounts_with_batch(conn, day)
     for account in await recon.accounts(svc):
         if account["id"] not in have:
             await recon.ensure_batch(svc, account, day)
 
 
 async def sweep(svc: Services, now: datetime) -> int:
-    b, acct = recon_batches, channel_accounts
     async with svc.db.read() as conn:
-        due = [dict(r) for r in (await conn.execute(
-            sa.select(b.c.id, b.c.account_id, b.c.bill_date, b.c.attempts)
-            .select_from(b.join(acct, acct.c.id == b.c.account_id)).where(
-                acct.c.active == sa.true(),
-                # "running" with its lease run out: the process running it died; run it again.
-                b.c.status.in_(["pending", "not_ready", "failed", "running"]), b.c.next_attempt_at <= now,
-                sa.or_(b.c.lease_until.is_(None), b.c.lease_until < now))
-            .order_by(b.c.next_attempt_at).limit(SWEEP))).mappings()]
+        due = await recon_repo.due_batches(conn, now, SWEEP)
     give_up = _clock(svc.settings.recon_give_up) or time(23, 59)
     for row in due:
         async with svc.db.read() as conn:
-            account = (await conn.execute(sa.select(channel_accounts).where(
-                channel_accounts.c.id == row["account_id"]))).mappings().first()
+            account = await merchants_repo.get_account(conn, row["account_id"])
         if account is None or not account["active"]:
             continue
         report = await recon.run(svc, dict(account), row["bill_date"], Options())
@@ -84,8 +72,7 @@ async def sweep(svc: Services, now: datetime) -> int:
             final = (report["error_code"] or "failed", f"gave up after {MAX_ATTEMPTS} attempts")
         if final:
             async with svc.db.begin() as conn:
-                await conn.execute(sa.update(b).where(b.c.id == row["id"], b.c.lease_until.is_(None)).values(
-                    status="failed", error_code=final[0], error_message=final[1], next_attempt_at=None))
+                await recon_repo.give_up(conn, row["id"], final[0], final[1])
             log.error("reconciliation of %s for %s abandoned: %s", row["account_id"], row["bill_date"], final[1])
         elif report["open"]:
             log.warning("reconciliation of %s for %s: %d open discrepancies", row["account_id"],

@@ -22,7 +22,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from gateway.channels.base import BillFile, BillLine, BillTotals, BillUnavailable
@@ -32,9 +31,8 @@ from gateway.services.reconciliation import match, remedy
 from gateway.services.reconciliation.days import is_over, today
 from gateway.services.reconciliation.match import ATTEMPT_PREFIX, Finding
 from gateway.store import reconciliation as store
+from gateway.store import reconciliation_match as match_queries
 from gateway.store.base import Row, utcnow
-from gateway.store.reconciliation import recon_batches, recon_discrepancies
-from gateway.store.tables import channel_accounts
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +59,8 @@ class Failed(Exception):
 
 
 async def accounts(svc: Services, *, channel: str | None = None, account_id: str | None = None) -> list[Row]:
-    stmt = sa.select(channel_accounts).where(channel_accounts.c.active == sa.true())
-    if channel:
-        stmt = stmt.where(channel_accounts.c.channel == channel)
-    if account_id:
-        stmt = stmt.where(channel_accounts.c.id == account_id)
     async with svc.db.read() as conn:
-        rows = [dict(r) for r in (await conn.execute(stmt.order_by(channel_accounts.c.id))).mappings()]
+        rows = await store.active_accounts(conn, channel=channel, account_id=account_id)
     # In-process channels (stored value) have no bill: their books are ours, held by check-ledger.
     return [r for r in rows if not svc.registry.channel(r["channel"]).in_process]
 
@@ -80,10 +73,7 @@ async def ensure_batch(svc: Services, account: Row, day: date) -> Row:
     now = utcnow()
     try:
         async with svc.db.begin() as conn:
-            await conn.execute(sa.insert(recon_batches).values(
-                id=new_id("rcb"), merchant_id=account["merchant_id"], account_id=account["id"],
-                channel=account["channel"], bill_date=day, status="pending", next_attempt_at=now,
-                created_at=now, updated_at=now))
+            await store.insert_batch(conn, new_id("rcb"), account, day, now)
     except IntegrityError:
         pass  # created meanwhile by another process
     async with svc.db.read() as conn:
@@ -110,12 +100,12 @@ async def run(svc: Services, account: Row, day: date, opts: Options) -> dict[str
             await store.unstage(conn, batch["id"])  # nothing stays from a broken parse
             await store.finish(conn, batch["id"], token, status="not_ready" if exc.not_ready else "failed",
                                error_code=exc.code[:64], error_message=exc.message[:512],
-                               attempts=recon_batches.c.attempts + 1, next_attempt_at=utcnow() + RETRY)
+                               count_attempt=True, next_attempt_at=utcnow() + RETRY)
         log.warning("reconciliation %s %s: %s %s", account["id"], day, exc.code, exc.message)
     except BaseException as exc:
         async with svc.db.begin() as conn:
             await store.finish(conn, batch["id"], token, status="failed", error_code="crashed",
-                               error_message=repr(exc)[:512], attempts=recon_batches.c.attempts + 1,
+                               error_message=repr(exc)[:512], count_attempt=True,
                                next_attempt_at=utcnow() + RETRY)
         raise
     else:
@@ -163,7 +153,7 @@ async def _phases(svc: Services, account: Row, batch: Row, day: date, opts: Opti
                                          _read(svc, match.line_counts, batch["id"]))
     values.update(totals)
     async with svc.db.read() as conn:
-        values["matched"] = await match.matched_count(conn, batch["id"], account["id"],
+        values["matched"] = await match_queries.matched_count(conn, batch["id"], account["id"],
                                                       {f.key for f in disagreeing}, lines.get(("payment", True), 0))
         rows = await store.discrepancies_of(conn, batch["id"])
     values["foreign_count"] = sum(n for (_, ours), n in lines.items() if not ours)
@@ -286,48 +276,37 @@ async def _record(svc: Services, account: Row, batch: Row, day: date, findings: 
     """Upsert this run's findings on (batch, type, key); a manual resolution is kept; what this run
     no longer finds is cleared (``auto_resolved``)."""
     now = utcnow()
-    D = recon_discrepancies
     async with svc.db.begin() as conn:
         existing = {(r["type"], r["key"]): r for r in await store.discrepancies_of(conn, batch["id"])}
         for f in findings:
             values = dict(severity=f.severity, payment_id=f.payment_id, attempt_id=f.attempt_id,
                           refund_id=f.refund_id, local_amount=f.local_amount, channel_amount=f.channel_amount,
-                          local_status=_fit(D.c.local_status, f.local_status),
-                          channel_status=_fit(D.c.channel_status, f.channel_status),
+                          local_status=store.fit("local_status", f.local_status),
+                          channel_status=store.fit("channel_status", f.channel_status),
                           expected_until=f.expected_until, updated_at=now)
             old = existing.pop((f.type, f.key), None)
             if old is None:
-                await conn.execute(sa.insert(D).values(
-                    id=new_id("dis"), batch_id=batch["id"], merchant_id=account["merchant_id"],
+                await store.insert_discrepancy(
+                    conn, id=new_id("dis"), batch_id=batch["id"], merchant_id=account["merchant_id"],
                     account_id=account["id"], bill_date=day, type=f.type, key=f.key, state=f.state,
-                    action=f.action or (f"suggested: {f.remedy}" if f.remedy else None), created_at=now, **values))
+                    action=f.action or (f"suggested: {f.remedy}" if f.remedy else None), created_at=now, **values)
             elif old["state"] in store.FINAL_STATES:
-                await conn.execute(sa.update(D).where(D.c.id == old["id"]).values(**values))
+                await store.update_discrepancy(conn, old["id"], **values)
             else:
                 keep_action = old["action"] if old["state"] == "auto_resolved" and f.state != "auto_resolved" \
                     else None
-                await conn.execute(sa.update(D).where(D.c.id == old["id"]).values(
-                    state=f.state, action=f.action or keep_action or old["action"], **values))
+                await store.update_discrepancy(conn, old["id"], state=f.state,
+                                               action=f.action or keep_action or old["action"], **values)
         for old in existing.values():
             if old["state"] in store.OPEN_STATES:
-                await conn.execute(sa.update(D).where(D.c.id == old["id"]).values(
-                    state="auto_resolved", action=(old["action"] or "") [:80] + " (cleared on re-run)",
-                    updated_at=now))
-
-
-def _fit(column: sa.Column[Any], text: str | None) -> str | None:
-    """Text cut to its column (``succeeded/partially_refunded`` is longer than a status column; MariaDB
-    refuses what SQLite would keep)."""
-    length = getattr(column.type, "length", None)
-    return text[:length] if text is not None and length else text
+                await store.update_discrepancy(
+                    conn, old["id"], state="auto_resolved",
+                    action=(old["action"] or "") [:80] + " (cleared on re-run)", updated_at=now)
 
 
 async def _set(svc: Services, batch_id: str, f: Finding, **values: Any) -> None:
-    D = recon_discrepancies
     async with svc.db.begin() as conn:
-        await conn.execute(sa.update(D).where(D.c.batch_id == batch_id, D.c.type == f.type, D.c.key == f.key,
-                                              D.c.state.in_(store.OPEN_STATES))
-                           .values(updated_at=utcnow(), **values))
+        await store.update_open_finding(conn, batch_id, f.type, f.key, updated_at=utcnow(), **values)
 
 
 async def _remedy(svc: Services, account: Row, batch: Row, day: date, f: Finding, now_day: date) -> None:
@@ -357,19 +336,16 @@ async def _remedy(svc: Services, account: Row, batch: Row, day: date, f: Finding
 
 async def _recheck_carried(svc: Services, account: Row, batch_id: str, now_day: date) -> None:
     """Carry-over: earlier days' carried lines found on a later bill are cleared; past D+2 they open."""
-    D = recon_discrepancies
     async with svc.db.read() as conn:
-        carried = [dict(r) for r in (await conn.execute(sa.select(D).where(
-            D.c.account_id == account["id"], D.c.state == "carried", D.c.batch_id != batch_id))).mappings()]
+        carried = await store.carried_elsewhere(conn, account["id"], batch_id)
     for d in carried:
         kind = "payment" if d["type"] == match.LOCAL_PAID_MISSING else "refund"
         async with svc.db.begin() as conn:
             if await match.found_later(conn, kind, d["key"], d["batch_id"]):
-                await conn.execute(sa.update(D).where(D.c.id == d["id"], D.c.state == "carried").values(
-                    state="auto_resolved", action="found on a neighbouring day's bill", updated_at=utcnow()))
+                await store.update_carried(conn, d["id"], state="auto_resolved",
+                                           action="found on a neighbouring day's bill", updated_at=utcnow())
             elif d["expected_until"] is not None and d["expected_until"] < now_day:
-                await conn.execute(sa.update(D).where(D.c.id == d["id"], D.c.state == "carried").values(
-                    state="open", severity="high", updated_at=utcnow()))
+                await store.update_carried(conn, d["id"], state="open", severity="high", updated_at=utcnow())
 
 
 # -- report -----------------------------------------------------------------------------------------

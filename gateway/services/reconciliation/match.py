@@ -1,27 +1,20 @@
-"""Matching a staged bill against our records: set-wise SQL that returns only what disagrees.
+"""Matching a staged bill against our records: what each disagreeing row means.
 
-Each query joins the batch's staged lines to attempts/refunds on their keys (``ix_recon_lines_*`` and
-the primary keys) and keeps the rows that are not consistent, so the Python side only ever holds the
-discrepancies -- a 1,000,000-line bill that agrees costs a few index scans, not a map in memory.
+The queries are set-wise SQL in :mod:`gateway.store.reconciliation_match` that return only what
+disagrees; here each such row becomes a :class:`Finding` (type, severity, remedy).
 """
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.services.reconciliation.days import CARRY_DAYS, window
-from gateway.services.reconciliation.remedy import PORTAL
-from gateway.store.reconciliation import recon_lines
-from gateway.store.tables import attempts, payments, refunds
+from gateway.store import reconciliation_match as queries
 
 ATTEMPT_PREFIX, REFUND_PREFIX = "att_", "re_"
-
-L, A, P, R = recon_lines, attempts, payments, refunds
 
 # Discrepancy types (README "Reconciliation" lists them with what each means and does).
 PAID_LOCAL_PENDING = "paid_local_pending"
@@ -66,27 +59,13 @@ def _carry(day: date, today: date, f: Finding) -> Finding:
 
 
 async def duplicates(conn: AsyncConnection, batch_id: str) -> list[Finding]:
-    rows = await conn.execute(
-        sa.select(L.c.kind, L.c.key, sa.func.count().label("n"), sa.func.max(L.c.amount).label("amount"))
-        .where(L.c.batch_id == batch_id).group_by(L.c.kind, L.c.key).having(sa.func.count() > 1))
+    rows = await queries.duplicate_lines(conn, batch_id)
     return [Finding(DUPLICATE_LINE, "warn", f"{r.kind}:{r.key}", channel_amount=r.amount,
                     channel_status=f"{r.n} lines") for r in rows]
 
 
 async def payments_disagreeing(conn: AsyncConnection, batch_id: str, account_id: str) -> list[Finding]:
-    double_refund = sa.exists().where(R.c.attempt_id == A.c.id, R.c.automatic == "double_paid")
-    late_refund = sa.exists().where(R.c.payment_id == P.c.id, R.c.automatic == "late_paid")
-    consistent = sa.and_(A.c.id.is_not(None), A.c.amount == L.c.amount, A.c.status == "succeeded",
-                         sa.func.coalesce(P.c.paid_attempt_id, "") == A.c.id, P.c.late == sa.false())
-    rows = await conn.execute(
-        sa.select(L.c.key, L.c.amount.label("bill_amount"), A.c.id.label("attempt_id"),
-                  A.c.status.label("attempt_status"), A.c.amount.label("local_amount"),
-                  P.c.id.label("payment_id"), P.c.status.label("payment_status"), P.c.paid_attempt_id, P.c.late,
-                  double_refund.label("double_refund"), late_refund.label("late_refund"))
-        .select_from(L.outerjoin(A, sa.and_(A.c.id == L.c.key, A.c.account_id == account_id))
-                     .outerjoin(P, P.c.id == A.c.payment_id))
-        .where(L.c.batch_id == batch_id, L.c.kind == "payment", L.c.ours, sa.not_(consistent))
-        .order_by(L.c.key))
+    rows = await queries.payment_lines_disagreeing(conn, batch_id, account_id)
     found: dict[str, Finding] = {}
     for r in rows:
         if r.key in found:
@@ -126,21 +105,7 @@ async def payments_disagreeing(conn: AsyncConnection, batch_id: str, account_id:
 
 
 async def refunds_disagreeing(conn: AsyncConnection, batch_id: str, account_id: str) -> list[Finding]:
-    imported = R.alias("imported")
-    consistent = sa.and_(R.c.id.is_not(None), R.c.amount == L.c.amount, sa.or_(
-        R.c.status == "succeeded", sa.and_(R.c.status == "pending", L.c.status != "SUCCESS")))
-    rows = await conn.execute(
-        sa.select(L.c.key, L.c.trade_no, L.c.amount.label("bill_amount"), L.c.status.label("bill_status"),
-                  R.c.id.label("refund_id"), R.c.status.label("refund_status"), R.c.amount.label("local_amount"),
-                  R.c.payment_id, A.c.id.label("attempt_id"), A.c.payment_id.label("attempt_payment_id"),
-                  imported.c.id.label("imported_id"))
-        .select_from(L.outerjoin(R, R.c.id == L.c.key)
-                     .outerjoin(A, sa.and_(A.c.id == L.c.trade_no, A.c.account_id == account_id))
-                     .outerjoin(imported, sa.and_(imported.c.attempt_id == L.c.trade_no,
-                                                  imported.c.out_refund_no == L.c.key,
-                                                  imported.c.automatic == PORTAL)))
-        .where(L.c.batch_id == batch_id, L.c.kind == "refund", L.c.ours, sa.not_(consistent))
-        .order_by(L.c.key))
+    rows = await queries.refund_lines_disagreeing(conn, batch_id, account_id)
     found: dict[str, Finding] = {}
     for r in rows:
         if r.key in found:
@@ -167,31 +132,16 @@ async def refunds_disagreeing(conn: AsyncConnection, batch_id: str, account_id: 
     return list(found.values())
 
 
-def _on_a_bill(kind: str, key: sa.ColumnElement[Any]) -> sa.Exists:
-    """The line is on this bill or on another of ours (a neighbouring day: a timing difference, not a
-    discrepancy). One probe of ``ix_recon_lines_kind_key``: our keys are unique across accounts."""
-    return sa.exists().where(L.c.kind == kind, L.c.key == key)
-
-
 async def local_missing(conn: AsyncConnection, batch_id: str, account_id: str, day: date,
                         today: date) -> list[Finding]:
     start, end = window(day)
     found: list[Finding] = []
-    rows = await conn.execute(
-        sa.select(A.c.id, A.c.payment_id, A.c.amount, A.c.status)
-        .where(A.c.account_id == account_id, A.c.status == "succeeded", A.c.paid_at >= start, A.c.paid_at < end,
-               sa.not_(_on_a_bill("payment", A.c.id))).order_by(A.c.id))
+    rows = await queries.paid_attempts_off_the_bills(conn, account_id, start, end)
     for r in rows:
         found.append(_carry(day, today, Finding(
             LOCAL_PAID_MISSING, "high", r.id, payment_id=r.payment_id, attempt_id=r.id, local_amount=r.amount,
             local_status=r.status, remedy="query_paid")))
-    key = sa.case((R.c.automatic == PORTAL, R.c.out_refund_no), else_=R.c.id)
-    rows = await conn.execute(
-        sa.select(R.c.id, key.label("key"), R.c.payment_id, R.c.attempt_id, R.c.amount, R.c.status)
-        .select_from(R.join(A, A.c.id == R.c.attempt_id))
-        .where(A.c.account_id == account_id, R.c.status == "succeeded", R.c.succeeded_at >= start,
-               R.c.succeeded_at < end, sa.not_(_on_a_bill("refund", key)))
-        .order_by(R.c.id))
+    rows = await queries.refunds_off_the_bills(conn, account_id, start, end)
     for r in rows:
         found.append(_carry(day, today, Finding(
             LOCAL_REFUND_MISSING, "high", r.key, payment_id=r.payment_id, attempt_id=r.attempt_id,
@@ -199,62 +149,16 @@ async def local_missing(conn: AsyncConnection, batch_id: str, account_id: str, d
     return found
 
 
-RECHECK_MAX = 5_000  # disagreeing payment keys re-checked by key; more, and the whole batch is joined again
-
-
-async def matched_count(conn: AsyncConnection, batch_id: str, account_id: str,
-                        disagreeing: Collection[str] | None = None, ours_payment_lines: int | None = None) -> int:
-    """Lines that agree with our records now (after the remedies).
-
-    Given ``disagreeing`` -- the keys :func:`payments_disagreeing` found before the remedies -- and the
-    batch's count of our payment lines, only those keys' lines are joined again: every other line of
-    ours agreed then, and remedies touch only the attempts and payments they were found for. On MariaDB
-    this saves joining a million lines to attempts and payments a second time."""
-    pay_join = L.join(A, A.c.id == L.c.key).join(P, P.c.id == A.c.payment_id)
-    agrees = sa.and_(A.c.account_id == account_id, A.c.status == "succeeded", A.c.amount == L.c.amount,
-                     P.c.paid_attempt_id == A.c.id)
-    pay_where = [L.c.batch_id == batch_id, L.c.kind == "payment"]
-    if disagreeing is not None and ours_payment_lines is not None and len(disagreeing) <= RECHECK_MAX:
-        keys = sorted(disagreeing)
-        if keys:
-            pay_where.append(L.c.key.in_(keys))
-            found = await conn.execute(sa.select(sa.func.count()).where(*pay_where, L.c.ours))
-            ours_payment_lines -= int(found.scalar_one())  # the lines that agreed before the remedies...
-        pay = ours_payment_lines
-        if keys:  # ...and those of the disagreeing ones that agree now
-            pay += int((await conn.execute(
-                sa.select(sa.func.count()).select_from(pay_join).where(*pay_where, agrees))).scalar_one())
-    else:
-        pay = int((await conn.execute(sa.select(sa.func.count()).select_from(pay_join)
-                                      .where(*pay_where, agrees))).scalar_one())
-    ref = await conn.execute(
-        sa.select(sa.func.count()).select_from(L.join(R, R.c.id == L.c.key))
-        .where(L.c.batch_id == batch_id, L.c.kind == "refund", R.c.status == "succeeded",
-               R.c.amount == L.c.amount))
-    return pay + int(ref.scalar_one())
-
-
 async def line_counts(conn: AsyncConnection, batch_id: str) -> dict[tuple[str, bool], int]:
-    """The batch's staged lines counted by (kind, ours): one pass over its rows."""
-    rows = await conn.execute(sa.select(L.c.kind, L.c.ours, sa.func.count()).where(L.c.batch_id == batch_id)
-                              .group_by(L.c.kind, L.c.ours))
-    return {(kind, bool(ours)): int(n) for kind, ours, n in rows}
+    """The batch's staged lines counted by (kind, ours)."""
+    return await queries.line_counts(conn, batch_id)
 
 
 async def local_totals(conn: AsyncConnection, account_id: str, day: date) -> dict[str, int]:
+    """The account's succeeded payments and refunds of the (Shanghai) bill day: counts and sums."""
     start, end = window(day)
-    pay = (await conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(A.c.amount), 0)).where(
-        A.c.account_id == account_id, A.c.status == "succeeded", A.c.paid_at >= start, A.c.paid_at < end))).one()
-    ref = (await conn.execute(
-        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(R.c.amount), 0))
-        .select_from(R.join(A, A.c.id == R.c.attempt_id))
-        .where(A.c.account_id == account_id, R.c.status == "succeeded", R.c.succeeded_at >= start,
-               R.c.succeeded_at < end))).one()
-    return {"local_pay_count": int(pay[0]), "local_pay_amount": int(pay[1]),
-            "local_refund_count": int(ref[0]), "local_refund_amount": int(ref[1])}
+    return await queries.local_totals(conn, account_id, start, end)
 
 
 async def found_later(conn: AsyncConnection, kind: str, key: str, batch_id: str) -> bool:
-    return (await conn.execute(sa.select(L.c.line_no).where(L.c.kind == kind, L.c.key == key,
-                                                            L.c.batch_id != batch_id).limit(1))).first() is not None
-
+    return await queries.found_later(conn, kind, key, batch_id)

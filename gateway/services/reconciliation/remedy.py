@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.channels.base import FEE_UNITS_PER_FEN, RefundRequest
@@ -24,14 +23,12 @@ from gateway.services.payments import apply_trade_state
 from gateway.store import ledger
 from gateway.store import merchants as merchants_repo
 from gateway.store import payments as payments_repo
+from gateway.store import reconciliation as recon_repo
 from gateway.store import refunds as refunds_repo
 from gateway.store.base import Row
-from gateway.store.reconciliation import FEE_KIND, fee_account, fee_ref
-from gateway.store.tables import ledger_entries, ledger_postings
+from gateway.store.reconciliation import FEE_KIND, PORTAL, fee_account, fee_ref
 
 log = logging.getLogger(__name__)
-
-PORTAL = "channel_portal"  # ``refunds.automatic`` of a refund made in the channel's merchant portal
 
 
 @dataclass(frozen=True)
@@ -123,17 +120,11 @@ async def post_fees(conn: AsyncConnection, account: Row, day: str, fen: int, cur
     posts only the difference (ref ``…:<n>``), so the day's entries always sum to the bill's fees.
     Returns the fen now posted for the day."""
     ref = fee_ref(account["id"], day)
-    entries = (await conn.execute(sa.select(ledger_entries.c.id).where(
-        sa.or_(ledger_entries.c.ref == ref, ledger_entries.c.ref.like(ref + ":%"))))).scalars().all()
-    posted = 0
-    if entries:
-        posted = int((await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger_postings.c.amount), 0)).where(
-            ledger_postings.c.entry_id.in_(entries),
-            ledger_postings.c.account == fee_account(account["id"])))).scalar_one())
+    entries, posted = await recon_repo.fees_posted(conn, ref, fee_account(account["id"]))
     delta = fen - posted
     if delta:
         amount = Money(delta, currency)
-        await ledger.post(conn, ref=f"{ref}:{len(entries)}" if entries else ref, kind=FEE_KIND,
+        await ledger.post(conn, ref=f"{ref}:{entries}" if entries else ref, kind=FEE_KIND,
                           merchant_id=account["merchant_id"], postings=[
                               (fee_account(account["id"]), amount), (ledger.channel_account(account["id"]), -amount)])
     return fen

@@ -18,11 +18,7 @@ operators at once resolve it once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal, get_args
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.errors import GatewayError, InvalidState, NotFound, ValidationFailed
 from gateway.services.context import Services
@@ -30,8 +26,7 @@ from gateway.services.reconciliation import match, remedy
 from gateway.services.reconciliation.engine import discrepancy_view
 from gateway.store import merchants as merchants_repo
 from gateway.store import reconciliation as store
-from gateway.store.base import Row, one, utcnow
-from gateway.store.reconciliation import recon_batches, recon_discrepancies
+from gateway.store.base import Row, utcnow
 
 Action = Literal["accept_channel", "accept_ours", "ignore"]
 ACTIONS: tuple[str, ...] = get_args(Action)
@@ -70,15 +65,14 @@ async def resolve(svc: Services, discrepancy_id: str, action: str, reason: str, 
     if action == "accept_channel":
         detail = await _take_channel_side(svc, d)
     now = utcnow()
-    D = recon_discrepancies
     async with svc.db.begin() as conn:
-        result = await conn.execute(sa.update(D).where(D.c.id == d["id"], D.c.state.in_(store.OPEN_STATES)).values(
-            state=STATE_AFTER[action], action=f"{action}: {detail}"[:128], note=reason[:REASON_MAX],
-            resolved_by=operator, resolved_at=now, updated_at=now))
-        if result.rowcount == 1:
-            await _recount(conn, d["batch_id"], now)
+        applied = await store.resolve_discrepancy(
+            conn, d["id"], state=STATE_AFTER[action], action=f"{action}: {detail}"[:128], note=reason[:REASON_MAX],
+            resolved_by=operator, resolved_at=now, updated_at=now)
+        if applied:
+            await store.recount_open(conn, d["batch_id"], now)
     d = await _get(svc, discrepancy_id, merchant_id)
-    if result.rowcount != 1:  # another resolution won the race
+    if not applied:  # another resolution won the race
         return _already(d, action)
     return Resolution(discrepancy_view(d), applied=True)
 
@@ -99,11 +93,8 @@ def _already(d: Row, action: str) -> Resolution:
 
 
 async def _get(svc: Services, discrepancy_id: str, merchant_id: str | None) -> Row:
-    stmt = sa.select(recon_discrepancies).where(recon_discrepancies.c.id == discrepancy_id)
-    if merchant_id is not None:
-        stmt = stmt.where(recon_discrepancies.c.merchant_id == merchant_id)
     async with svc.db.read() as conn:
-        d = await one(conn, stmt)
+        d = await store.get_discrepancy(conn, discrepancy_id, merchant_id)
     if d is None:
         raise NotFound(f"No discrepancy {discrepancy_id}")
     return d
@@ -130,9 +121,3 @@ async def _take_channel_side(svc: Services, d: Row) -> str:
         raise ChannelNotConfirmed(f"the channel did not confirm: {done.action}")
     return done.action
 
-
-async def _recount(conn: AsyncConnection, batch_id: str, now: datetime) -> None:
-    D = recon_discrepancies
-    open_count = sa.select(sa.func.count()).where(D.c.batch_id == batch_id, D.c.state == "open").scalar_subquery()
-    await conn.execute(sa.update(recon_batches).where(recon_batches.c.id == batch_id).values(
-        open_count=open_count, updated_at=now))

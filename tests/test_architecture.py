@@ -1,5 +1,6 @@
 """The import rules of ``gateway/``, read from the source: no import circle (function-local imports count,
-``TYPE_CHECKING``-only ones don't), the core never imports the sandbox, and the layers point one way."""
+``TYPE_CHECKING``-only ones don't), the core never imports the sandbox, the layers point one way, and
+only the store builds SQL."""
 from __future__ import annotations
 
 import ast
@@ -26,27 +27,39 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return hidden
 
 
-def imports_of(module: str) -> set[str]:
-    """The modules of ours that ``module`` imports at run time (``from pkg import sub`` is ``pkg.sub``)."""
+def _import_statements(module: str, *, run_time_only: bool = True) -> list[tuple[str, list[str]]]:
+    """``(base, names)`` of each import in ``module``, made absolute: ``import a.b`` is ``("a.b", [])``,
+    ``from a import b, c`` is ``("a", ["a.b", "a.c"])`` (``run_time_only``: ``TYPE_CHECKING`` ones left out)."""
     path = MODULES[module]
     tree = ast.parse(path.read_text())
-    hidden = _type_checking_nodes(tree)
+    hidden = _type_checking_nodes(tree) if run_time_only else set()
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
+    found: list[tuple[str, list[str]]] = []
     for node in ast.walk(tree):
         if id(node) in hidden:
             continue
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name in MODULES)
+            found.extend((a.name, []) for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            subs = [f"{base}.{a.name}" for a in node.names]
-            found.update(s for s in subs if s in MODULES)
-            if base in MODULES and any(s not in MODULES for s in subs):
+            found.append((base, [f"{base}.{a.name}" for a in node.names]))
+    return found
+
+
+def imports_of(module: str) -> set[str]:
+    """The modules of ours that ``module`` imports at run time (``from pkg import sub`` is ``pkg.sub``)."""
+    found: set[str] = set()
+    for base, subs in _import_statements(module):
+        if not subs:
+            if base in MODULES:
                 found.add(base)
+            continue
+        found.update(s for s in subs if s in MODULES)
+        if base in MODULES and any(s not in MODULES for s in subs):
+            found.add(base)
     found.discard(module)
     return found
 
@@ -105,3 +118,55 @@ def test_services_do_not_reach_into_the_surfaces_or_tasks() -> None:
     upper = ("gateway.api", "gateway.checkout", "gateway.callbacks", "gateway.tasks", "gateway.admin",
              "gateway.app", "gateway.cli")
     assert _layer_imports("gateway.services", upper) == {}
+
+
+# -- the store owns the SQL (issue 9) ---------------------------------------------------------------
+
+SQL_OWNERS = ("gateway.store", "gateway.sandbox", "gateway.app")  # and migrations/, outside gateway/
+SQLALCHEMY_ALLOWED = ("sqlalchemy.ext.asyncio", "sqlalchemy.exc")  # AsyncConnection for hints, errors to catch
+
+
+def _is(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def sqlalchemy_imports_of(module: str) -> set[str]:
+    """What ``module`` imports of SQLAlchemy, ``TYPE_CHECKING`` ones included (``from sqlalchemy import
+    select`` is ``sqlalchemy.select``; ``from sqlalchemy.exc import IntegrityError`` is ``sqlalchemy.exc``)."""
+    found: set[str] = set()
+    for base, subs in _import_statements(module, run_time_only=False):
+        if not _is(base, ("sqlalchemy",)):
+            continue
+        found.update([base] if not subs or _is(base, SQLALCHEMY_ALLOWED) else subs)
+    return found
+
+
+def _owns_sql(module: str) -> bool:
+    return _is(module, SQL_OWNERS)
+
+
+def test_the_sqlalchemy_reader_is_read() -> None:
+    """Guards the reader: the store's own imports are seen, and an allowed one is told apart."""
+    assert "sqlalchemy" in sqlalchemy_imports_of("gateway.store.payments")
+    assert sqlalchemy_imports_of("gateway.services.payments") <= {"sqlalchemy.exc", "sqlalchemy.ext.asyncio"}
+    assert sqlalchemy_imports_of("gateway.services.payments")
+
+
+def test_only_the_store_builds_queries() -> None:
+    """Services, checkout, tasks, API and admin build no SQL: outside the store (and the sandbox, the
+    composition root and the migrations) SQLAlchemy is imported only for ``AsyncConnection`` and its
+    exceptions, and the tables never."""
+    offenders = {m: sorted(t for t in sqlalchemy_imports_of(m) if not _is(t, SQLALCHEMY_ALLOWED))
+                 for m in MODULES if not _owns_sql(m)}
+    assert {m: t for m, t in offenders.items() if t} == {}
+    tables = {m: sorted(t for t in _all_imports_of(m) if t == "gateway.store.tables")
+              for m in MODULES if not _owns_sql(m)}
+    assert {m: t for m, t in tables.items() if t} == {}
+
+
+def _all_imports_of(module: str) -> set[str]:
+    """Our modules ``module`` imports, ``TYPE_CHECKING`` ones included."""
+    found: set[str] = set()
+    for base, subs in _import_statements(module, run_time_only=False):
+        found.update(s for s in [base, *subs] if s in MODULES)
+    return found

@@ -93,8 +93,9 @@ class _Answers:
 
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """For ``v3.*`` routes: injected faults around authentication and the handler; 2xx answers are
-    signed (bill downloads excepted, as WeChat does) with the key the current mode selects."""
+    """For ``v3.*`` routes: injected faults around authentication and the handler; answers to an
+    authenticated request -- 2xx and business refusals -- are signed (bill downloads excepted, as WeChat
+    does) with the key the current mode selects; a 401 ``SIGN_ERROR`` is not."""
     name = request.match_info.route.name or ""
     if not name.startswith("v3."):
         return await handler(request)
@@ -107,7 +108,11 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         try:
             response = await handler(request)
         except ApiError as exc:
-            return error_response(exc.status, exc.code, exc.message, exc.detail)
+            # WeChat Pay signs every answer to a request it authenticated, its refusals included.
+            refusal = error_response(exc.status, exc.code, exc.message, exc.detail)
+            refusal.headers.update(state.signed_headers(bytes(refusal.body or b""),  # type: ignore[arg-type]
+                                                        corrupt=corrupt))
+            return refusal
         if 200 <= response.status < 300 and name != "v3.billdownload" and isinstance(response, web.Response):
             response.headers.update(state.signed_headers(bytes(response.body or b""),  # type: ignore[arg-type]
                                                          corrupt=corrupt))

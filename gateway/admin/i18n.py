@@ -66,9 +66,12 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "loops": ("后台任务", "Background loops"), "config": ("配置", "Configuration"),
     "new_merchant": ("新建商户", "New merchant"), "create": ("创建", "Create"), "save": ("保存", "Save"),
     "replace_credentials": ("更换渠道凭据", "Replace channel credentials"),
-    "credentials_hint": ("凭据从不显示；新凭据先试用密钥再加密保存，旧凭据随即失效。",
-                         "Credentials are never shown; new ones are tried, then sealed; the old ones stop at once."),
+    "credentials_hint": ("凭据从不显示；新凭据先向渠道试用（签名查询）再加密保存，旧凭据随即失效。",
+                         "Credentials are never shown; new ones are tried against the channel (a signed query), "
+                         "then sealed; the old ones stop at once."),
     "you": ("当前用户", "Signed in as"), "menu": ("菜单", "Menu"),
+    "test_credentials": ("测试凭据", "Test credentials"),
+    "credentials_work": ("凭据可用：渠道接受了签名，其应答验签通过", "credentials work: the channel took our signature and its answer verified"),
 }
 
 CATALOGUE = Catalogue({"zh-CN": {k: v[0] for k, v in _MESSAGES.items()},

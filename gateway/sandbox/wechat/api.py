@@ -79,7 +79,11 @@ def authenticate(state: SandboxState, request: web.Request, body: bytes) -> str 
 
 
 class _Answers:
-    """How WeChat Pay's API fails (see :class:`gateway.sandbox.kit.FaultAnswers`)."""
+    """How WeChat Pay's API fails (see :class:`gateway.sandbox.kit.FaultAnswers`). A business refusal is
+    an answer to an authenticated request: signed, as WeChat Pay signs it."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
 
     def server_error(self) -> web.Response:
         return error_response(500, "SYSTEM_ERROR", "系统错误")
@@ -88,7 +92,9 @@ class _Answers:
         return error_response(504, "SYSTEM_ERROR", "系统超时")
 
     def business(self, fault: kit.Fault) -> web.Response:
-        return error_response(fault.status or 400, fault.code or "INVALID_REQUEST", fault.message or "注入的业务错误")
+        refusal = error_response(fault.status or 400, fault.code or "INVALID_REQUEST", fault.message or "注入的业务错误")
+        refusal.headers.update(self.state.signed_headers(bytes(refusal.body or b"")))  # type: ignore[arg-type]
+        return refusal
 
 
 @web.middleware
@@ -118,7 +124,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
                                                          corrupt=corrupt))
         return response
 
-    return await kit.faults.answer(request.app[kit.FAULTS].take("api", request.path), call, _Answers())
+    return await kit.faults.answer(request.app[kit.FAULTS].take("api", request.path), call, _Answers(state))
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

@@ -149,3 +149,11 @@ async def test_alipay_unsigned_answers(sqlite_gateway: Gateway, sub_code: str, p
     assert not result.ok and result.problem == problem, result
     if problem == SIGNATURE_REJECTED:
         assert "unsigned" in (result.detail or "")
+
+
+async def test_a_page_that_is_not_the_channel_is_unreachable(sqlite_gateway: Gateway) -> None:
+    """A wrong host answering its own 404 page is not the channel refusing anything."""
+    gw = sqlite_gateway
+    channel_api = gw.svc.registry.channel("wechat").open(_good(gw, "wechat"), gw.http, f"{gw.url}/nowhere")
+    result = await channel_api.check()
+    assert not result.ok and result.problem == UNREACHABLE, result

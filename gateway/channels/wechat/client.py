@@ -218,6 +218,8 @@ class WechatChannel:
         code, message = code if isinstance(code, str) else None, message if isinstance(message, str) else None
         if status >= 500 or status == 429:
             return CredentialCheck.failed(UNREACHABLE, f"HTTP {status} {code or ''}"[:160])
+        if not data and not 200 <= status < 300:  # a proxy's or a wrong host's page: not WeChat Pay speaking
+            return CredentialCheck.failed(UNREACHABLE, f"HTTP {status}: not a WeChat Pay answer")
         if status == 401:
             return tf.credential_check(status, code, message)
         try:
@@ -225,8 +227,6 @@ class WechatChannel:
         except VerificationError as exc:
             return CredentialCheck.failed(
                 ANSWER_UNVERIFIABLE, f"WeChat Pay's answer does not verify with the configured platform key ({exc.code})")
-        if not data and status != 204:
-            return CredentialCheck.failed(UNREACHABLE, f"HTTP {status}: not a JSON answer")
         return tf.credential_check(status, code, message)
 
     async def close(self, trade: TradeRef | str) -> CloseResult:

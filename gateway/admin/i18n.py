@@ -56,6 +56,9 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "rotate_webhook_secret": ("轮换通知密钥", "Rotate webhook secret"),
     "shown_once": ("仅显示这一次，请立即保存：", "Shown this once; store it now:"),
     "accounts": ("渠道账户", "Channel accounts"), "return_domains": ("回跳域名", "Return domains"),
+    "test_credentials": ("测试凭据", "Test credentials"),
+    "credentials_work": ("凭据可用：渠道接受了签名，其应答验签通过",
+                         "credentials work: the channel took our signature and its answer verified"),
     "role": ("角色", "Role"), "invite": ("邀请", "Invite"), "disable": ("停用", "Disable"), "enable": ("启用", "Enable"),
     "reset_mfa": ("重置登录", "Reset sign-in"), "enroll_link": ("登录设置链接（24 小时内有效）：", "Enrolment link (valid 24 h):"),
     "last_login": ("上次登录", "Last login"), "disabled": ("已停用", "Disabled"),
@@ -66,12 +69,9 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "loops": ("后台任务", "Background loops"), "config": ("配置", "Configuration"),
     "new_merchant": ("新建商户", "New merchant"), "create": ("创建", "Create"), "save": ("保存", "Save"),
     "replace_credentials": ("更换渠道凭据", "Replace channel credentials"),
-    "credentials_hint": ("凭据从不显示；新凭据先向渠道试用（签名查询）再加密保存，旧凭据随即失效。",
-                         "Credentials are never shown; new ones are tried against the channel (a signed query), "
-                         "then sealed; the old ones stop at once."),
+    "credentials_hint": ("凭据从不显示；新凭据先试用密钥再加密保存，旧凭据随即失效。",
+                         "Credentials are never shown; new ones are tried, then sealed; the old ones stop at once."),
     "you": ("当前用户", "Signed in as"), "menu": ("菜单", "Menu"),
-    "test_credentials": ("测试凭据", "Test credentials"),
-    "credentials_work": ("凭据可用：渠道接受了签名，其应答验签通过", "credentials work: the channel took our signature and its answer verified"),
 }
 
 CATALOGUE = Catalogue({"zh-CN": {k: v[0] for k, v in _MESSAGES.items()},

@@ -55,6 +55,8 @@ def parser() -> argparse.ArgumentParser:
     sc.add_argument("--credentials", required=True,
                     help=f"JSON file; '-' for standard input. Fields -- {credentials_help()}")
     sc.add_argument("--methods", help="comma-separated pay methods to enable (default: all of the channel's)")
+    sc.add_argument("--no-check", action="store_true",
+                    help="store without first trying the credentials against the channel (a signed query)")
     sb = sub.add_parser("sandbox", help="run the channel sandboxes as their own process")
     _common(sb)
     _common(sub.add_parser("sandbox-credentials", help="print what a merchant integration needs per sandbox"))
@@ -224,7 +226,7 @@ async def update_merchant_cmd(settings: Settings, args: argparse.Namespace) -> i
 
 async def set_channel_cmd(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.channels.registry import default_registry
-    from gateway.services.merchants import set_channel_account
+    from gateway.services.merchants import CredentialsRejected, set_channel_account
 
     settings = settings.with_secret_key()
     text = sys.stdin.read() if args.credentials == "-" else Path(args.credentials).read_text(encoding="utf-8")  # noqa: ASYNC240
@@ -234,7 +236,11 @@ async def set_channel_cmd(settings: Settings, args: argparse.Namespace) -> int:
     try:
         account_id = await set_channel_account(
             db, settings, default_registry(), args.merchant, args.channel, json.loads(text),
-            args.methods.split(",") if args.methods else None)
+            args.methods.split(",") if args.methods else None, check=not getattr(args, "no_check", False))
+    except CredentialsRejected as exc:  # one line: what the channel said, nothing stored
+        print(json.dumps({"error": "credentials_rejected", "channel": args.channel, "problem": exc.result.problem,
+                          "detail": exc.result.detail, "stored": False}, ensure_ascii=False), file=sys.stderr)
+        return 3
     except (ValueError, KeyError, LookupError) as exc:  # never echo the credentials themselves
         print(json.dumps({"error": type(exc).__name__, "detail": str(exc)[:200]}), file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.channels.base import CredentialCheck
 from gateway.crypto.secrets import hash_api_key, new_api_key
 from gateway.domain.errors import NotFound
 from gateway.domain.states import AttemptStatus, RefundStatus
@@ -91,7 +92,17 @@ async def update_merchant(svc: Services, merchant_id: str, *, webhook_url: str |
         raise NotFound(f"No merchant {merchant_id}") from None
 
 
+# Credentials the channel refused (``.result`` is the :class:`CredentialCheck`): nothing was stored.
+CredentialsRejected = merchant_service.CredentialsRejected
+
+
 async def set_channel(svc: Services, merchant_id: str, channel: str, credentials: dict[str, Any]) -> str:
-    """Replace (or add) the merchant's account at a channel; the keys are tried before they are stored."""
+    """Replace (or add) the merchant's account at a channel; the keys are parsed and tried against the
+    channel before they are stored (:class:`CredentialsRejected`)."""
     return await merchant_service.set_channel_account(svc.db, svc.settings, svc.registry, merchant_id, channel,
                                                       credentials)
+
+
+async def check_account(svc: Services, merchant_id: str, account_id: str) -> CredentialCheck:
+    """Try a stored account's credentials against its channel; changes nothing."""
+    return await merchant_service.check_account(svc.db, svc.pool, merchant_id, account_id)

@@ -271,14 +271,19 @@ async def merchants(request: web.Request) -> web.Response:
 @routes.get("/merchants/{id}", name="merchant")
 @guard()
 async def merchant(request: web.Request) -> web.Response:
+    return await merchant_page(request, {"done": request.query.get("done")})
+
+
+async def merchant_page(request: web.Request, extra: Mapping[str, Any]) -> web.Response:
+    """The merchant's page (also what a "Test credentials" answers with, its result in ``extra``)."""
     async with request.config_dict[keys.DB].read() as conn:
         m = await stats.merchant(conn, request.match_info["id"], operator_of(request).scope)
         if m is None:
             raise NotFound("No merchant")
         accounts = await stats.merchant_accounts(conn, m["id"])
-    return page(request, "admin/merchant.html", {"m": m, "accounts": accounts, "done": request.query.get("done"),
+    return page(request, "admin/merchant.html", {"m": m, "accounts": accounts,
                                                  "channels": sorted(request.config_dict[keys.SERVICES].registry.channels),
-                                                 "domains": json.loads(m["return_domains"] or "[]")})
+                                                 "domains": json.loads(m["return_domains"] or "[]"), **extra})
 
 
 @routes.get("/operators", name="operators")

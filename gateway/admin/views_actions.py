@@ -10,6 +10,7 @@ from gateway import keys
 from gateway.admin import actions, auth
 from gateway.admin.access import MERCHANT_KEYS, OPERATORS, PAY_ACTIONS, REFUND, RESEND, guard, operator_of
 from gateway.admin.common import audited, in_scope, page
+from gateway.admin.views import merchant_page
 from gateway.domain.errors import NotFound, ValidationFailed
 from gateway.domain.money import parse_major
 from gateway.store import operators as operators_repo
@@ -242,6 +243,24 @@ async def merchant_channel(request: web.Request) -> web.Response:
                        merchant_id=m["id"], detail={"channel": channel, "fields": sorted(credentials)}) as detail:
         try:
             detail["account_id"] = await actions.set_channel(svc, m["id"], channel, credentials)
+        except actions.CredentialsRejected as exc:
+            detail["check"] = exc.result.problem
+            raise ValidationFailed(f"the channel refused the credentials: {exc.result.problem}"
+                                   + (f" ({exc.result.detail})" if exc.result.detail else "")) from None
         except (ValueError, KeyError, TypeError) as exc:
             raise ValidationFailed(f"the credentials do not work: {type(exc).__name__}") from None
     raise _back(request, "merchant", "channel", id=m["id"])
+
+
+@routes.post("/merchants/{id}/check", name="merchant_check")
+@guard(MERCHANT_KEYS)
+async def merchant_check(request: web.Request) -> web.Response:
+    """"Test credentials": try a stored account's credentials against its channel (a signed query; nothing
+    changes, so no step-up) and show the result on the merchant's page."""
+    m, form = await _merchant(request), await request.post()
+    account_id = str(form.get("account", ""))[:64]
+    async with audited(request, "merchant.channel_check", object_type="channel_account", object_id=account_id,
+                       merchant_id=m["id"]) as detail:
+        result = await actions.check_account(request.config_dict[keys.SERVICES], m["id"], account_id)
+        detail |= {"ok": result.ok, "problem": result.problem}
+    return await merchant_page(request, {"check": result, "check_account": account_id})

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol
 
 import aiohttp
 
+from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import ActionKind, PayAction
@@ -158,6 +159,36 @@ class Notification:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
+# Why a credential check failed (:class:`CredentialCheck`): stable codes, for the CLI, the console and logs.
+SIGNATURE_REJECTED = "signature_rejected"    # the channel refused our signature: private key, serial, app id
+ANSWER_UNVERIFIABLE = "answer_unverifiable"  # its answer did not verify with the configured keys/certificates
+UNREACHABLE = "unreachable"                  # timeout, network, 5xx, an answer that is no answer
+REFUSED = "refused"                          # another business error (``detail`` carries the channel's code)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialCheck:
+    """What trying an account's credentials against the channel found (:meth:`Channel.check`): ``ok``,
+    or ``problem`` (one of the codes above) and a one-line ``detail`` that never holds a secret."""
+
+    ok: bool
+    problem: str | None = None
+    detail: str | None = None
+
+    @staticmethod
+    def passed(detail: str | None = None) -> CredentialCheck:
+        return CredentialCheck(True, None, detail)
+
+    @staticmethod
+    def failed(problem: str, detail: str | None = None) -> CredentialCheck:
+        return CredentialCheck(False, problem, detail)
+
+
+def probe_trade_no() -> str:
+    """A trade number in our format that no attempt has or will have: what a credential check asks about."""
+    return new_id("chk")
+
+
 class VerificationError(Exception):
     """A callback that is forged, tampered, stale or malformed. ``code`` is stable, for the notify log."""
 
@@ -261,6 +292,10 @@ class Channel(Protocol):
         """Stream the day's bill into ``dest`` while hashing it (never held in memory); ``None`` when
         the channel has no bill that day; :class:`BillUnavailable` otherwise (a channel hash that does
         not match is ``hash_mismatch``)."""
+
+    async def check(self) -> CredentialCheck:
+        """Try the credentials with a harmless signed call (a query of a trade that cannot exist) whose
+        answer must verify; never raises for the channel's answers or their absence."""
 
     async def parse_callback(self, raw: RawCallback) -> Notification:
         """Verify (signature, time window, decryption) and parse; raise :class:`VerificationError`."""

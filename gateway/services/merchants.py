@@ -7,7 +7,10 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from gateway.channels.pool import seal_credentials
+import aiohttp
+
+from gateway.channels.base import CredentialCheck
+from gateway.channels.pool import ChannelPool, seal_credentials
 from gateway.channels.registry import account_ref
 from gateway.config import Settings
 from gateway.crypto.secrets import hash_api_key, new_api_key, new_webhook_secret, seal
@@ -53,12 +56,37 @@ async def add_account(conn: Any, settings: Settings, merchant_id: str, channel: 
     return account_id
 
 
+class CredentialsRejected(ValueError):
+    """Credentials that failed :func:`check_credentials`; ``result`` says how (nothing was stored)."""
+
+    def __init__(self, channel: str, result: CredentialCheck) -> None:
+        super().__init__(f"{channel} credentials failed the check: {result.problem}"
+                         + (f" ({result.detail})" if result.detail else ""))
+        self.channel, self.result = channel, result
+
+
+async def check_credentials(settings: Settings, registry: Any, channel: str, credentials: dict[str, Any],
+                            http: aiohttp.ClientSession | None = None) -> CredentialCheck:
+    """Try an account's credentials against its channel (:meth:`Channel.check`: a harmless signed call
+    whose answer must verify). ``open`` raises ``ValueError``/``KeyError`` on keys that do not parse.
+    Without ``http`` (the CLI), a session is opened for the one call."""
+    factory = registry.channel(channel)
+    endpoint = settings.endpoint(factory.settings[0]) if factory.settings else ""  # "": in process
+    if http is None:
+        async with aiohttp.ClientSession() as own:
+            return await factory.open(credentials, own, endpoint).check()
+    return await factory.open(credentials, http, endpoint).check()
+
+
 async def set_channel_account(db: Database, settings: Settings, registry: Any, merchant_id: str, channel: str,
-                              credentials: dict[str, Any], pay_methods: list[str] | None = None) -> str:
+                              credentials: dict[str, Any], pay_methods: list[str] | None = None, *,
+                              check: bool = True, http: aiohttp.ClientSession | None = None) -> str:
     """Configure a merchant's account at a channel: replace its credentials in place (attempts and
     refunds keep pointing at the same account, so callbacks for them still verify), or add one.
 
-    The credentials are tried first (``open`` parses every key), and sealed before they are stored.
+    The credentials are tried first -- ``open`` parses every key; unless ``check=False``, a signed call
+    to the channel must succeed too (:class:`CredentialsRejected` otherwise) -- and sealed before they
+    are stored.
     """
     factory = registry.channel(channel)
     factory.open(credentials, None, settings.endpoint(factory.settings[0]) if factory.settings else "")  # raises on unusable keys
@@ -66,6 +94,13 @@ async def set_channel_account(db: Database, settings: Settings, registry: Any, m
     unknown = set(methods) - set(factory.pay_methods)
     if unknown:
         raise ValueError(f"not {channel} pay methods: {', '.join(sorted(unknown))}")
+    async with db.read() as conn:
+        if await repo.get_merchant(conn, merchant_id) is None:
+            raise LookupError(f"no merchant {merchant_id}")
+    if check:
+        result = await check_credentials(settings, registry, channel, credentials, http)
+        if not result.ok:
+            raise CredentialsRejected(channel, result)
     async with db.begin() as conn:
         if await repo.get_merchant(conn, merchant_id) is None:
             raise LookupError(f"no merchant {merchant_id}")
@@ -76,6 +111,15 @@ async def set_channel_account(db: Database, settings: Settings, registry: Any, m
         await repo.update_account(conn, account_id, credentials_sealed=seal_credentials(settings, channel, credentials),
                                   pay_methods=methods, account_ref=factory.account_ref(credentials))
         return account_id
+
+
+async def check_account(db: Database, pool: ChannelPool, merchant_id: str, account_id: str) -> CredentialCheck:
+    """Try a stored account's credentials against its channel (the console's "Test credentials")."""
+    async with db.read() as conn:
+        account = next((a for a in await repo.accounts_of(conn, merchant_id) if a["id"] == account_id), None)
+    if account is None:
+        raise NotFound(f"No account {account_id}")
+    return await pool.get(account).check()
 
 
 async def update_merchant(db: Database, merchant_id: str, *, webhook_url: str | None = None,

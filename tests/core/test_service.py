@@ -91,10 +91,10 @@ def test_set_channel_replaces_credentials_in_place(tmp_path: Path) -> None:
     path = tmp_path / "alipay.json"
     path.write_text(json.dumps(creds["alipay"]))
     first = _run("set-channel", "--merchant", merchant["merchant_id"], "--channel", "alipay",
-                 "--credentials", str(path), "--methods", "alipay_qr", data_dir=tmp_path)
+                 "--credentials", str(path), "--methods", "alipay_qr", "--no-check", data_dir=tmp_path)
     assert first.returncode == 0, first.stderr
     again = _run("set-channel", "--merchant", merchant["merchant_id"], "--channel", "alipay",
-                 "--credentials", str(path), data_dir=tmp_path)
+                 "--credentials", str(path), "--no-check", data_dir=tmp_path)  # no sandbox runs here
     assert json.loads(again.stdout)["account_id"] == json.loads(first.stdout)["account_id"]
     path.write_text(json.dumps({**creds["alipay"], "app_private_key": "not a key"}))
     bad = _run("set-channel", "--merchant", merchant["merchant_id"], "--channel", "alipay",

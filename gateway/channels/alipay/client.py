@@ -21,6 +21,9 @@ import aiohttp
 from gateway.channels.alipay import signing
 from gateway.channels.alipay import transformers as tx
 from gateway.channels.base import (
+    ANSWER_UNVERIFIABLE,
+    SIGNATURE_REJECTED,
+    UNREACHABLE,
     BillFile,
     BillLine,
     BillTotals,
@@ -28,6 +31,7 @@ from gateway.channels.base import (
     CloseResult,
     CreateRequest,
     CreateResult,
+    CredentialCheck,
     Notification,
     RawCallback,
     RefundRequest,
@@ -35,6 +39,7 @@ from gateway.channels.base import (
     TradeRef,
     TradeState,
     VerificationError,
+    probe_trade_no,
 )
 from gateway.channels.billfile import Sink, save_response
 from gateway.crypto import rsa
@@ -97,6 +102,11 @@ class AlipayChannel:
         return f"{self._base_url}?{urlencode(params)}"
 
     async def call(self, method: str, biz: Mapping[str, Any], *, notify_url: str | None = None) -> Answer:
+        sent = await self._send(method, biz, notify_url=notify_url)
+        return sent if isinstance(sent, Answer) else self._verify(method, sent)
+
+    async def _send(self, method: str, biz: Mapping[str, Any], *, notify_url: str | None = None) -> bytes | Answer:
+        """The raw 200 answer, or why there is none (an :class:`Answer` without a response)."""
         params = self._signed(method, biz, notify_url=notify_url)
         body = {"biz_content": params.pop("biz_content")}
         url = f"{self._base_url}?{urlencode(params)}"
@@ -111,7 +121,7 @@ class AlipayChannel:
             return _unknown("NETWORK", f"{method}: {exc!r}")
         if status != 200:
             return _unknown(f"HTTP_{status}", f"{method} answered HTTP {status}")
-        return self._verify(method, raw)
+        return raw
 
     def _verify(self, method: str, raw: bytes) -> Answer:
         try:
@@ -206,6 +216,29 @@ class AlipayChannel:
             sink.abort()
             raise
         return sink.done()
+
+    async def check(self) -> CredentialCheck:
+        """Query a trade that cannot exist: Alipay's signed ``ACQ.TRADE_NOT_EXIST`` proves the app id and
+        private key (it took our signature) and the Alipay public key (its answer verifies)."""
+        sent = await self._send(tx.QUERY, {"out_trade_no": probe_trade_no()})
+        if isinstance(sent, Answer):
+            return CredentialCheck.failed(UNREACHABLE, f"{sent.error_code}: {sent.error_message}"[:160])
+        answer = self._verify(tx.QUERY, sent)
+        if answer.response is not None:
+            return tx.credential_check(answer.response)
+        if answer.error_code == "SIGNATURE_INVALID":
+            return CredentialCheck.failed(ANSWER_UNVERIFIABLE,
+                                          "Alipay's answer does not verify with the configured Alipay public key")
+        if answer.error_code == "UNSIGNED":
+            # Alipay does not sign some refusals of the request itself (an unknown app id): say what it said.
+            try:
+                unsigned = tx.credential_check(tx.loads(signing.locate_response(sent.decode(CHARSET), tx.QUERY).content))
+            except (UnicodeDecodeError, ValueError, signing.MalformedResponse):
+                unsigned = CredentialCheck.failed(UNREACHABLE)
+            if unsigned.problem == SIGNATURE_REJECTED:
+                return CredentialCheck.failed(SIGNATURE_REJECTED, f"{unsigned.detail} (unsigned answer)")
+            return CredentialCheck.failed(ANSWER_UNVERIFIABLE, "Alipay's answer carries no signature")
+        return CredentialCheck.failed(UNREACHABLE, f"{answer.error_code}: {answer.error_message}"[:160])
 
     # ------------------------------------------------------------ callbacks
 

@@ -35,11 +35,14 @@ from gateway.channels.alipay.protocol import (  # noqa: F401 - wire constants, r
 )
 from gateway.channels.base import (
     FEE_UNITS_PER_FEN,
+    REFUSED,
+    SIGNATURE_REJECTED,
     BillLine,
     BillTotals,
     CloseResult,
     CreateRequest,
     CreateResult,
+    CredentialCheck,
     Notification,
     RefundRequest,
     RefundResult,
@@ -201,6 +204,22 @@ def trade_state(resp: Mapping[str, Any]) -> TradeState:
         paid_at=parse_beijing(resp.get("send_pay_date")) if outcome is Outcome.SUCCESS else None,
         error_code=None if outcome is not Outcome.UNKNOWN else f"trade_status:{resp.get('trade_status')}",
     )
+
+
+# Alipay's refusals of the request's signature itself (gateway.do's 40001/40002 checks): the app's
+# private key, its app id or the signing scheme is not what Alipay has on file.
+SIGNATURE_REFUSALS = frozenset({"isv.invalid-signature", "isv.invalid-app-id", "isv.invalid-signature-type",
+                                "isv.missing-signature", "isv.missing-app-id"})
+
+
+def credential_check(resp: Mapping[str, Any]) -> CredentialCheck:
+    """A verified answer to the query of a trade that cannot exist: ``ACQ.TRADE_NOT_EXIST`` means Alipay
+    took our signature and signed its answer with the key we hold."""
+    code, msg = _error(resp)
+    if resp.get("code") == SUCCESS_CODE or code == "ACQ.TRADE_NOT_EXIST":
+        return CredentialCheck.passed(code if resp.get("code") != SUCCESS_CODE else None)
+    detail = f"{code}: {msg}"[:160]
+    return CredentialCheck.failed(SIGNATURE_REJECTED if code in SIGNATURE_REFUSALS else REFUSED, detail)
 
 
 # Closing fails because the trade is no longer WAIT_BUYER_PAY: paid, or already closed (the shopper

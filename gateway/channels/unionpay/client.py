@@ -19,12 +19,15 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 
 from gateway.channels.base import (
+    ANSWER_UNVERIFIABLE,
+    UNREACHABLE,
     BillFile,
     BillLine,
     BillUnavailable,
     CloseResult,
     CreateRequest,
     CreateResult,
+    CredentialCheck,
     Notification,
     RawCallback,
     RefundRequest,
@@ -32,6 +35,7 @@ from gateway.channels.base import (
     TradeRef,
     TradeState,
     VerificationError,
+    probe_trade_no,
 )
 from gateway.channels.billfile import Sink
 from gateway.channels.unionpay import protocol as wire
@@ -55,6 +59,7 @@ class Answer:
     fields: dict[str, str] | None   # verified; None ⇒ UNKNOWN
     error_code: str | None = None
     error_message: str | None = None
+    unverified: bool = False        # an answer came, but not signed by a certificate we trust
 
 
 class UnionPayChannel:
@@ -102,7 +107,7 @@ class UnionPayChannel:
             self._verifier.verify(answer)
         except VerificationError as exc:
             log.warning("unionpay answer from %s not trusted: %s (%s)", url, exc.code, answer.get("respCode"))
-            return Answer(None, exc.code.upper(), f"answer not verified: {exc}")
+            return Answer(None, exc.code.upper(), f"answer not verified: {exc}", unverified=True)
         if answer.get("merId") not in (None, self.mer_id):
             return Answer(None, "WRONG_ACCOUNT", "answer is for another merId")
         return Answer(answer)
@@ -135,6 +140,19 @@ class UnionPayChannel:
         if answer.fields is None:
             return TradeState(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
         return tx.trade_state(answer.fields, self._clock())
+
+    async def check(self) -> CredentialCheck:
+        """Query a transaction that cannot exist: UnionPay's signed ``34`` (查无此交易) proves the signing
+        key and its certId (it took our signature) and the root and middle certificates (its answer's
+        certificate chains to them)."""
+        answer = await self._query(probe_trade_no(), None)
+        if answer.fields is not None:
+            return tx.credential_check(answer.fields)
+        if answer.unverified:
+            return CredentialCheck.failed(
+                ANSWER_UNVERIFIABLE,
+                f"UnionPay's answer does not verify with the configured root/middle certificates ({answer.error_code})")
+        return CredentialCheck.failed(UNREACHABLE, f"{answer.error_code}: {answer.error_message}"[:160])
 
     async def close(self, trade: TradeRef | str) -> CloseResult:
         """ACP has no way to close an unpaid consume: it ends at its ``payTimeout``. So close answers from

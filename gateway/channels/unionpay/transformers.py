@@ -21,9 +21,12 @@ from typing import Any
 
 from gateway.channels.base import (
     FEE_UNITS_PER_FEN,
+    REFUSED,
+    SIGNATURE_REJECTED,
     BillLine,
     CreateRequest,
     CreateResult,
+    CredentialCheck,
     Notification,
     RefundRequest,
     RefundResult,
@@ -145,6 +148,19 @@ def bill_fields(mer_id: str, day: date, now: datetime) -> dict[str, str]:
 
 def _error(a: Mapping[str, str]) -> tuple[str | None, str | None]:
     return a.get("respCode"), a.get("respMsg")
+
+
+SIGNATURE_REFUSED = "11"  # 验证签名失败: the signing key or its certId is not the one UnionPay has on file
+
+
+def credential_check(a: Mapping[str, str]) -> CredentialCheck:
+    """A verified answer to the query of a transaction that cannot exist: 34 (查无此交易) means UnionPay
+    took our signature and signed its answer with a certificate that chains to our roots."""
+    code, msg = _error(a)
+    if code in (wire.NOT_FOUND, "00"):
+        return CredentialCheck.passed(code)
+    return CredentialCheck.failed(SIGNATURE_REJECTED if code == SIGNATURE_REFUSED else REFUSED,
+                                  f"{code}: {msg or ''}"[:160])
 
 
 def create_result(a: Mapping[str, str]) -> CreateResult:

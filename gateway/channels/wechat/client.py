@@ -22,6 +22,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.channels.base import (
+    ANSWER_UNVERIFIABLE,
+    UNREACHABLE,
     BillFile,
     BillLine,
     BillTotals,
@@ -29,6 +31,7 @@ from gateway.channels.base import (
     CloseResult,
     CreateRequest,
     CreateResult,
+    CredentialCheck,
     Notification,
     RawCallback,
     RefundRequest,
@@ -36,6 +39,7 @@ from gateway.channels.base import (
     TradeRef,
     TradeState,
     VerificationError,
+    probe_trade_no,
 )
 from gateway.channels.billfile import Sink, save_response
 from gateway.channels.wechat import signing
@@ -199,6 +203,31 @@ class WechatChannel:
             return tf.parse_trade(reply.data, trade_no)
         except tf.Malformed as exc:
             return TradeState(Outcome.UNKNOWN, error_code="malformed", error_message=str(exc))
+
+    async def check(self) -> CredentialCheck:
+        """Query a trade that cannot exist. WeChat Pay signs every answer to a request whose signature it
+        accepted, errors included: a verified ``ORDER_NOT_EXIST`` proves mchid, serial, private key and
+        the platform key; a 401 ``SIGN_ERROR`` (not necessarily signed) says it refused ours."""
+        path = f"/v3/pay/transactions/out-trade-no/{_segment(probe_trade_no())}?mchid={_segment(self._mchid)}"
+        try:
+            status, headers, content = await self._send("GET", URL(self._base + path, encoded=True), b"")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return CredentialCheck.failed(UNREACHABLE, f"{type(exc).__name__}: {exc}"[:160])
+        data = _json_object(content) or {}
+        code, message = data.get("code"), data.get("message")
+        code, message = code if isinstance(code, str) else None, message if isinstance(message, str) else None
+        if status >= 500 or status == 429:
+            return CredentialCheck.failed(UNREACHABLE, f"HTTP {status} {code or ''}"[:160])
+        if not data and not 200 <= status < 300:  # a proxy's or a wrong host's page: not WeChat Pay speaking
+            return CredentialCheck.failed(UNREACHABLE, f"HTTP {status}: not a WeChat Pay answer")
+        if status == 401:
+            return tf.credential_check(status, code, message)
+        try:
+            await self._verify(headers, content)
+        except VerificationError as exc:
+            return CredentialCheck.failed(
+                ANSWER_UNVERIFIABLE, f"WeChat Pay's answer does not verify with the configured platform key ({exc.code})")
+        return tf.credential_check(status, code, message)
 
     async def close(self, trade: TradeRef | str) -> CloseResult:
         trade_no = TradeRef.of(trade).trade_no

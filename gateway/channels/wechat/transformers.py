@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from gateway.channels.base import (
+    REFUSED,
+    SIGNATURE_REJECTED,
     BillLine,
     BillTotals,
     CloseResult,
     CreateRequest,
     CreateResult,
+    CredentialCheck,
     Notification,
     RefundRequest,
     RefundResult,
@@ -90,6 +93,15 @@ def error_outcome(status: int, code: str | None) -> Outcome:
     if status >= 500 or status == 429 or (code or "") in _RETRYABLE:
         return Outcome.UNKNOWN
     return Outcome.CHANNEL_ERROR
+
+
+def credential_check(status: int, code: str | None, message: str | None) -> CredentialCheck:
+    """A verified answer to the query of a trade that cannot exist: ``ORDER_NOT_EXIST`` means WeChat Pay
+    took our signature (mchid, serial, private key) and signed its answer with a key we trust."""
+    if 200 <= status < 300 or code == "ORDER_NOT_EXIST":
+        return CredentialCheck.passed(code)
+    detail = f"HTTP {status} {code or ''}: {message or ''}"[:160]
+    return CredentialCheck.failed(SIGNATURE_REJECTED if status == 401 or code == "SIGN_ERROR" else REFUSED, detail)
 
 
 # --- create --------------------------------------------------------------------------------------------

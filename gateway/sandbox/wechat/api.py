@@ -79,7 +79,11 @@ def authenticate(state: SandboxState, request: web.Request, body: bytes) -> str 
 
 
 class _Answers:
-    """How WeChat Pay's API fails (see :class:`gateway.sandbox.kit.FaultAnswers`)."""
+    """How WeChat Pay's API fails (see :class:`gateway.sandbox.kit.FaultAnswers`). A business refusal is
+    an answer to an authenticated request: signed, as WeChat Pay signs it."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
 
     def server_error(self) -> web.Response:
         return error_response(500, "SYSTEM_ERROR", "系统错误")
@@ -88,13 +92,16 @@ class _Answers:
         return error_response(504, "SYSTEM_ERROR", "系统超时")
 
     def business(self, fault: kit.Fault) -> web.Response:
-        return error_response(fault.status or 400, fault.code or "INVALID_REQUEST", fault.message or "注入的业务错误")
+        refusal = error_response(fault.status or 400, fault.code or "INVALID_REQUEST", fault.message or "注入的业务错误")
+        refusal.headers.update(self.state.signed_headers(bytes(refusal.body or b"")))  # type: ignore[arg-type]
+        return refusal
 
 
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """For ``v3.*`` routes: injected faults around authentication and the handler; 2xx answers are
-    signed (bill downloads excepted, as WeChat does) with the key the current mode selects."""
+    """For ``v3.*`` routes: injected faults around authentication and the handler; answers to an
+    authenticated request -- 2xx and business refusals -- are signed (bill downloads excepted, as WeChat
+    does) with the key the current mode selects; a 401 ``SIGN_ERROR`` is not."""
     name = request.match_info.route.name or ""
     if not name.startswith("v3."):
         return await handler(request)
@@ -107,13 +114,17 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         try:
             response = await handler(request)
         except ApiError as exc:
-            return error_response(exc.status, exc.code, exc.message, exc.detail)
+            # WeChat Pay signs every answer to a request it authenticated, its refusals included.
+            refusal = error_response(exc.status, exc.code, exc.message, exc.detail)
+            refusal.headers.update(state.signed_headers(bytes(refusal.body or b""),  # type: ignore[arg-type]
+                                                        corrupt=corrupt))
+            return refusal
         if 200 <= response.status < 300 and name != "v3.billdownload" and isinstance(response, web.Response):
             response.headers.update(state.signed_headers(bytes(response.body or b""),  # type: ignore[arg-type]
                                                          corrupt=corrupt))
         return response
 
-    return await kit.faults.answer(request.app[kit.FAULTS].take("api", request.path), call, _Answers())
+    return await kit.faults.answer(request.app[kit.FAULTS].take("api", request.path), call, _Answers(state))
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

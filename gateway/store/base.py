@@ -45,6 +45,15 @@ async def transition(conn: AsyncConnection, table: sa.Table, t: Transition, row_
     return result.rowcount == 1
 
 
+def newest_first(stmt: sa.Select, table: sa.Table, after: tuple[datetime, str] | None, limit: int) -> sa.Select:
+    """``stmt`` newest first, keyset-paginated on ``(created_at, id)``: ``after`` is the last row seen (the
+    API's cursor), ``limit`` how many to read."""
+    c = table.c
+    if after:
+        stmt = stmt.where(sa.or_(c.created_at < after[0], sa.and_(c.created_at == after[0], c.id < after[1])))
+    return stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
+
+
 async def one(conn: AsyncConnection, stmt: sa.Select) -> Row | None:
     row = (await conn.execute(stmt)).mappings().first()
     return dict(row) if row else None

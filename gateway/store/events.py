@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.ids import new_id
-from gateway.store.base import Row, all_rows, dumps, one, utcnow
+from gateway.store.base import Row, all_rows, dumps, newest_first, one, utcnow
 from gateway.store.tables import events
 
 
@@ -39,6 +39,4 @@ async def list_events(conn: AsyncConnection, merchant_id: str, *, limit: int, ty
         stmt = stmt.where(c.type == type_)
     if object_id:
         stmt = stmt.where(c.object_id == object_id)
-    if after:
-        stmt = stmt.where(sa.or_(c.created_at < after[0], sa.and_(c.created_at == after[0], c.id < after[1])))
-    return await all_rows(conn, stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit))
+    return await all_rows(conn, newest_first(stmt, events, after, limit))

@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store.base import Row, all_rows, one
+from gateway.store.base import Row, all_rows, newest_first, one
 from gateway.store.tables import payment_links
 
 
@@ -28,6 +28,4 @@ async def list_links(conn: AsyncConnection, merchant_id: str, *, limit: int,
     """Newest first, keyset-paginated on ``(created_at, id)`` like payments."""
     c = payment_links.c
     stmt = sa.select(payment_links).where(c.merchant_id == merchant_id)
-    if after:
-        stmt = stmt.where(sa.or_(c.created_at < after[0], sa.and_(c.created_at == after[0], c.id < after[1])))
-    return await all_rows(conn, stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit))
+    return await all_rows(conn, newest_first(stmt, payment_links, after, limit))

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain import states
 from gateway.domain.errors import DuplicateOutTradeNo
-from gateway.store.base import Row, all_rows, is_unique_violation, one, transition, utcnow
+from gateway.store.base import Row, all_rows, is_unique_violation, newest_first, one, transition, utcnow
 from gateway.store.rows import AttemptRow, PaymentRow
 from gateway.store.tables import attempts, payments
 
@@ -65,9 +65,7 @@ async def list_payments(conn: AsyncConnection, merchant_id: str, *, limit: int,
         stmt = stmt.where(c.created_at >= created_gte)
     if created_lt:
         stmt = stmt.where(c.created_at < created_lt)
-    if after:
-        stmt = stmt.where(sa.or_(c.created_at < after[0], sa.and_(c.created_at == after[0], c.id < after[1])))
-    return cast(list[PaymentRow], await all_rows(conn, stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit)))
+    return cast(list[PaymentRow], await all_rows(conn, newest_first(stmt, payments, after, limit)))
 
 
 # -- payment transitions (table in gateway.domain.states): each reports whether it applied ----------

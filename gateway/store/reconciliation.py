@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from gateway.store.base import Row, all_rows, one, utcnow
+from gateway.store.base import Row, all_rows, newest_first, one, utcnow
 from gateway.store.db import Database
 from gateway.store.tables import (
     ID,
@@ -231,7 +231,7 @@ async def give_up(conn: AsyncConnection, batch_id: str, error_code: str, error_m
 
 
 async def merchant_batches(conn: AsyncConnection, merchant_id: str, *, status: str | None = None,
-                           day: date | None = None, after: tuple[Any, str] | None = None,
+                           day: date | None = None, after: tuple[datetime, str] | None = None,
                            limit: int) -> list[Row]:
     """A merchant's batches, newest first, from after the (created_at, id) cursor ``after``."""
     b = recon_batches
@@ -240,9 +240,7 @@ async def merchant_batches(conn: AsyncConnection, merchant_id: str, *, status: s
         stmt = stmt.where(b.c.status == status)
     if day is not None:
         stmt = stmt.where(b.c.bill_date == day)
-    if after is not None:
-        stmt = stmt.where(sa.tuple_(b.c.created_at, b.c.id) < sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
-    return await all_rows(conn, stmt.order_by(b.c.created_at.desc(), b.c.id.desc()).limit(limit))
+    return await all_rows(conn, newest_first(stmt, b, after, limit))
 
 
 async def console_batches(conn: AsyncConnection, *, merchant_id: str | None = None, day: date | None = None,

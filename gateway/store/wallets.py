@@ -28,7 +28,7 @@ from gateway.domain.ids import new_id
 from gateway.domain.money import POINTS, Money
 from gateway.domain.wallet import PARTS, Parts
 from gateway.store import ledger
-from gateway.store.base import Row, all_rows, is_unique_violation, one, utcnow
+from gateway.store.base import Row, all_rows, is_unique_violation, newest_first, one, utcnow
 from gateway.store.tables import recharge_packages, recharges, wallet_holds, wallet_movements, wallets
 
 WALLET = "wallet"  # the ledger entry kind of every wallet movement
@@ -211,9 +211,7 @@ async def statement(conn: AsyncConnection, wallet_id: str, *, limit: int,
     """A wallet's movements, newest first, keyset-paginated on ``(created_at, id)``."""
     c = wallet_movements.c
     stmt = sa.select(wallet_movements).where(c.wallet_id == wallet_id)
-    if after:
-        stmt = stmt.where(sa.or_(c.created_at < after[0], sa.and_(c.created_at == after[0], c.id < after[1])))
-    return cast(list[MovementRow], await all_rows(conn, stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit)))
+    return cast(list[MovementRow], await all_rows(conn, newest_first(stmt, wallet_movements, after, limit)))
 
 
 # -- packages and recharges ------------------------------------------------------------------------------

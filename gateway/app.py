@@ -30,7 +30,6 @@ from gateway.services.merchants import Authenticator
 from gateway.services.wallets import WalletBook
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade_async
-from gateway.tasks.rollup import rollup_ctx
 from gateway.tasks.runner import tasks_ctx
 from gateway.web.middlewares import edge_middleware, forwarded_for_middleware
 
@@ -113,7 +112,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = registry or default_registry(timeout=settings.channel_timeout)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
-    app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, checkout_ctx, tasks_ctx, rollup_ctx,
+    app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, checkout_ctx, tasks_ctx,
                             *(extra_contexts or [])])
     app.on_shutdown.append(release_long_polls)
     app.router.add_get("/healthz", healthz, name="healthz")

@@ -21,7 +21,7 @@ from gateway import keys
 from gateway.domain.errors import DatabaseUnavailable
 from gateway.services import wallets
 from gateway.services.context import Services
-from gateway.store import idempotency, leases, outbox
+from gateway.store import idempotency, leases, outbox, rollup
 from gateway.store.base import Row
 from gateway.store.leases import ATTEMPT_SYNC, EXPIRY, REFUND_SYNC, Queue
 from gateway.store.outbox import DELIVERY
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 GRACE = 8.0  # seconds in-flight work may take to finish at shutdown (run_app allows 15)
 BATCH = 16  # rows one loop claims at a time (expiry and sync)
+ROLLUP_EVERY = 300.0  # seconds between refreshes of the dashboard's rollup (today and yesterday)
 RECON_EVERY = 60.0  # seconds between reconciliation passes (a daily job; the first a minute after start)
 WEBHOOKS_IN_FLIGHT = 32  # deliveries in flight per process (and GATEWAY_WEBHOOK_CONCURRENCY per merchant)
 
@@ -68,10 +69,21 @@ class Runner:
             "wallet-hold-expiry": lambda: wallets.release_expired(self.svc.db),
             DELIVERY.name: self._webhooks,
         }
+        scale = self.svc.settings.task_time_scale
+        periodic: dict[str, tuple[float, Callable[[], Awaitable[object]], bool, bool]] = {
+            # name: (every, job, run at start, back off after a failure)
+            "idempotency-purge": (max(self.svc.settings.task_interval, 60 * scale), self._purge_idempotency,
+                                  True, True),
+            # the daily reconciliation (gateway.tasks.reconcile), looked at once a minute
+            "reconcile": (RECON_EVERY, lambda: recon_tasks.tick(self.svc), False, False),
+            # the dashboard's rollup; a process starting writes nothing (the dashboard fills missing days)
+            "stats-rollup": (ROLLUP_EVERY * scale, lambda: rollup.refresh(self.svc.db), False, False),
+        }
         for name, once in loops.items():
             self._loops.add(asyncio.create_task(self._loop(name, once), name=f"tasks:{name}"))
-        self._loops.add(asyncio.create_task(self._purge(), name="tasks:idempotency-purge"))
-        self._loops.add(asyncio.create_task(self._reconcile(), name="tasks:reconcile"))
+        for name, (every, job, at_start, back_off) in periodic.items():
+            self._loops.add(asyncio.create_task(self._every(name, every, job, at_start=at_start, back_off=back_off),
+                                                name=f"tasks:{name}"))
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -134,22 +146,29 @@ class Runner:
             self._spawn(DELIVERY, row, lambda r: jobs.deliver_event(self.svc, self.http, r))
         return len(rows)
 
-    async def _purge(self) -> None:
-        every = max(self.svc.settings.task_interval, 60 * self.svc.settings.task_time_scale)
+    async def _purge_idempotency(self) -> None:
+        async with self.svc.db.begin() as conn:
+            await idempotency.purge_expired(conn)
+
+    async def _every(self, name: str, every: float, job: Callable[[], Awaitable[object]], *, at_start: bool,
+                     back_off: bool) -> None:
+        """A periodic job: every ``every`` seconds (first at once if ``at_start``); a failure is logged and,
+        with ``back_off``, the next try waits longer, doubling while it keeps failing."""
         failures = 0
+        if not at_start:
+            await self._sleep(every)
         while not self._stopping.is_set():
             try:
-                async with self.svc.db.begin() as conn:
-                    await idempotency.purge_expired(conn)
+                await job()
                 failures = 0
             except DatabaseUnavailable:
                 failures += 1
                 if failures == 1:
-                    log.warning("idempotency purge: database unavailable; backing off")
+                    log.warning("%s: database unavailable; backing off", name)
             except Exception:
                 failures += 1
-                log.exception("idempotency purge failed; retrying")
-            await self._sleep(max(every, backoff(every, failures)) if failures else every)
+                log.exception("%s failed; retrying", name)
+            await self._sleep(max(every, backoff(every, failures)) if failures and back_off else every)
 
     async def _give_back(self, queue: Queue, row: Row) -> None:
         """Release the row's lease, retrying with backoff while the database is unreachable (a while at
@@ -164,17 +183,6 @@ class Runner:
                 return
             except DatabaseUnavailable:
                 continue
-
-    async def _reconcile(self) -> None:
-        """The daily reconciliation (:mod:`gateway.tasks.reconcile`), looked at once a minute."""
-        while not self._stopping.is_set():
-            await self._sleep(RECON_EVERY)
-            if self._stopping.is_set():
-                break
-            try:
-                await recon_tasks.tick(self.svc)
-            except Exception:
-                log.exception("reconciliation pass failed; retrying")
 
     # -- one item -----------------------------------------------------------------------------------
 

@@ -122,13 +122,27 @@ async def get_payment(svc: Services, merchant_id: str, payment_id: str) -> dict[
 async def resume_create(svc: Services, merchant_id: str, payment_id: str, *,
                         client_ip: str | None = None) -> dict[str, Any]:
     """A create whose payment was committed but whose answer was lost (the database went away before
-    the channel's trade was opened): the payment, with its channel trade opened now if it has none."""
+    the channel's trade was opened, or before its pay data was kept): the payment, with a pay action.
+
+    An attempt left pending without its action is first asked about (a stored-value channel settles
+    within its create: that debit is recorded, not repeated); one still open is left to the sync task,
+    which closes it at expiry, and a new attempt is opened -- as the checkout does."""
     async with svc.db.read() as conn:
         payment = await repo.get_payment(conn, payment_id, merchant_id)
         if payment is None:
             raise NotFound(f"No payment {payment_id}")
         attempts = await repo.attempts_of(conn, payment_id)
-    if payment["pay_method"] and payment["status"] == PaymentStatus.PENDING and not attempts:
+    if not payment["pay_method"] or payment["status"] != PaymentStatus.PENDING:
+        return await get_payment(svc, merchant_id, payment_id)
+    latest = attempts[-1] if attempts else None
+    if latest is not None and latest["status"] == AttemptStatus.PENDING and PayAction.loads(latest["pay_data"]) is None:
+        await apply_trade_state(svc, latest)
+        async with svc.db.read() as conn:
+            payment = await repo.get_payment(conn, payment_id, merchant_id)
+        if payment is None or payment["status"] != PaymentStatus.PENDING:
+            return await get_payment(svc, merchant_id, payment_id)
+        latest = None
+    if latest is None:
         return _view(svc, payment, await open_attempt(svc, payment, payment["pay_method"], client_ip=client_ip))
     return await get_payment(svc, merchant_id, payment_id)
 

@@ -124,6 +124,56 @@ async def test_a_create_retried_after_the_database_went_away_opens_its_trade(
     assert retry.status == 201 and retry.body["next_action"] and retry.body["out_trade_no"] == body["out_trade_no"]
 
 
+async def _create_losing_its_pay_data(gw: Gateway, m: object, body: dict[str, object],
+                                     monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """POST /payments whose channel trade opens but whose pay data is not kept (the database goes away
+    right after the channel answered): 503; then the retry with the same key."""
+    from gateway.domain.errors import DatabaseUnavailable
+    from gateway.store import payments as payments_repo
+
+    real = payments_repo.set_pay_data
+
+    async def gone(*args: object, **kwargs: object) -> None:
+        raise DatabaseUnavailable("gone")
+
+    monkeypatch.setattr(payments_repo, "set_pay_data", gone)
+    key = {"Idempotency-Key": unique("create")}
+    first = await gw.api(m, "POST", "/payments", json_body=body, headers=key)  # type: ignore[arg-type]
+    assert first.status == 503, first.text
+    monkeypatch.setattr(payments_repo, "set_pay_data", real)
+    retry = await gw.api(m, "POST", "/payments", json_body=body, headers=key)  # type: ignore[arg-type]
+    assert retry.status == 201 and retry.body["out_trade_no"] == body["out_trade_no"], retry.text
+    return dict(retry.body)
+
+
+@pytest.mark.parametrize("channel", ["alipay_qr", "wechat_native"])
+async def test_a_create_whose_pay_data_was_lost_answers_with_a_pay_action_on_retry(
+        sqlite_gateway: Gateway, channel: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    gw = sqlite_gateway
+    m = await gw.merchant()
+    body = {"amount": 100, "subject": "s", "channel": channel, "out_trade_no": unique()}
+    payment = await _create_losing_its_pay_data(gw, m, body, monkeypatch)
+    assert payment["status"] == "pending" and payment["next_action"], payment
+    await pay_as_shopper(gw, payment)  # the action answered is one the shopper can pay
+    await wait_status(gw, m, str(payment["id"]), "paid")
+
+
+async def test_a_balance_payment_whose_answer_was_lost_is_debited_once(
+        sqlite_gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored-value channel debits within its create: the retry records that debit, not a second."""
+    from tests.wallets.conftest import adjust, enable_stored_value, wallet
+
+    gw = sqlite_gateway
+    m = await gw.merchant()
+    await enable_stored_value(gw, m)
+    customer = unique("c")
+    await adjust(gw, m, customer, cash=1000)
+    body = {"amount": 400, "subject": "Tea", "channel": "balance", "customer_id": customer, "out_trade_no": unique()}
+    payment = await _create_losing_its_pay_data(gw, m, body, monkeypatch)
+    assert payment["status"] == "paid", payment
+    assert (await wallet(gw, m, customer))["cash"] == 600
+
+
 async def test_a_close_retried_after_the_database_went_away_answers_closed(
         sqlite_gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
     from gateway.cache.status import StatusBus

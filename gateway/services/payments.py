@@ -132,7 +132,8 @@ async def resume_create(svc: Services, merchant_id: str, payment_id: str, *,
         if payment is None:
             raise NotFound(f"No payment {payment_id}")
         attempts = await repo.attempts_of(conn, payment_id)
-    if not payment["pay_method"] or payment["status"] != PaymentStatus.PENDING:
+    pay_method = payment["pay_method"]
+    if not pay_method or payment["status"] != PaymentStatus.PENDING:
         return await get_payment(svc, merchant_id, payment_id)
     latest = attempts[-1] if attempts else None
     if latest is not None and latest["status"] == AttemptStatus.PENDING and PayAction.loads(latest["pay_data"]) is None:
@@ -143,7 +144,7 @@ async def resume_create(svc: Services, merchant_id: str, payment_id: str, *,
             return await get_payment(svc, merchant_id, payment_id)
         latest = None
     if latest is None:
-        return _view(svc, payment, await open_attempt(svc, payment, payment["pay_method"], client_ip=client_ip))
+        return _view(svc, payment, await open_attempt(svc, payment, pay_method, client_ip=client_ip))
     return await get_payment(svc, merchant_id, payment_id)
 
 

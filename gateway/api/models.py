@@ -8,6 +8,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     create_model,
@@ -59,6 +60,18 @@ class _PaymentCreate(_Strict):
                                                                           "expires.")] = 900
     metadata: Annotated[dict[Annotated[str, Field(max_length=40)], Annotated[StrictStr, Field(max_length=500)]],
                         Field(max_length=20)] | None = None
+    capture: Annotated[StrictBool, Field(description=(
+        "false: only reserve the amount now (a hold on the customer's balance; pay methods that can "
+        "reserve: " + ", ".join(c for c, s in SPECS.items() if s.manual_capture) + "); the payment stays "
+        "pending until `POST /payments/{id}/capture` pays it, or closing or expiry releases it."))] = True
+
+    @model_validator(mode="after")
+    def _capture_supported(self) -> _PaymentCreate:
+        spec = SPECS.get(self.channel or "")
+        if not self.capture and (spec is None or not spec.manual_capture):
+            raise ValueError("capture=false needs a pay method that can reserve: "
+                             + ", ".join(c for c, s in SPECS.items() if s.manual_capture))
+        return self
 
     @field_validator("currency")
     @classmethod
@@ -144,6 +157,8 @@ class Payment(BaseModel):
     paid_at: str | None
     closed_at: str | None
     late_payment: bool
+    capture_method: Literal["automatic", "manual"] = Field(description=(
+        "manual: created with `capture: false`; pending means the amount is reserved until captured."))
     next_action: NextAction | None = None
 
 

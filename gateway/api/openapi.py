@@ -45,6 +45,10 @@ OPERATIONS: list[Operation] = [
     Operation("post", "/payments/{id}/close", "closePayment",
               "Close a pending payment (at the channel first, then here)", models.Payment,
               errors=(401, 404, 409, 503)),
+    Operation("post", "/payments/{id}/capture", "capturePayment",
+              "Capture a payment created with capture=false: what it reserved becomes its payment (repeatable: "
+              "a captured payment is answered as it is)", models.Payment,
+              errors=(401, 402, 404, 409, 503)),
     Operation("post", "/payments/{id}/refunds", "createRefund",
               "Refund a paid payment, in part or in full (repeatable up to the paid amount)", models.Refund, 201,
               models.RefundCreate, errors=(400, 401, 404, 409, 413, 422)),

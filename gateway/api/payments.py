@@ -40,6 +40,12 @@ async def close_payment(request: web.Request) -> web.Response:
     return json_response(await service.close_payment_for(svc, request[MERCHANT]["id"], request.match_info["id"]))
 
 
+@routes.post("/payments/{id}/capture", name="capture_payment")
+async def capture_payment(request: web.Request) -> web.Response:
+    svc = request.config_dict[SERVICES]
+    return json_response(await service.capture_payment(svc, request[MERCHANT]["id"], request.match_info["id"]))
+
+
 def _time(request: web.Request, name: str) -> datetime | None:
     raw = request.query.get(name)
     if raw is None:

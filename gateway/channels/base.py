@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import aiohttp
 
@@ -43,6 +43,7 @@ class CreateRequest:
     client_ip: str | None = None   # WeChat H5 scene_info.payer_client_ip
     payer_id: str | None = None    # the payer's identity a method needs (WeChat JSAPI: openid)
     quit_url: str | None = None    # Alipay WAP: where "back" goes
+    capture: bool = True           # False: only reserve the amount until captured (a :class:`Capturing` channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +305,17 @@ class Channel(Protocol):
         """The channel's exact answer to a callback: ``(status, content_type, body)``."""
 
 
+@runtime_checkable
+class Capturing(Protocol):
+    """A channel that can reserve a payment's amount at create (``CreateRequest.capture=False``) and
+    take it later: the trade stays open (WAITING) until :meth:`capture` pays it or ``close`` releases it."""
+
+    async def capture(self, trade: TradeRef | str) -> CreateResult:
+        """Take what the create reserved: SUCCESS with the paid :class:`TradeState`, or CHANNEL_ERROR
+        with the channel's code (the reservation ended, the payer's account is frozen…)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class PayMethodSpec:
     """One pay method as the core sees it.
@@ -326,6 +338,7 @@ class PayMethodSpec:
     payer_field: str | None = None
     query_at: tuple[timedelta, ...] = ()
     currency: str | None = None   # the one currency it pays in, if not money (points: ``PTS``)
+    manual_capture: bool = False  # can reserve now and be captured later (its channel is :class:`Capturing`)
 
 
 @dataclass(frozen=True, slots=True)

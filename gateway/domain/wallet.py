@@ -84,6 +84,7 @@ class Decline(StrEnum):
     FROZEN = "wallet_frozen"
     UNKNOWN_TRADE = "unknown_trade"   # no such payment attempt, or not this wallet's merchant's
     AMOUNT_MISMATCH = "amount_mismatch"
+    AUTHORIZATION_ENDED = "authorization_ended"  # the hold to capture was released or expired
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,4 +129,19 @@ class StoredValue(Protocol):
 
     async def refunded(self, refund_no: str) -> Moved | None:
         """The credit made for ``refund_no``, if any."""
+        ...
+
+    async def authorize(self, trade_no: str, customer_id: str, amount: Money, expires_at: datetime) -> Moved | Declined:
+        """Reserve ``amount`` (bonus first, then cash) in ``held`` for the attempt ``trade_no`` until
+        :meth:`capture` or :meth:`release`, or ``expires_at``. Repeating it returns the first hold."""
+        ...
+
+    async def capture(self, trade_no: str) -> Moved | Declined:
+        """Turn the attempt's hold into its debit -- the parts it reserved -- before the hold ends;
+        afterwards :meth:`paid` finds it. Repeating it returns the debit."""
+        ...
+
+    async def release(self, trade_no: str) -> bool:
+        """Give the attempt's hold back to the parts it came from; True once it is no longer held
+        (released now or before, expired), False if it was captured."""
         ...

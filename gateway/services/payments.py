@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.channels.base import CreateRequest, TradeRef, TradeState
+from gateway.channels.base import Capturing, CreateRequest, TradeRef, TradeState
 from gateway.domain.errors import (
     PAYER_DECLINES,
     ChannelDeclined,
@@ -58,6 +58,7 @@ class NewPayment:
     expires_in: int = 900
     metadata: dict[str, str] | None = None
     link_id: str | None = None
+    capture: bool = True  # False: the channel only reserves the amount until capture_payment
     payer_id: str | None = None  # the payer's identity the fixed method needs (``PayMethodSpec.needs_payer``)
     # Written in the payment's own insert transaction: what the payment is for (e.g. a wallet recharge).
     with_row: Callable[[AsyncConnection, Row], Awaitable[None]] | None = None
@@ -85,6 +86,7 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
         "description": new.description, "status": PaymentStatus.PENDING.value, "pay_method": new.channel,
         "return_url": new.return_url, "notify_url": new.notify_url,
         "metadata": dumps(new.metadata or {}), "link_id": new.link_id,
+        "capture_method": "automatic" if new.capture else "manual",
         "expires_at": now + timedelta(seconds=new.expires_in), "created_at": now, "updated_at": now,
     }
     try:
@@ -124,9 +126,9 @@ async def resume_create(svc: Services, merchant_id: str, payment_id: str, *,
     """A create whose payment was committed but whose answer was lost (the database went away before
     the channel's trade was opened, or before its pay data was kept): the payment, with a pay action.
 
-    An attempt left pending without its action is first asked about (a stored-value channel settles
-    within its create: that debit is recorded, not repeated); one still open is left to the sync task,
-    which closes it at expiry, and a new attempt is opened -- as the checkout does."""
+    An attempt left pending without its action is first closed at its channel -- or, if the channel
+    reports it paid (a stored-value channel settles within its create), that payment is recorded, not
+    repeated -- and a new attempt is opened, as the checkout does."""
     async with svc.db.read() as conn:
         payment = await repo.get_payment(conn, payment_id, merchant_id)
         if payment is None:
@@ -137,7 +139,7 @@ async def resume_create(svc: Services, merchant_id: str, payment_id: str, *,
         return await get_payment(svc, merchant_id, payment_id)
     latest = attempts[-1] if attempts else None
     if latest is not None and latest["status"] == AttemptStatus.PENDING and PayAction.loads(latest["pay_data"]) is None:
-        await apply_trade_state(svc, latest)
+        await close_attempts_at_channel(svc, payment_id)  # paid meanwhile (stored value): settled instead
         async with svc.db.read() as conn:
             payment = await repo.get_payment(conn, payment_id, merchant_id)
         if payment is None or payment["status"] != PaymentStatus.PENDING:
@@ -191,7 +193,8 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
         trade_no=attempt["id"], pay_method=pay_method, amount=Money(payment["amount"], payment["currency"]),
         subject=payment["subject"], description=payment["description"], expires_at=payment["expires_at"],
         notify_url=svc.notify_url(account["channel"]), return_url=svc.url(f"/pay/{payment['id']}/return"),
-        quit_url=svc.url(f"/pay/{payment['id']}"), client_ip=client_ip, payer_id=payer_id))
+        quit_url=svc.url(f"/pay/{payment['id']}"), client_ip=client_ip, payer_id=payer_id,
+        capture=payment.get("capture_method") != "manual"))
     if result.outcome == Outcome.SUCCESS:
         assert result.action is not None
         attempt["pay_data"] = dumps(result.action.to_json())
@@ -211,6 +214,43 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
                 result.error_message)
     raise ChannelUnavailable(f"{account['channel']} did not answer; the order is being checked",
                              payment_id=payment["id"])
+
+
+async def capture_payment(svc: Services, merchant_id: str, payment_id: str) -> dict[str, Any]:
+    """Take what a manual payment reserved: the channel captures its open attempt and the payment
+    becomes paid through the settlement (events, ledger) -- or the channel's refusal is the answer."""
+    async with svc.db.read() as conn:
+        payment = await repo.get_payment(conn, payment_id, merchant_id)
+        if payment is None:
+            raise NotFound(f"No payment {payment_id}")
+        attempts = await repo.attempts_of(conn, payment_id)
+    if payment["capture_method"] != "manual":
+        raise InvalidState(f"Payment {payment_id} was captured when it was paid (capture_method automatic)")
+    if payment["status"] != PaymentStatus.PENDING:
+        if payment["paid_attempt_id"] is not None:  # captured before: the same answer
+            return await get_payment(svc, merchant_id, payment_id)
+        raise InvalidState(f"Payment {payment_id} is {payment['status']}; nothing is reserved to capture",
+                           payment_status=payment["status"])
+    held = [a for a in attempts if a["status"] == AttemptStatus.PENDING]
+    if not held:
+        raise InvalidState(f"Payment {payment_id} has nothing reserved to capture")
+    attempt = held[-1]
+    async with svc.db.read() as conn:
+        account = await merchants_repo.get_account(conn, attempt["account_id"])
+    assert account is not None
+    channel = svc.pool.get(account)
+    if not isinstance(channel, Capturing):
+        raise InvalidState(f"{account['channel']} cannot capture")
+    result = await channel.capture(_trade_ref(attempt))
+    if result.outcome == Outcome.SUCCESS and result.state is not None:
+        await _settle_now(svc, attempt["id"], result.state)
+        return await get_payment(svc, merchant_id, payment_id)
+    if (declined := PAYER_DECLINES.get(result.error_code or "")) is not None:
+        raise declined(result.error_message or declined.title, payment_id=payment_id)
+    if result.error_code == "authorization_ended":
+        raise InvalidState(f"The reservation of payment {payment_id} ended (released or expired)")
+    raise ChannelUnavailable(f"{account['channel']} did not capture: {result.error_code} {result.error_message}",
+                             payment_id=payment_id)
 
 
 async def _settle_now(svc: Services, attempt_id: str, state: TradeState) -> Row:

@@ -24,7 +24,9 @@ def payment_view(p: Row, *, base_url: str, next_action: PayAction | None = None)
         "notify_url": p["notify_url"], "metadata": json.loads(p["metadata"] or "{}"),
         "created_at": iso(p["created_at"]), "expires_at": iso(p["expires_at"]),
         "paid_at": iso(p["paid_at"]), "closed_at": iso(p["closed_at"]), "late_payment": bool(p["late"]),
-        "next_action": next_action.to_json() if next_action else None,
+        "capture_method": p.get("capture_method") or "automatic",
+        # A manual payment's next step is the merchant's capture, not the shopper's.
+        "next_action": next_action.to_json() if next_action and p.get("capture_method") != "manual" else None,
     }
     return view
 

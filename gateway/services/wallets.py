@@ -177,6 +177,91 @@ class WalletBook:
             return None
         return _moved(found, POINTS if found["points"] else "CNY")
 
+    # -- a payment authorized now, captured later: a hold tied to its attempt ------------------------------
+
+    async def authorize(self, trade_no: str, customer_id: str, amount: Money, expires_at: datetime) -> Moved | Declined:
+        if amount.currency == POINTS:
+            return Declined(Decline.AMOUNT_MISMATCH, "points are paid at once, not held")
+        try:
+            async with self.db.begin() as conn:
+                if (done := await store.movement(conn, f"{trade_no}:hold")) is not None:
+                    return _moved(done, amount.currency)
+                attempt = await payments_repo.get_attempt(conn, trade_no)
+                if attempt is None:
+                    return Declined(Decline.UNKNOWN_TRADE, f"no attempt {trade_no}")
+                if (attempt["amount"], attempt["currency"]) != (amount.minor, amount.currency):
+                    return Declined(Decline.AMOUNT_MISMATCH, f"attempt {trade_no} is not for {amount}")
+                wallet = await store.get_wallet(conn, attempt["merchant_id"], customer_id, lock=True)
+                if wallet is not None and wallet["status"] != store.ACTIVE:
+                    return Declined(Decline.FROZEN, f"the wallet of customer {customer_id} is frozen")
+                taken = spend(amount.minor, cash=wallet["cash"], bonus=wallet["bonus"]) if wallet else None
+                if wallet is None or taken is None:
+                    have = wallet_view(customer_id, wallet)
+                    return Declined(Decline.INSUFFICIENT, f"customer {customer_id} has {have['available']} available")
+                now = utcnow()
+                await store.insert_hold(conn, {
+                    "id": new_id("hold"), "merchant_id": attempt["merchant_id"], "wallet_id": wallet["id"],
+                    "amount": amount.minor, "cash": -taken.cash, "bonus": -taken.bonus, "status": "held",
+                    "reason": f"payment {attempt['payment_id']}", "trade_no": trade_no, "expires_at": expires_at,
+                    "created_at": now, "updated_at": now})
+                moved = await _move(conn, wallet, ref=f"{trade_no}:hold", kind="hold",
+                                    delta=taken + Parts(held=amount.minor), counters={},
+                                    payment_id=attempt["payment_id"], trade_no=trade_no)
+                assert moved is not None  # under the row lock, with the parts just read
+                return _moved(moved, amount.currency)
+        except store.DuplicateMovement:  # the same attempt authorized concurrently: the first one stands
+            async with self.db.read() as conn:
+                found = await store.movement(conn, f"{trade_no}:hold")
+            assert found is not None
+            return _moved(found, amount.currency)
+
+    async def capture(self, trade_no: str) -> Moved | Declined:
+        """The hold goes back to its parts and the same parts are debited for the attempt, in one
+        transaction: the debit is then an ordinary one (``<attempt>:pay``), refunded like any other."""
+        try:
+            async with self.db.begin() as conn:
+                if (done := await store.movement(conn, f"{trade_no}:pay")) is not None:
+                    return _moved(done, "CNY")
+                h = await store.hold_of_trade(conn, trade_no)
+                attempt = await payments_repo.get_attempt(conn, trade_no)
+                if h is None or attempt is None:
+                    return Declined(Decline.UNKNOWN_TRADE, f"nothing is held for {trade_no}")
+                wallet = await store.wallet_by_id(conn, h["wallet_id"], lock=True)
+                assert wallet is not None
+                if wallet["status"] != store.ACTIVE:
+                    return Declined(Decline.FROZEN, f"the wallet of customer {wallet['customer_id']} is frozen")
+                ended = not await store.end_hold(conn, h["id"], "captured", unexpired=True)
+                if not ended:
+                    parts = Parts(cash=h["cash"], bonus=h["bonus"])
+                    back = await store.move(conn, wallet, ref=f"{h['id']}:release", kind="release",
+                                            delta=parts + Parts(held=-h["amount"]), counters={}, frozen_ok=True,
+                                            payment_id=attempt["payment_id"], trade_no=trade_no)
+                    clearing = ledger.channel_account(attempt["account_id"])
+                    moved = await _move(conn, wallet, ref=f"{trade_no}:pay", kind=PAY, delta=-parts,
+                                        payment_id=attempt["payment_id"], trade_no=trade_no,
+                                        counters={"cash": clearing, "bonus": clearing})
+                    assert back is not None and moved is not None  # the parts were just given back, under the lock
+                    return _moved(moved, attempt["currency"])
+        except store.DuplicateMovement:
+            pass
+        # Not held any more: captured by a concurrent call (its debit is the answer), or released/expired.
+        found = await self.paid(trade_no)
+        return found if found is not None else Declined(
+            Decline.AUTHORIZATION_ENDED, f"the hold for {trade_no} was released or expired")
+
+    async def release(self, trade_no: str) -> bool:
+        async with self.db.begin() as conn:
+            h = await store.hold_of_trade(conn, trade_no)
+            if h is None:
+                return True  # never held
+            if await store.end_hold(conn, h["id"], "released"):
+                wallet = await store.wallet_by_id(conn, h["wallet_id"])
+                assert wallet is not None
+                await _settle_hold(conn, wallet, h, capture=False)
+                return True
+            fresh = await store.hold_of_trade(conn, trade_no)
+        return fresh is not None and fresh["status"] != "captured"
+
 
 # -- recharges: hooks of the settlement, in its transaction ---------------------------------------------
 

@@ -25,6 +25,7 @@ class PaymentRow(TypedDict):
     link_id: str | None
     paid_attempt_id: str | None
     late: bool
+    capture_method: str  # automatic | manual
     expires_at: datetime
     created_at: datetime
     updated_at: datetime

@@ -100,6 +100,9 @@ payments = sa.Table(
     sa.Column("link_id", ID),
     sa.Column("paid_attempt_id", ID),
     sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()),
+    # automatic | manual: a manual payment's channel only reserves the amount (a wallet hold) until
+    # the merchant captures it
+    sa.Column("capture_method", sa.String(16), nullable=False, server_default="automatic"),
     _ts("expires_at"), _ts("created_at"), _ts("updated_at"), _ts("paid_at", True), _ts("closed_at", True),
     _ts("lease_until", True),  # held by the process expiring this payment (background tasks)
     sa.UniqueConstraint("merchant_id", "out_trade_no", name="uq_payments_merchant_out_trade_no"),
@@ -326,7 +329,11 @@ wallet_holds = sa.Table(
     sa.Column("bonus", Money, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # held | captured | released | expired
     sa.Column("reason", sa.String(256)),
+    # the payment attempt it reserves for (a manual-capture payment), or NULL for a hold made through
+    # the wallet API; such a hold is captured or released only through its payment
+    sa.Column("trade_no", ID),
     _ts("expires_at"), _ts("created_at"), _ts("updated_at"),
     sa.CheckConstraint("amount > 0 AND cash >= 0 AND bonus >= 0 AND cash + bonus = amount", name="parts"),
     sa.Index("ix_wallet_holds_status_expires", "status", "expires_at"),
+    sa.Index("uq_wallet_holds_trade_no", "trade_no", unique=True),
 )

@@ -254,8 +254,15 @@ async def insert_hold(conn: AsyncConnection, row: Row) -> None:
 
 
 async def get_hold(conn: AsyncConnection, merchant_id: str, hold_id: str) -> Row | None:
+    """A hold made through the wallet API (a payment's hold is its payment's business)."""
     return await one(conn, sa.select(wallet_holds).where(wallet_holds.c.id == hold_id,
-                                                         wallet_holds.c.merchant_id == merchant_id))
+                                                         wallet_holds.c.merchant_id == merchant_id,
+                                                         wallet_holds.c.trade_no.is_(None)))
+
+
+async def hold_of_trade(conn: AsyncConnection, trade_no: str) -> Row | None:
+    """The hold reserving for the payment attempt ``trade_no``, if any."""
+    return await one(conn, sa.select(wallet_holds).where(wallet_holds.c.trade_no == trade_no))
 
 
 async def end_hold(conn: AsyncConnection, hold_id: str, to: str, *, unexpired: bool = False) -> bool:

@@ -35,7 +35,7 @@ class PrepaidFactory(FactoryBase):
     name: ClassVar[str] = "prepaid"
     methods: ClassVar[tuple[PayMethodSpec, ...]] = (
         PayMethodSpec("balance", ActionKind.CONFIRM, frozenset(), {"zh-CN": "余额", "en": "Balance"}, rank=90,
-                      needs_payer=True, payer_field="customer_id"),
+                      needs_payer=True, payer_field="customer_id", manual_capture=True),
         PayMethodSpec("points", ActionKind.CONFIRM, frozenset(), {"zh-CN": "积分", "en": "Points"}, rank=91,
                       needs_payer=True, payer_field="customer_id", currency=POINTS),
     )

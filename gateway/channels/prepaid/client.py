@@ -1,7 +1,8 @@
 """The stored-value channel: the :class:`~gateway.channels.base.Channel` protocol over the wallet port.
 
 A create debits the wallet at once (idempotent by the attempt id) and reports the trade paid in
-:attr:`CreateResult.state`; a refund credits it back (idempotent by the refund id). A decline is data:
+:attr:`CreateResult.state` -- or, asked not to capture, reserves the amount in a hold that
+:meth:`PrepaidChannel.capture` turns into the debit and ``close`` releases; a refund credits it back (idempotent by the refund id). A decline is data:
 ``insufficient_balance`` or ``wallet_frozen`` as the create's error code.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ from gateway.channels.base import (
 from gateway.domain.money import POINTS
 from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import ActionKind, PayAction
-from gateway.domain.wallet import Declined, StoredValue
+from gateway.domain.wallet import Declined, Moved, StoredValue
 
 
 class PrepaidChannel:
@@ -59,7 +60,18 @@ class PrepaidChannel:
         if (req.amount.currency == POINTS) != (req.pay_method == "points"):
             return CreateResult(Outcome.CHANNEL_ERROR, error_code="currency_mismatch",
                                 error_message="points pay points (PTS); balance pays money")
-        moved = await self._wallets().pay(req.trade_no, req.payer_id, req.amount)
+        if not req.capture:  # reserved now, paid by capture(), released by close()
+            held = await self._wallets().authorize(req.trade_no, req.payer_id, req.amount, req.expires_at)
+            if isinstance(held, Declined):
+                return CreateResult(Outcome.CHANNEL_ERROR, error_code=held.code.value, error_message=held.message)
+            return CreateResult(Outcome.SUCCESS, action=PayAction(ActionKind.CONFIRM))
+        return self._paid(await self._wallets().pay(req.trade_no, req.payer_id, req.amount))
+
+    async def capture(self, trade: TradeRef | str) -> CreateResult:
+        return self._paid(await self._wallets().capture(TradeRef.of(trade).trade_no))
+
+    @staticmethod
+    def _paid(moved: Moved | Declined) -> CreateResult:
         if isinstance(moved, Declined):
             return CreateResult(Outcome.CHANNEL_ERROR, error_code=moved.code.value, error_message=moved.message)
         return CreateResult(Outcome.SUCCESS, action=PayAction(ActionKind.CONFIRM), state=TradeState(
@@ -72,7 +84,8 @@ class PrepaidChannel:
         return TradeState(Outcome.SUCCESS, channel_trade_no=moved.id, amount=moved.amount, paid_at=moved.at)
 
     async def close(self, trade: TradeRef | str) -> CloseResult:
-        if await self._wallets().paid(TradeRef.of(trade).trade_no) is not None:
+        trade_no = TradeRef.of(trade).trade_no
+        if await self._wallets().paid(trade_no) is not None or not await self._wallets().release(trade_no):
             return CloseResult(Outcome.FAIL, error_code="paid", error_message="already paid from the wallet")
         return CloseResult(Outcome.SUCCESS)
 

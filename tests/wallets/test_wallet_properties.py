@@ -1,5 +1,6 @@
 """Property test: random sequences of recharge / pay / refund (of payments from balance and of recharges,
-succeeding or failing) / adjust / freeze / hold / capture / release against a plain model of the wallet. After every step the
+succeeding or failing) / adjust / freeze / hold / capture / release / authorize a payment and capture
+or close it against a plain model of the wallet. After every step the
 wallet equals the model; after every sequence the ledger checker finds nothing. On SQLite, and on
 MariaDB when configured. Services are driven directly (no HTTP), the recharge's channel by the
 settlement, as its callback would."""
@@ -29,7 +30,7 @@ from gateway.domain.wallet import Parts
 from gateway.services import refunds, settlement, wallets
 from gateway.services.context import Services
 from gateway.services.merchants import Authenticator, create_merchant, set_channel_account
-from gateway.services.payments import NewPayment, create_payment
+from gateway.services.payments import NewPayment, capture_payment, close_payment_for, create_payment
 from gateway.services.recharges import create_recharge
 from gateway.store import merchants as merchants_repo
 from gateway.store import refunds as refunds_repo
@@ -58,6 +59,8 @@ Op = st.one_of(
     st.tuples(st.sampled_from(["freeze", "unfreeze"]), st.just(0), st.just(0), st.just(0)),
     st.tuples(st.just("hold"), st.integers(1, 3000), st.just(0), st.just(0)),
     st.tuples(st.sampled_from(["capture", "release"]), st.integers(0, 9), st.just(0), st.just(0)),
+    st.tuples(st.just("authorize"), st.integers(1, 3000), st.just(0), st.just(0)),
+    st.tuples(st.sampled_from(["capture_payment", "close_payment"]), st.integers(0, 9), st.just(0), st.just(0)),
 )
 
 
@@ -71,6 +74,7 @@ class Model:
     holds: list[dict[str, Any]] = field(default_factory=list)     # id, cash, bonus, status
     pays: list[dict[str, Any]] = field(default_factory=list)       # id, took cash/bonus, back cash/bonus, left
     recharges: list[dict[str, Any]] = field(default_factory=list)  # id, amount, bonus, points, left
+    auths: list[dict[str, Any]] = field(default_factory=list)      # payment id, cash, bonus, status
 
 
 SEQUENCES = st.lists(Op, min_size=1, max_size=18)
@@ -234,6 +238,45 @@ async def _step(svc: Services, merchant: Any, account: Any, customer: str, model
         h["status"] = op
         model.held -= h["cash"] + h["bonus"]
         if op == "release":
+            model.cash, model.bonus = model.cash + h["cash"], model.bonus + h["bonus"]
+    elif op == "authorize":
+        try:
+            view = await create_payment(svc, merchant, NewPayment(amount=a, currency="CNY", subject="s",
+                                                                  out_trade_no=new_id("o"), channel="balance",
+                                                                  payer_id=customer, capture=False))
+        except (InsufficientBalance, WalletFrozen) as exc:
+            assert model.frozen if isinstance(exc, WalletFrozen) else a > model.cash + model.bonus
+            return
+        assert not model.frozen and view["status"] == "pending"
+        from_bonus = min(model.bonus, a)
+        model.bonus, model.cash, model.held = model.bonus - from_bonus, model.cash - (a - from_bonus), model.held + a
+        model.auths.append({"id": view["id"], "cash": a - from_bonus, "bonus": from_bonus, "status": "held"})
+    elif op in ("capture_payment", "close_payment") and model.auths:
+        h = model.auths[a % len(model.auths)]
+        try:
+            if op == "capture_payment":
+                view = await capture_payment(svc, mid, h["id"])
+            else:
+                view = await close_payment_for(svc, mid, h["id"])
+        except InvalidState:
+            assert h["status"] != "held" and not (op == "capture_payment" and h["status"] == "captured")
+            return
+        except WalletFrozen:
+            assert op == "capture_payment" and model.frozen and h["status"] == "held"
+            return
+        if op == "capture_payment" and h["status"] == "captured":  # captured before: the same answer
+            assert view["status"] in ("paid", "partially_refunded", "refunded")
+            return
+        assert h["status"] == "held" and not (op == "capture_payment" and model.frozen)
+        model.held -= h["cash"] + h["bonus"]
+        if op == "capture_payment":
+            assert view["status"] == "paid"
+            h["status"] = "captured"
+            model.pays.append({"id": h["id"], "cash": h["cash"], "bonus": h["bonus"], "back_cash": 0,
+                               "left": h["cash"] + h["bonus"]})
+        else:
+            assert view["status"] == "closed"
+            h["status"] = "closed"
             model.cash, model.bonus = model.cash + h["cash"], model.bonus + h["bonus"]
     elif op in ("freeze", "unfreeze"):
         await wallets.set_frozen(svc.db, mid, customer, op == "freeze")

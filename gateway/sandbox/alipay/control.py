@@ -45,8 +45,10 @@ class AlipayControls:
     def rotate_keys(self, what: str | None) -> dict[str, Any]:
         if what not in (None, "key"):
             raise ValueError("Alipay has one key pair: leave out what (or say key)")
-        public = self.sandbox.state.rotate_keys().public_key()
-        return {"alipay_public_key": rsa.public_pem(public), "alipay_public_key_b64": rsa.public_b64(public)}
+        state = self.sandbox.state
+        public = state.rotate_keys(self.sandbox.now()).public_key()
+        return {"alipay_public_key": rsa.public_pem(public), "alipay_public_key_b64": rsa.public_b64(public),
+                "alipay_cert": state.certs.current_pem, "alipay_cert_sn": state.certs.current_sn}
 
     def reset(self) -> None:
         self.sandbox.state.reset()

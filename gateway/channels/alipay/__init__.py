@@ -1,4 +1,5 @@
-"""Alipay OpenAPI (gateway.do, RSA2): precreate QR, WAP and PC page pay, query, close, refund, bills.
+"""Alipay OpenAPI (gateway.do, RSA2): precreate QR, WAP and PC page pay, APP pay, query, close, refund,
+bills.
 
 Credentials of one Alipay app: ``app_id``, ``seller_id`` (the 2088… PID), ``app_private_key`` and
 ``alipay_public_key`` (PEM or the bare base64 the console shows), optionally ``alipay_public_keys``: a
@@ -58,6 +59,8 @@ class AlipayFactory(FactoryBase):
                       {"zh-CN": "支付宝", "en": "Alipay"}, rank=20),
         PayMethodSpec("alipay_page", ActionKind.REDIRECT, frozenset({"desktop"}),
                       {"zh-CN": "支付宝网页支付", "en": "Alipay (web)"}, rank=30),
+        # In the merchant's own app (API only: no browser completes it): see apppay.py.
+        PayMethodSpec("alipay_app", ActionKind.APP, frozenset(), {"zh-CN": "支付宝", "en": "Alipay"}, rank=40),
     )
     settings: ClassVar[tuple[EndpointSetting, ...]] = (
         EndpointSetting("GATEWAY_ALIPAY_GATEWAY_URL", "https://openapi.alipay.com/gateway.do",

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 
-from gateway.channels.alipay import certmode, signing
+from gateway.channels.alipay import apppay, certmode, signing
 from gateway.channels.alipay import transformers as tx
 from gateway.channels.base import (
     ANSWER_UNVERIFIABLE,
@@ -212,6 +212,8 @@ class AlipayChannel:
     async def create(self, req: CreateRequest) -> CreateResult:
         method, _ = tx.PAY_METHODS[req.pay_method]
         biz = tx.create_biz(req)
+        if method == tx.APP_PAY:  # the order string the merchant's app gives the Alipay App SDK
+            return CreateResult(Outcome.SUCCESS, apppay.action(self._signed(method, biz, notify_url=req.notify_url)))
         if method in tx.BROWSER_METHODS:
             url = self.page_url(method, biz, notify_url=req.notify_url, return_url=req.return_url)
             return CreateResult(Outcome.SUCCESS, PayAction.redirect(url))

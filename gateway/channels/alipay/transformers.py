@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.channels.alipay.protocol import (  # noqa: F401 - wire constants, re-exported for the client
+    APP_PAY,
     BEIJING,
     BILL_URL_QUERY,
     BROWSER_METHODS,
@@ -58,6 +59,7 @@ PAY_METHODS: dict[str, tuple[str, str]] = {
     "alipay_qr": (PRECREATE, "FACE_TO_FACE_PAYMENT"),
     "alipay_wap": (WAP_PAY, "QUICK_WAP_WAY"),
     "alipay_page": (PAGE_PAY, "FAST_INSTANT_TRADE_PAY"),
+    "alipay_app": (APP_PAY, "QUICK_MSECURITY_PAY"),
 }
 
 # Answers that mean "we do not know what happened": retry or query, never conclude.

@@ -15,7 +15,7 @@ from aiohttp import web
 from gateway.channels.alipay import protocol as wire
 from gateway.channels.alipay.certmode import CERT_DOWNLOAD
 from gateway.sandbox import kit
-from gateway.sandbox.alipay import certs, control, gateway_do, notify, pages
+from gateway.sandbox.alipay import apppay, certs, control, gateway_do, notify, pages
 from gateway.sandbox.alipay.appkeys import SANDBOX, TIMESTAMP_TOLERANCE
 from gateway.sandbox.alipay.control import AlipayControls
 from gateway.sandbox.alipay.service import BizError, Sandbox, fail
@@ -122,4 +122,5 @@ def create_app(keys: dict[str, Any], *, public_url: str, time_scale: float = 1.0
     app.router.add_route("POST", "/qr/{token}", pages.qr_page)
     app.router.add_route("GET", "/bill/{token}", pages.bill_download, name="bill")
     control.add_routes(app)
+    apppay.add_routes(app)
     return app

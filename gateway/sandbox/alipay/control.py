@@ -3,6 +3,8 @@
 ``rotate-keys`` takes no ``what``: Alipay has one key pair; it answers ``{"alipay_public_key": PEM,
 "alipay_public_key_b64": …}``. ``reset`` also goes back to the Alipay key the sandbox started with.
 ``POST /_control/bill-inject`` ``{"kind": …, "day": …}`` puts a discrepancy into a day's bill (``bill.py``).
+``GET /_control/cert-credentials``: the app's certificate-mode credentials and SNs (``certs.py``);
+``rotate-keys`` also issues a new Alipay certificate (``alipay_cert``, ``alipay_cert_sn`` in its answer).
 """
 from __future__ import annotations
 
@@ -73,5 +75,18 @@ async def bill_inject(request: web.Request) -> web.Response:
         return web.json_response({"error": str(exc)}, status=400)
 
 
+async def cert_credentials(request: web.Request) -> web.Response:
+    """``GET /_control/cert-credentials``: the sandbox app's credentials in public-key certificate mode
+    (its certificate, Alipay's current one, the root bundle), for a merchant set up in that mode."""
+    state = request.app[SANDBOX].state
+    keys = state.keys
+    return web.json_response({
+        "app_id": keys["app_id"], "seller_id": keys["seller_id"], "app_private_key": keys["app_private_key"],
+        "app_cert": keys["app_cert"], "alipay_cert": state.certs.current_pem, "alipay_root_cert": keys["alipay_root_cert"],
+        "app_cert_sn": state.certs.app_cert_sn, "alipay_cert_sn": state.certs.current_sn,
+        "alipay_root_cert_sn": state.certs.root_cert_sn})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_route("*", "/_control/bill-inject", bill_inject, name="control_bill_inject")
+    app.router.add_get("/_control/cert-credentials", cert_credentials, name="control_cert_credentials")

@@ -90,3 +90,21 @@ async def test_an_unknown_certificate_that_cannot_be_fetched_is_not_believed(env
     channel._download_cert = no_download
     assert (await channel.query("cm-x")).outcome is Outcome.UNKNOWN
 
+
+
+async def test_cert_credentials_on_demand_follow_the_rotation(env: Env) -> None:
+    before = await env.control("GET", "cert-credentials")
+    assert before["alipay_cert_sn"] == certmode.pem_cert_sn(before["alipay_cert"])
+    assert before["alipay_root_cert_sn"] == certmode.root_cert_sn(before["alipay_root_cert"])
+    rotated = await env.control("POST", "rotate-keys")
+    after = await env.control("GET", "cert-credentials")
+    assert after["alipay_cert_sn"] == rotated["alipay_cert_sn"] != before["alipay_cert_sn"]
+    # an app configured with the new certificate needs no download
+    channel = env.open(**{**{k: after[k] for k in ("app_cert", "alipay_cert", "alipay_root_cert")},
+                          "alipay_public_key": None})
+
+    async def no_download(sn: str) -> None:
+        raise AssertionError("downloaded")
+
+    channel._download_cert = no_download
+    assert (await channel.check()).ok

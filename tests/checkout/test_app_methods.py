@@ -35,3 +35,12 @@ async def test_a_payment_fixed_to_an_app_method_shows_its_parameters(gateway: Ga
     assert phone is not None and "/app/pay?" in phone.group(1)
     await press(gateway.http, html.unescape(phone.group(1)))
     assert (await wait_status(gateway, m, p["id"], "paid"))["amount"] == 666
+
+
+async def test_a_payment_link_cannot_fix_an_app_method(gateway: Gateway) -> None:
+    m = await gateway.merchant()
+    for method in APP_METHODS:
+        r = await gateway.api(m, "POST", "/links", json_body={"subject": "x", "amount": 100, "pay_method": method})
+        assert r.status == 422, r.text
+    doc = (await gateway.api(None, "GET", "/openapi.json")).body
+    assert set(APP_METHODS) <= set(doc["components"]["schemas"]["PaymentCreate"]["properties"]["channel"]["anyOf"][0]["enum"])

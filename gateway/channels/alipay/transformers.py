@@ -211,7 +211,11 @@ def trade_state(resp: Mapping[str, Any]) -> TradeState:
 # Alipay's refusals of the request's signature itself (gateway.do's 40001/40002 checks): the app's
 # private key, its app id or the signing scheme is not what Alipay has on file.
 SIGNATURE_REFUSALS = frozenset({"isv.invalid-signature", "isv.invalid-app-id", "isv.invalid-signature-type",
-                                "isv.missing-signature", "isv.missing-app-id"})
+                                "isv.missing-signature", "isv.missing-app-id",
+                                # certificate mode: configured without (or with the wrong) certificates
+                                "isv.missing-app-cert-sn", "isv.missing-alipay-root-cert-sn",
+                                "isv.app-cert-not-exist", "isv.invalid-alipay-root-cert-sn",
+                                "isv.app-cert-expired"})
 
 
 def credential_check(resp: Mapping[str, Any]) -> CredentialCheck:

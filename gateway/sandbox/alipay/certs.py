@@ -136,10 +136,10 @@ class Authority:
 
 def download(authority: Authority, biz: dict[str, Any]) -> dict[str, Any]:
     """``alipay.open.app.alipaycert.download`` {``alipay_cert_sn``} → ``alipay_cert_content``.
-    [U: the sub_code for an unknown SN is not documented.]"""
+    [U: the answer for an unknown SN is not documented; the gateway's list has isv.alipay-cert-not-exist.]"""
     sn = biz.get("alipay_cert_sn")
     content = authority.content(sn) if isinstance(sn, str) else None
     if content is None:
-        return {"code": "40004", "msg": "Business Failed", "sub_code": "isv.cert-not-exist",
+        return {"code": "40004", "msg": "Business Failed", "sub_code": "isv.alipay-cert-not-exist",
                 "sub_msg": "证书不存在 no certificate with this alipay_cert_sn"}
     return {"code": "10000", "msg": "Success", "alipay_cert_content": content}

@@ -4,6 +4,8 @@
 "alipay_public_key_b64": …}``. ``reset`` also goes back to the Alipay key the sandbox started with.
 ``POST /_control/bill-inject`` ``{"kind": …, "day": …}`` puts a discrepancy into a day's bill (``bill.py``).
 ``GET /_control/cert-credentials``: the app's certificate-mode credentials and SNs (``certs.py``);
+``POST /_control/cert-mode`` ``{"required": bool}``: requests without the SNs are refused, as for an app
+created in certificate mode;
 ``rotate-keys`` also issues a new Alipay certificate (``alipay_cert``, ``alipay_cert_sn`` in its answer).
 """
 from __future__ import annotations
@@ -87,6 +89,22 @@ async def cert_credentials(request: web.Request) -> web.Response:
         "alipay_root_cert_sn": state.certs.root_cert_sn})
 
 
+async def cert_mode(request: web.Request) -> web.Response:
+    """``POST /_control/cert-mode`` ``{"required": true}``: the app behaves as one created in certificate
+    mode (requests without ``app_cert_sn`` / ``alipay_root_cert_sn`` are refused); ``false`` undoes it
+    (so does ``reset``)."""
+    try:
+        body = await request.json()
+        required = body.get("required") if isinstance(body, dict) else None
+        if not isinstance(required, bool):
+            raise ValueError("body must be {\"required\": true|false}")
+    except ValueError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    request.app[SANDBOX].state.cert_mode_required = required
+    return web.json_response({"required": required})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_route("*", "/_control/bill-inject", bill_inject, name="control_bill_inject")
     app.router.add_get("/_control/cert-credentials", cert_credentials, name="control_cert_credentials")
+    app.router.add_post("/_control/cert-mode", cert_mode, name="control_cert_mode")

@@ -100,14 +100,18 @@ def check(req: GatewayRequest, state: SandboxState, now: datetime, tolerance: ti
         return invalid("isv.invalid-timestamp", "非法的时间戳参数")
     if p["sign_type"] != "RSA2":
         return invalid("isv.invalid-signature-type", "无效的签名类型")
-    if p.get("app_cert_sn") or p.get("alipay_root_cert_sn"):
+    if p.get("app_cert_sn") or p.get("alipay_root_cert_sn") or state.cert_mode_required:
         # Certificate mode: the app's certificate SN picks the key to verify with; the root SN must be the
-        # bundle's. [U: the exact sub_codes of these two refusals are not in the public error table.]
+        # bundle's. Sub-codes from the gateway's isv.* list [U: which one Alipay picks for a wrong SN].
         req.cert_sn = state.certs.current_sn
-        if p.get("app_cert_sn") != state.certs.app_cert_sn:
-            return invalid("isv.invalid-app-cert-sn", "应用公钥证书序列号不匹配 app_cert_sn does not match")
-        if p.get("alipay_root_cert_sn") != state.certs.root_cert_sn:
-            return invalid("isv.invalid-alipay-root-cert-sn", "支付宝根证书序列号不匹配 alipay_root_cert_sn does not match")
+        if not p.get("app_cert_sn"):
+            return invalid("isv.missing-app-cert-sn", "缺少应用公钥证书序列号")
+        if not p.get("alipay_root_cert_sn"):
+            return invalid("isv.missing-alipay-root-cert-sn", "缺少支付宝根证书序列号")
+        if p["app_cert_sn"] != state.certs.app_cert_sn:
+            return invalid("isv.app-cert-not-exist", "应用公钥证书不存在 (app_cert_sn)")
+        if p["alipay_root_cert_sn"] != state.certs.root_cert_sn:
+            return invalid("isv.invalid-alipay-root-cert-sn", "无效的支付宝根证书序列号")
     content = signing.request_sign_content(p)
     if not signing.verify_any([state.app_public_key], content, p["sign"], req.charset):
         return invalid("isv.invalid-signature", f"验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{content}")

@@ -77,6 +77,7 @@ class SandboxState:
         """Forget every trade; go back to the Alipay key in ``keys``."""
         self.alipay_key: rsa.PrivateKey = rsa.load_private_key(self.keys["alipay_private_key"])
         self.certs = certs.Authority.from_keys(self.keys)  # certificate mode (certs.py)
+        self.cert_mode_required = False  # the app was created in certificate mode: requests need the SNs
         self.trades: dict[tuple[str, str], Trade] = {}
         self.by_token: dict[str, Trade] = {}
         self.bills: dict[str, tuple[bytes, datetime]] = {}

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from gateway.channels.alipay import certmode
-from gateway.channels.base import REFUSED, CredentialCheck, RawCallback
+from gateway.channels.base import SIGNATURE_REJECTED, CredentialCheck, RawCallback
 from gateway.domain.outcomes import Outcome
 from gateway.sandbox.alipay import certs, merchant_cert_credentials
 from tests.sandbox.alipay.alipay_env import Env
@@ -41,9 +41,20 @@ async def test_requests_carry_the_sns_and_answers_name_the_certificate(env: Env)
 async def test_a_wrong_app_certificate_or_root_is_refused(env: Env) -> None:
     other = certs.generate(env.keys["app_public_key"], env.keys["alipay_private_key"])
     wrong_app = await _cert_mode(env, app_cert=other["app_cert"]).check()
-    assert wrong_app == CredentialCheck(False, REFUSED, wrong_app.detail) and "app-cert-sn" in str(wrong_app.detail)
+    assert wrong_app == CredentialCheck(False, SIGNATURE_REJECTED, wrong_app.detail)
+    assert str(wrong_app.detail).startswith("isv.app-cert-not-exist")
     wrong_root = await _cert_mode(env, alipay_root_cert=other["alipay_root_cert"]).check()
-    assert not wrong_root.ok and "root-cert-sn" in str(wrong_root.detail)
+    assert not wrong_root.ok and str(wrong_root.detail).startswith("isv.invalid-alipay-root-cert-sn")
+
+
+async def test_an_app_in_certificate_mode_refuses_requests_without_the_sns(env: Env) -> None:
+    assert (await env.channel.check()).ok
+    assert await env.control("POST", "cert-mode", {"required": True}) == {"required": True}
+    refused = await env.channel.check()  # public-key mode: no SNs
+    assert refused.problem == SIGNATURE_REJECTED and str(refused.detail).startswith("isv.missing-app-cert-sn")
+    assert (await _cert_mode(env).check()).ok
+    await env.control("POST", "reset")
+    assert (await env.channel.check()).ok
 
 
 async def test_the_client_follows_a_rotated_alipay_certificate(env: Env) -> None:

@@ -17,8 +17,13 @@ from gateway.domain.pay import ActionKind, PayAction
 ORDER_STRING = "order_string"  # the one ``params`` entry of the pay action
 
 
+def _encode(value: str, charset: str) -> str:
+    """Java's ``URLEncoder.encode``: like ``quote_plus``, but ``*`` stays and ``~`` is escaped."""
+    return quote_plus(value, safe="*", encoding=charset).replace("~", "%7E")
+
+
 def order_string(params: Mapping[str, str], charset: str = "utf-8") -> str:
-    return "&".join(f"{k}={quote_plus(params[k], safe='*', encoding=charset)}" for k in sorted(params) if params[k])
+    return "&".join(f"{k}={_encode(params[k], charset)}" for k in sorted(params) if params[k])
 
 
 def action(params: Mapping[str, str], charset: str = "utf-8") -> PayAction:

@@ -119,3 +119,7 @@ async def test_cert_credentials_on_demand_follow_the_rotation(env: Env) -> None:
 
     channel._download_cert = no_download
     assert (await channel.check()).ok
+    # nor one that lists it among alipay_certs while still naming the old one first (a rotation announced)
+    both = _cert_mode(env, alipay_certs=[after["alipay_cert"]])
+    both._download_cert = no_download
+    assert (await both.check()).ok and both._certs.known == [before["alipay_cert_sn"], after["alipay_cert_sn"]]

@@ -7,11 +7,12 @@ from pydantic import BaseModel, Field, StrictStr, field_validator, model_validat
 
 from gateway.api.models import SPECS, Amount, Url, _currency, _Strict
 
-# A link is opened by anyone: a method that needs the payer's identity first is never fixed by one.
+# A link is opened by anyone, in a browser: a method that needs the payer's identity first, or that no
+# browser completes (APP pay, for the merchant's own app), is never fixed by one.
 if TYPE_CHECKING:
     LinkPayMethod = str
 else:
-    LinkPayMethod = Literal[tuple(code for code, spec in SPECS.items() if not spec.needs_payer)]
+    LinkPayMethod = Literal[tuple(code for code, spec in SPECS.items() if not spec.needs_payer and spec.browsers)]
 
 
 class PaymentLinkCreate(_Strict):

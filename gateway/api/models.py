@@ -123,7 +123,9 @@ class NextAction(BaseModel):
     """What the shopper's browser does next to pay: ``qr`` -- show a code of ``qr``; ``redirect`` --
     go to ``url`` (which takes the URL to come back to under the query parameter ``return_param``, if
     given); ``form_post`` -- submit ``fields`` to ``url``; ``jsapi`` / ``app`` -- hand ``params`` to the
-    wallet's JS bridge or SDK; ``confirm`` -- nothing to show."""
+    wallet's JS bridge or app SDK (``alipay_app``: ``order_string`` for ``payV2``; ``wechat_app``: ``appid``,
+    ``partnerid``, ``prepayid``, ``package``, ``noncestr``, ``timestamp``, ``sign`` for ``PayReq``);
+    ``confirm`` -- nothing to show."""
 
     type: ActionType
     qr: str | None = None

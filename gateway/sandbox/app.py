@@ -51,6 +51,10 @@ def phone_pages(sandbox_url: str) -> Callable[[str, PayAction], str | None]:
             return action.qr  # the sandbox's qr_code is already a page URL
         if pay_method == "wechat_native" and action.qr:
             return scan_page_url(f"{sandbox_url}/wechat", action.qr)
+        if pay_method == "alipay_app":  # stands in for the Alipay app taking the order string
+            return f"{sandbox_url}/alipay/app/pay?{action.params['order_string']}"
+        if pay_method == "wechat_app":  # stands in for the WeChat app taking OpenSDK PayReq's parameters
+            return f"{sandbox_url}/wechat/app/pay?{urlencode(dict(action.params))}"
         if pay_method == "wechat_jsapi":  # stands in for WeixinJSBridge
             return f"{sandbox_url}/wechat/jsapi/{action.params['package'].removeprefix('prepay_id=')}"
         return None

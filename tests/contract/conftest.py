@@ -8,8 +8,11 @@ from tests.contract.drivers import DRIVERS
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # A driver may run a channel in another configuration under a ``label`` of its own (Alipay's
+    # certificate mode).
     if "pay_method" in metafunc.fixturenames:
         pairs = [(d, m) for d in DRIVERS for m in d.pay_methods]
-        metafunc.parametrize(("driver", "pay_method"), pairs, ids=[m for _, m in pairs])
+        metafunc.parametrize(("driver", "pay_method"), pairs,
+                             ids=[f"{d.label}:{m}" if hasattr(d, "label") else m for d, m in pairs])
     elif "driver" in metafunc.fixturenames:
-        metafunc.parametrize("driver", DRIVERS, ids=[d.name for d in DRIVERS])
+        metafunc.parametrize("driver", DRIVERS, ids=[getattr(d, "label", d.name) for d in DRIVERS])

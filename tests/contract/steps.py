@@ -16,6 +16,9 @@ from tests.support.waiting import eventually, wait_status
 async def create(gw: Gateway, m: Merchant, driver: ChannelDriver, pay_method: str | None = None,
                  amount: int = 1000) -> dict[str, Any]:
     method = pay_method or driver.pay_methods[0]
+    prepare = getattr(driver, "prepare", None)  # a driver that configures the merchant's account its own way
+    if prepare is not None:
+        await prepare(gw, m)
     return await gw.create_payment(m, amount=amount, channel=method, **driver.create_fields(method))
 
 

@@ -6,8 +6,10 @@ Transport as the official SDK does it: common parameters (and ``sign``) in the U
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 
-from gateway.channels.alipay import signing
+from gateway.channels.alipay import apppay, certmode, signing
 from gateway.channels.alipay import transformers as tx
 from gateway.channels.base import (
     ANSWER_UNVERIFIABLE,
@@ -70,7 +72,8 @@ class AlipayChannel:
 
     def __init__(self, *, app_id: str, seller_id: str, app_private_key: rsa.PrivateKey,
                  alipay_public_keys: Sequence[rsa.PublicKey], http: aiohttp.ClientSession, base_url: str,
-                 timeout: float = 15.0, clock: Callable[[], datetime] | None = None) -> None:
+                 timeout: float = 15.0, clock: Callable[[], datetime] | None = None,
+                 certs: certmode.CertStore | None = None) -> None:
         self.app_id = app_id
         self.seller_id = seller_id
         self._key = app_private_key
@@ -80,6 +83,12 @@ class AlipayChannel:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._bill_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._clock = clock or (lambda: datetime.now(UTC))
+        # Certificate mode (certmode.py): SNs in requests, the answer's alipay_cert_sn picks the key.
+        self._certs = certs
+        self._cert_lock = asyncio.Lock()
+        self._cert_refused: dict[str, float] = {}  # SN → when its download last failed (no storm of retries)
+        if certs is not None:
+            self._alipay_keys = certs.keys()
 
     @property
     def identities(self) -> Mapping[str, str]:
@@ -90,6 +99,9 @@ class AlipayChannel:
     def _signed(self, method: str, biz: Mapping[str, Any] | None, **extra: str | None) -> dict[str, str]:
         params = tx.common_params(self.app_id, method, self._clock(), charset=CHARSET,
                                   notify_url=extra.get("notify_url"), return_url=extra.get("return_url"))
+        if self._certs is not None:
+            params["app_cert_sn"] = self._certs.app_cert_sn
+            params["alipay_root_cert_sn"] = self._certs.root_cert_sn
         if biz is not None:
             params["biz_content"] = tx.dumps_biz(biz)
         params["sign"] = signing.sign(self._key, signing.request_sign_content(params), CHARSET)
@@ -103,7 +115,10 @@ class AlipayChannel:
 
     async def call(self, method: str, biz: Mapping[str, Any], *, notify_url: str | None = None) -> Answer:
         sent = await self._send(method, biz, notify_url=notify_url)
-        return sent if isinstance(sent, Answer) else self._verify(method, sent)
+        if isinstance(sent, Answer):
+            return sent
+        await self._learn_cert(sent)
+        return self._verify(method, sent)
 
     async def _send(self, method: str, biz: Mapping[str, Any], *, notify_url: str | None = None) -> bytes | Answer:
         """The raw 200 answer, or why there is none (an :class:`Answer` without a response)."""
@@ -132,7 +147,7 @@ class AlipayChannel:
         if not located.sign:
             # Unsigned answers (even errors) are not trusted: anyone on the path could have written them.
             return _unknown("UNSIGNED", f"{method}: answer has no sign ({located.content[:200]})")
-        if not signing.verify_any(self._alipay_keys, located.content, located.sign, CHARSET):
+        if not signing.verify_any(self._answer_keys(text), located.content, located.sign, CHARSET):
             log.warning("alipay %s: response signature does not verify (app %s)", method, self.app_id)
             return _unknown("SIGNATURE_INVALID", f"{method}: response signature does not verify")
         try:
@@ -140,11 +155,65 @@ class AlipayChannel:
         except ValueError as exc:
             return _unknown("MALFORMED", f"{method}: {exc}")
 
+    # ------------------------------------------------------------ certificate mode
+
+    def _answer_keys(self, text: str) -> Sequence[rsa.PublicKey]:
+        """The keys an answer may be signed with: in certificate mode the one certificate its
+        ``alipay_cert_sn`` names (none if unknown), else -- and in public-key mode -- every key held."""
+        if self._certs is None:
+            return self._alipay_keys
+        sn = certmode.answer_cert_sn(text)
+        if sn is None:
+            return self._alipay_keys
+        key = self._certs.key_for(sn)
+        return (key,) if key is not None else ()
+
+    async def _learn_cert(self, raw: bytes) -> None:
+        """An answer signed with an Alipay certificate we do not know (Alipay rotated it): download it
+        (``alipay.open.app.alipaycert.download``) and trust it if it chains to our root. A failed
+        download is not retried for a minute, so forged SNs cannot make us hammer Alipay."""
+        if self._certs is None:
+            return
+        try:
+            sn = certmode.answer_cert_sn(raw.decode(CHARSET))
+        except UnicodeDecodeError:
+            return
+        if sn is None or self._certs.key_for(sn) is not None:
+            return
+        async with self._cert_lock:
+            if self._certs.key_for(sn) is not None or time.monotonic() - self._cert_refused.get(sn, -1e9) < 60:
+                return
+            try:
+                await self._download_cert(sn)
+            except certmode.UntrustedCertificate as exc:
+                self._cert_refused[sn] = time.monotonic()
+                log.warning("alipay app %s: certificate %s not accepted: %s", self.app_id, sn, exc)
+                return
+            self._alipay_keys = self._certs.keys()
+            log.info("alipay app %s: now trusts Alipay certificate %s", self.app_id, sn)
+
+    async def _download_cert(self, sn: str) -> None:
+        assert self._certs is not None
+        sent = await self._send(certmode.CERT_DOWNLOAD, {"alipay_cert_sn": sn})
+        if isinstance(sent, Answer):
+            raise certmode.UntrustedCertificate(f"download failed: {sent.error_code}")
+        # The answer is signed with the very certificate being fetched: the chain to our root is what
+        # makes it trustworthy, not that signature.
+        try:
+            response = tx.loads(signing.locate_response(sent.decode(CHARSET), certmode.CERT_DOWNLOAD).content)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise certmode.UntrustedCertificate(f"download answer malformed: {exc}") from None
+        if response.get("code") != tx.SUCCESS_CODE:
+            raise certmode.UntrustedCertificate(f"download refused: {response.get('sub_code') or response.get('code')}")
+        self._certs.accept(certmode.downloaded_pem(response.get("alipay_cert_content")), sn, self._clock())
+
     # ------------------------------------------------------------ Channel
 
     async def create(self, req: CreateRequest) -> CreateResult:
         method, _ = tx.PAY_METHODS[req.pay_method]
         biz = tx.create_biz(req)
+        if method == tx.APP_PAY:  # the order string the merchant's app gives the Alipay App SDK
+            return CreateResult(Outcome.SUCCESS, apppay.action(self._signed(method, biz, notify_url=req.notify_url)))
         if method in tx.BROWSER_METHODS:
             url = self.page_url(method, biz, notify_url=req.notify_url, return_url=req.return_url)
             return CreateResult(Outcome.SUCCESS, PayAction.redirect(url))
@@ -223,6 +292,7 @@ class AlipayChannel:
         sent = await self._send(tx.QUERY, {"out_trade_no": probe_trade_no()})
         if isinstance(sent, Answer):
             return CredentialCheck.failed(UNREACHABLE, f"{sent.error_code}: {sent.error_message}"[:160])
+        await self._learn_cert(sent)
         answer = self._verify(tx.QUERY, sent)
         if answer.response is not None:
             return tx.credential_check(answer.response)

@@ -15,6 +15,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 PRECREATE = "alipay.trade.precreate"
 WAP_PAY = "alipay.trade.wap.pay"
 PAGE_PAY = "alipay.trade.page.pay"
+APP_PAY = "alipay.trade.app.pay"  # no call: a signed order string for the Alipay App SDK (apppay.py)
 QUERY = "alipay.trade.query"
 CLOSE = "alipay.trade.close"
 REFUND = "alipay.trade.refund"

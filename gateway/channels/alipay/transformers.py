@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.channels.alipay.protocol import (  # noqa: F401 - wire constants, re-exported for the client
+    APP_PAY,
     BEIJING,
     BILL_URL_QUERY,
     BROWSER_METHODS,
@@ -58,6 +59,7 @@ PAY_METHODS: dict[str, tuple[str, str]] = {
     "alipay_qr": (PRECREATE, "FACE_TO_FACE_PAYMENT"),
     "alipay_wap": (WAP_PAY, "QUICK_WAP_WAY"),
     "alipay_page": (PAGE_PAY, "FAST_INSTANT_TRADE_PAY"),
+    "alipay_app": (APP_PAY, "QUICK_MSECURITY_PAY"),
 }
 
 # Answers that mean "we do not know what happened": retry or query, never conclude.
@@ -209,7 +211,11 @@ def trade_state(resp: Mapping[str, Any]) -> TradeState:
 # Alipay's refusals of the request's signature itself (gateway.do's 40001/40002 checks): the app's
 # private key, its app id or the signing scheme is not what Alipay has on file.
 SIGNATURE_REFUSALS = frozenset({"isv.invalid-signature", "isv.invalid-app-id", "isv.invalid-signature-type",
-                                "isv.missing-signature", "isv.missing-app-id"})
+                                "isv.missing-signature", "isv.missing-app-id",
+                                # certificate mode: configured without (or with the wrong) certificates
+                                "isv.missing-app-cert-sn", "isv.missing-alipay-root-cert-sn",
+                                "isv.app-cert-not-exist", "isv.invalid-alipay-root-cert-sn",
+                                "isv.app-cert-expired"})
 
 
 def credential_check(resp: Mapping[str, Any]) -> CredentialCheck:

@@ -1,10 +1,11 @@
-"""WeChat Pay APIv3 (direct merchant): Native QR, H5 and JSAPI payments.
+"""WeChat Pay APIv3 (direct merchant): Native QR, H5, JSAPI and APP payments.
 
 ``WechatFactory().open(credentials, http, base_url)`` gives a long-lived :class:`WechatChannel`.
 Credentials: ``mchid``, ``appid``, ``merchant_serial``, ``merchant_private_key`` (PEM), ``apiv3_key``
 (32 characters), and WeChat's verification keys in one or both modes -- ``platform_certificates`` (PEM
 list, refreshed from ``GET /v3/certificates`` on an unknown serial) and ``public_key_id`` +
-``public_key`` (PEM).
+``public_key`` (PEM); for APP pay, optionally ``app_appid`` (the Open Platform mobile app's, when it is
+not ``appid``).
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ class WechatFactory(FactoryBase):
         PayMethodSpec("wechat_h5", ActionKind.REDIRECT, frozenset({"mobile"}), _WECHAT_PAY, rank=10),
         PayMethodSpec("wechat_jsapi", ActionKind.JSAPI, frozenset({"wechat"}), _WECHAT_PAY, rank=10,
                       needs_payer=True, payer_field="payer_openid"),
+        # In the merchant's own app (API only: no browser completes it): see apppay.py.
+        PayMethodSpec("wechat_app", ActionKind.APP, frozenset(), _WECHAT_PAY, rank=40),
     )
     settings: ClassVar[tuple[EndpointSetting, ...]] = (
         EndpointSetting(API_URL, "https://api.mch.weixin.qq.com", "WeChat Pay APIv3 host.", "/wechat"),
@@ -59,7 +62,7 @@ class WechatFactory(FactoryBase):
     form_targets: ClassVar[tuple[str, ...]] = ("https://wx.tenpay.com", "https://*.weixin.qq.com")
     credential_fields: ClassVar[tuple[str, ...]] = (
         "mchid", "appid", "merchant_serial", "merchant_private_key", "apiv3_key", "platform_certificates?",
-        "public_key_id?", "public_key?", "app_secret?")
+        "public_key_id?", "public_key?", "app_secret?", "app_appid?")
     required_identities: ClassVar[tuple[str, ...]] = ("mchid",)
     # Headers worth keeping in the notify log (never Authorization or cookies).
     logged_headers: ClassVar[tuple[str, ...]] = (

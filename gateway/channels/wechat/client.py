@@ -6,6 +6,7 @@ changes anything.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import time
@@ -42,12 +43,12 @@ from gateway.channels.base import (
     probe_trade_no,
 )
 from gateway.channels.billfile import Sink, save_response
-from gateway.channels.wechat import signing
+from gateway.channels.wechat import apppay, signing
 from gateway.channels.wechat import transformers as tf
 from gateway.channels.wechat.keystore import KeyStore
 from gateway.crypto import aead, rsa
 from gateway.domain.outcomes import Outcome
-from gateway.domain.pay import PayAction
+from gateway.domain.pay import ActionKind, PayAction
 
 USER_AGENT = "gateway-wechatpay/1 (aiohttp)"
 FAIL_ACK = '{"code":"FAIL","message":"失败"}'.encode()
@@ -82,6 +83,8 @@ class WechatChannel:
                  clock: Callable[[], float] = time.time) -> None:
         self._mchid = str(credentials["mchid"])
         self._appid = str(credentials["appid"])
+        # APP pay: the Open Platform mobile app's appid, when it is not the official account's
+        self._app_appid = str(credentials.get("app_appid") or self._appid)
         self._serial = str(credentials["merchant_serial"])
         self._key = rsa.load_private_key(str(credentials["merchant_private_key"]))
         self._apiv3_key = str(credentials["apiv3_key"]).encode()
@@ -175,7 +178,8 @@ class WechatChannel:
 
     async def create(self, req: CreateRequest) -> CreateResult:
         try:
-            body = tf.create_body(req, appid=self._appid, mchid=self._mchid)
+            appid = self._app_appid if req.pay_method == "wechat_app" else self._appid
+            body = tf.create_body(req, appid=appid, mchid=self._mchid)
         except ValueError as exc:
             return CreateResult(Outcome.CHANNEL_ERROR, error_code="PARAM_ERROR", error_message=str(exc))
         reply = await self._call("POST", f"/v3/pay/transactions/{tf.ENDPOINTS[req.pay_method]}", body)
@@ -187,6 +191,10 @@ class WechatChannel:
             return CreateResult(Outcome.UNKNOWN, error_code="malformed", error_message=str(exc))
         if not isinstance(result, str):
             return result
+        if req.pay_method == "wechat_app":  # the app hands these signed parameters to OpenSDK PayReq
+            params = apppay.app_params(self._key, appid=self._app_appid, mchid=self._mchid, prepay_id=result,
+                                       timestamp=str(int(self._clock())), nonce=signing.new_nonce())
+            return CreateResult(Outcome.SUCCESS, PayAction(ActionKind.APP, params=params))
         # JSAPI: the page hands these signed parameters to WeixinJSBridge.
         params = signing.jsapi_params(self._key, appid=self._appid, prepay_id=result,
                                       timestamp=str(int(self._clock())), nonce=signing.new_nonce())
@@ -323,9 +331,13 @@ class WechatChannel:
         if data is None:
             raise VerificationError("malformed", "resource is not a JSON object")
         try:
-            return tf.parse_notification(envelope, data)
+            note = tf.parse_notification(envelope, data)
         except tf.Malformed as exc:
             raise VerificationError("malformed", str(exc)) from exc
+        if self._app_appid != self._appid and note.identities.get("appid") == self._app_appid:
+            # an APP payment's notify names the mobile app's appid: it is ours too
+            note = dataclasses.replace(note, identities={**note.identities, "appid": self._appid})
+        return note
 
     @staticmethod
     def acknowledge(ok: bool) -> tuple[int, str, bytes]:

@@ -35,7 +35,7 @@ from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import PayAction
 
 DESCRIPTION_MAX = 127
-ENDPOINTS = {"wechat_native": "native", "wechat_h5": "h5", "wechat_jsapi": "jsapi"}
+ENDPOINTS = {"wechat_native": "native", "wechat_h5": "h5", "wechat_jsapi": "jsapi", "wechat_app": "app"}
 
 # Error codes that mean "the channel did not finish; ask again" whatever the HTTP status.
 _RETRYABLE = frozenset({"SYSTEM_ERROR", "SYSTEMERROR", "BANK_ERROR", "FREQUENCY_LIMITED"})
@@ -136,7 +136,7 @@ def create_body(req: CreateRequest, *, appid: str, mchid: str) -> dict[str, Any]
 def parse_create(pay_method: str, data: Mapping[str, Any]) -> CreateResult | str:
     """native → a QR code of ``code_url``; h5 → a redirect to ``h5_url`` (which takes our page as
     ``redirect_url``); jsapi → the bare ``prepay_id`` (the client signs the JS bridge's parameters)."""
-    field = {"wechat_native": "code_url", "wechat_h5": "h5_url", "wechat_jsapi": "prepay_id"}[pay_method]
+    field = {"wechat_native": "code_url", "wechat_h5": "h5_url"}.get(pay_method, "prepay_id")
     value = data.get(field)
     if not isinstance(value, str) or not value:
         raise Malformed(f"{field} missing")

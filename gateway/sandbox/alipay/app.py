@@ -13,8 +13,9 @@ from typing import Any
 from aiohttp import web
 
 from gateway.channels.alipay import protocol as wire
+from gateway.channels.alipay.certmode import CERT_DOWNLOAD
 from gateway.sandbox import kit
-from gateway.sandbox.alipay import control, gateway_do, notify, pages
+from gateway.sandbox.alipay import apppay, certs, control, gateway_do, notify, pages
 from gateway.sandbox.alipay.appkeys import SANDBOX, TIMESTAMP_TOLERANCE
 from gateway.sandbox.alipay.control import AlipayControls
 from gateway.sandbox.alipay.service import BizError, Sandbox, fail
@@ -22,21 +23,22 @@ from gateway.sandbox.alipay.state import SandboxState
 
 SWEEP_INTERVAL = 0.5  # seconds between expiry sweeps (unpaid trades close at their time_expire)
 METHODS = frozenset({wire.PRECREATE, wire.QUERY, wire.CLOSE, wire.REFUND, wire.REFUND_QUERY, wire.BILL_URL_QUERY,
-                     *wire.BROWSER_METHODS})
+                     CERT_DOWNLOAD, *wire.BROWSER_METHODS})
 
 
 def _operations(sandbox: Sandbox) -> dict[str, Callable[..., dict[str, Any]]]:
     return {
         wire.PRECREATE: sandbox.precreate, wire.QUERY: sandbox.query, wire.CLOSE: sandbox.close,
         wire.REFUND: sandbox.refund, wire.REFUND_QUERY: sandbox.refund_query, wire.BILL_URL_QUERY: sandbox.bill_url,
+        CERT_DOWNLOAD: lambda app_id, params, biz: certs.download(sandbox.state.certs, biz),
     }
 
 
 class _Answers:
     """How Alipay's gateway fails (see :class:`gateway.sandbox.kit.FaultAnswers`)."""
 
-    def __init__(self, state: SandboxState, key: str, charset: str) -> None:
-        self.state, self.key, self.charset = state, key, charset
+    def __init__(self, state: SandboxState, key: str, charset: str, cert_sn: str | None = None) -> None:
+        self.state, self.key, self.charset, self.cert_sn = state, key, charset, cert_sn
 
     def server_error(self) -> web.Response:
         return web.Response(status=500, text="<html><body>500 Internal Server Error</body></html>",
@@ -51,7 +53,7 @@ class _Answers:
         code = fault.code or ("20000" if sub_code.startswith("isp.") else "40004")
         msg = "Service Currently Unavailable" if code == "20000" else "Business Failed"
         return gateway_do.signed_answer(self.state, self.key, fail(sub_code, fault.message or "系统繁忙 (injected)",
-                                                                   code, msg), self.charset)
+                                                                   code, msg), self.charset, cert_sn=self.cert_sn)
 
 
 async def gateway_endpoint(request: web.Request) -> web.StreamResponse:
@@ -69,7 +71,7 @@ async def gateway_endpoint(request: web.Request) -> web.StreamResponse:
         return pages.gateway_page(request, req)
     key = gateway_do.response_key(req.method, METHODS)
     if req.error:
-        return gateway_do.signed_answer(state, key, req.error, req.charset)
+        return gateway_do.signed_answer(state, key, req.error, req.charset, cert_sn=req.cert_sn)
     biz = req.biz
     assert biz is not None
 
@@ -78,11 +80,11 @@ async def gateway_endpoint(request: web.Request) -> web.StreamResponse:
             inner = _operations(sandbox)[req.method](req.params["app_id"], req.params, biz)
         except BizError as exc:
             inner = exc.response
-        return gateway_do.signed_answer(state, key, inner, req.charset, corrupt=corrupt)
+        return gateway_do.signed_answer(state, key, inner, req.charset, corrupt=corrupt, cert_sn=req.cert_sn)
 
     # Alipay's timeouts happen after the trade system took the call: applied unless told otherwise.
     return await kit.faults.answer(request.app[kit.FAULTS].take("api", req.method), call,
-                                   _Answers(state, key, req.charset), timeout_applies=True)
+                                   _Answers(state, key, req.charset, req.cert_sn), timeout_applies=True)
 
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:
@@ -120,4 +122,5 @@ def create_app(keys: dict[str, Any], *, public_url: str, time_scale: float = 1.0
     app.router.add_route("POST", "/qr/{token}", pages.qr_page)
     app.router.add_route("GET", "/bill/{token}", pages.bill_download, name="bill")
     control.add_routes(app)
+    apppay.add_routes(app)
     return app

@@ -36,6 +36,7 @@ class GatewayRequest:
     action: str | None  # the cashier page's pay/cancel button, never part of the signed params
     error: dict[str, Any] | None = None
     biz: dict[str, Any] | None = None
+    cert_sn: str | None = None  # certificate mode: the SN of the Alipay certificate the answer is signed with
 
     @property
     def method(self) -> str:
@@ -99,6 +100,18 @@ def check(req: GatewayRequest, state: SandboxState, now: datetime, tolerance: ti
         return invalid("isv.invalid-timestamp", "非法的时间戳参数")
     if p["sign_type"] != "RSA2":
         return invalid("isv.invalid-signature-type", "无效的签名类型")
+    if p.get("app_cert_sn") or p.get("alipay_root_cert_sn") or state.cert_mode_required:
+        # Certificate mode: the app's certificate SN picks the key to verify with; the root SN must be the
+        # bundle's. Sub-codes from the gateway's isv.* list [U: which one Alipay picks for a wrong SN].
+        req.cert_sn = state.certs.current_sn
+        if not p.get("app_cert_sn"):
+            return invalid("isv.missing-app-cert-sn", "缺少应用公钥证书序列号")
+        if not p.get("alipay_root_cert_sn"):
+            return invalid("isv.missing-alipay-root-cert-sn", "缺少支付宝根证书序列号")
+        if p["app_cert_sn"] != state.certs.app_cert_sn:
+            return invalid("isv.app-cert-not-exist", "应用公钥证书不存在 (app_cert_sn)")
+        if p["alipay_root_cert_sn"] != state.certs.root_cert_sn:
+            return invalid("isv.invalid-alipay-root-cert-sn", "无效的支付宝根证书序列号")
     content = signing.request_sign_content(p)
     if not signing.verify_any([state.app_public_key], content, p["sign"], req.charset):
         return invalid("isv.invalid-signature", f"验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{content}")
@@ -118,10 +131,14 @@ def response_key(method: str, methods: frozenset[str]) -> str:
 
 
 def signed_answer(state: SandboxState, key: str, inner: dict[str, Any], charset: str = "utf-8",
-                  *, corrupt: bool = False) -> web.Response:
+                  *, corrupt: bool = False, cert_sn: str | None = None) -> web.Response:
     """``{"<key>":{...},"sign":"..."}`` signed with the current Alipay key over the exact object text.
-    ``corrupt`` (a fault) signs other content, so the signature is well-formed but wrong."""
+    ``corrupt`` (a fault) signs other content, so the signature is well-formed but wrong. ``cert_sn``
+    (certificate mode): ``{"<key>":{...},"alipay_cert_sn":"…","sign":"..."}``, as Alipay writes it."""
     content = json.dumps(inner, ensure_ascii=False, separators=(",", ":"), default=str)
     signature = signing.sign(state.alipay_key, content + (" " if corrupt else ""), charset)
+    if cert_sn is not None:
+        text = '{"' + key + '":' + content + ',"alipay_cert_sn":"' + cert_sn + '","sign":"' + signature + '"}'
+        return web.Response(body=text.encode(charset), content_type="application/json", charset=charset)
     text = signing.signed_response_body(key, content, signature)
     return web.Response(body=text.encode(charset), content_type="application/json", charset=charset)

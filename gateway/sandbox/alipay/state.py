@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.crypto import rsa
+from gateway.sandbox.alipay import certs
 
 # Internal state of a precreated QR nobody has scanned: the trade does not exist at Alipay yet.
 PRECREATED = "PRECREATED"
@@ -68,18 +69,24 @@ class SandboxState:
         self.app_id: str = keys["app_id"]
         self.seller_id: str = keys["seller_id"]
         self.app_public_key = rsa.load_public_key(keys["app_public_key"])
+        if "app_cert" not in keys:  # key material made before certificate mode existed
+            keys.update(certs.generate(keys["app_public_key"], keys["alipay_private_key"]))
         self.reset()
 
     def reset(self) -> None:
         """Forget every trade; go back to the Alipay key in ``keys``."""
         self.alipay_key: rsa.PrivateKey = rsa.load_private_key(self.keys["alipay_private_key"])
+        self.certs = certs.Authority.from_keys(self.keys)  # certificate mode (certs.py)
+        self.cert_mode_required = False  # the app was created in certificate mode: requests need the SNs
         self.trades: dict[tuple[str, str], Trade] = {}
         self.by_token: dict[str, Trade] = {}
         self.bills: dict[str, tuple[bytes, datetime]] = {}
         self._seq = itertools.count(1)
 
-    def rotate_keys(self) -> rsa.PrivateKey:
+    def rotate_keys(self, now: datetime) -> rsa.PrivateKey:
+        """A new Alipay key, and (certificate mode) a new Alipay certificate for it."""
         self.alipay_key = rsa.generate_private_key()
+        self.certs.issue(self.alipay_key, now)
         return self.alipay_key
 
     def next_trade_no(self, now_beijing: datetime) -> str:

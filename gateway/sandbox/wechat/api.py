@@ -28,6 +28,7 @@ from gateway.crypto import aead, rsa
 from gateway.sandbox import kit
 from gateway.sandbox.wechat import actions, bill
 from gateway.sandbox.wechat.appkeys import STATE
+from gateway.sandbox.wechat.key_material import app_appid
 from gateway.sandbox.wechat.state import Refund, SandboxState, Trade, now, random_digits, rfc3339
 
 OUT_NO = re.compile(r"^[A-Za-z0-9_\-*|]{6,32}$")
@@ -155,10 +156,12 @@ def fen(data: Any, field: str) -> int:
     return value
 
 
-def check_account(state: SandboxState, data: dict[str, Any], *, appid: bool = True) -> None:
+def check_account(state: SandboxState, data: dict[str, Any], *, appid: bool = True, app: bool = False) -> None:
+    """``app``: APP pay names the Open Platform mobile app's appid (``app_appid``), bound to the merchant."""
     if text(data, "mchid", max_len=32) != state.keys["mchid"]:
         raise ApiError(400, "MCH_NOT_EXISTS", "商户号不存在或与请求头不一致")
-    if appid and text(data, "appid", max_len=32) != state.keys["appid"]:
+    expected = app_appid(state.keys) if app else state.keys["appid"]
+    if appid and text(data, "appid", max_len=32) != expected:
         raise ApiError(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
 
 
@@ -172,7 +175,7 @@ def check_notify_url(url: str | None, field: str = "notify_url") -> None:
 async def create_order(request: web.Request) -> web.Response:
     state, kind = request.app[STATE], request.match_info["kind"]
     data = await json_body(request)
-    check_account(state, data)
+    check_account(state, data, app=kind == "app")
     description = text(data, "description", max_len=127)
     out_trade_no = text(data, "out_trade_no", max_len=32) or ""
     if not OUT_NO.match(out_trade_no):
@@ -206,7 +209,7 @@ async def create_order(request: web.Request) -> web.Response:
         if trade.state == "CLOSED":
             raise ApiError(400, "ORDER_CLOSED", "订单已关闭")
     else:
-        token = ("wx" + now().strftime("%d%H%M%S") + secrets.token_hex(13) if kind == "jsapi"
+        token = ("wx" + now().strftime("%d%H%M%S") + secrets.token_hex(13) if kind in ("jsapi", "app")
                  else "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(12)))
         trade = Trade(out_trade_no, kind, str(data["appid"]), state.keys["mchid"], description or "",
                       notify_url or "", total, currency, fingerprint, expire, token, openid=openid, attach=attach)
@@ -372,7 +375,7 @@ async def billdownload(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     r = app.router
-    r.add_post("/v3/pay/transactions/{kind:native|h5|jsapi}", create_order, name="v3.create")
+    r.add_post("/v3/pay/transactions/{kind:native|h5|jsapi|app}", create_order, name="v3.create")
     r.add_get("/v3/pay/transactions/out-trade-no/{out_trade_no}", query_order, name="v3.query")
     r.add_get("/v3/pay/transactions/id/{transaction_id}", query_order, name="v3.query_by_id")
     r.add_post("/v3/pay/transactions/out-trade-no/{out_trade_no}/close", close_order, name="v3.close")

@@ -6,7 +6,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.sandbox import kit
-from gateway.sandbox.wechat import api, control, notify, oauth, pages
+from gateway.sandbox.wechat import api, apppay, control, notify, oauth, pages
 from gateway.sandbox.wechat.appkeys import STATE
 from gateway.sandbox.wechat.state import SandboxState
 
@@ -21,6 +21,7 @@ def create_app(keys: dict[str, Any], *, public_url: str, time_scale: float = 1.0
     app[kit.CONTROLS] = control.WechatControls(state, notifier)
     api.add_routes(app)
     pages.add_routes(app)
+    apppay.add_routes(app)
     control.add_routes(app)
     oauth.add_routes(app, keys)
     return app

@@ -51,6 +51,7 @@ def generate_keys() -> dict[str, Any]:
     return {
         "mchid": mchid,
         "appid": "wx" + secrets.token_hex(8),
+        "app_appid": "wx" + secrets.token_hex(8),  # the Open Platform mobile app's, for APP pay
         "merchant_private_key": rsa.private_pem(merchant),
         "merchant_certificate": merchant_cert,
         "merchant_serial": merchant_serial,
@@ -73,4 +74,10 @@ def merchant_credentials(keys: dict[str, Any]) -> dict[str, Any]:
         "public_key_id": keys["public_key_id"],
         "public_key": keys["public_key"],
         "app_secret": oauth_app_secret(keys),  # the official account's, for the checkout's OAuth (JSAPI)
+        "app_appid": app_appid(keys),
     }
+
+
+def app_appid(keys: dict[str, Any]) -> str:
+    """The mobile app's appid (APP pay); key material made before it existed uses the account's."""
+    return str(keys.get("app_appid") or keys["appid"])

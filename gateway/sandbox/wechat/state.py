@@ -17,7 +17,7 @@ from gateway.channels.wechat.protocol import CHINA
 from gateway.crypto import rsa
 from gateway.sandbox.wechat import key_material
 
-TRADE_TYPES = {"native": "NATIVE", "h5": "MWEB", "jsapi": "JSAPI"}
+TRADE_TYPES = {"native": "NATIVE", "h5": "MWEB", "jsapi": "JSAPI", "app": "APP"}
 STATE_DESC = {"NOTPAY": "未支付", "SUCCESS": "支付成功", "CLOSED": "已关闭", "REFUND": "转入退款"}
 
 
@@ -36,7 +36,7 @@ def random_digits(n: int) -> str:
 @dataclass
 class Trade:
     out_trade_no: str
-    kind: str                       # native | h5 | jsapi
+    kind: str                       # native | h5 | jsapi | app
     appid: str
     mchid: str
     description: str
@@ -45,7 +45,7 @@ class Trade:
     currency: str
     fingerprint: tuple[Any, ...]    # the parameters a repeated order must match
     time_expire: datetime | None
-    token: str                      # pr= token (native), h5 token, or the prepay_id (jsapi)
+    token: str                      # pr= token (native), h5 token, or the prepay_id (jsapi, app)
     openid: str | None = None
     attach: str | None = None
     created_at: datetime = field(default_factory=now)

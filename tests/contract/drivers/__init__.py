@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from tests.contract.drivers.alipay import AlipayDriver
+from tests.contract.drivers.alipay_cert import AlipayCertDriver
 from tests.contract.drivers.base import ChannelDriver
 from tests.contract.drivers.unionpay import UnionPayDriver
 from tests.contract.drivers.wechat import WechatDriver
 
-DRIVERS: tuple[ChannelDriver, ...] = (AlipayDriver(), WechatDriver(), UnionPayDriver())
+DRIVERS: tuple[ChannelDriver, ...] = (AlipayDriver(), WechatDriver(), UnionPayDriver(), AlipayCertDriver())
 
 
 def driver_for(pay_method: str) -> ChannelDriver:

@@ -1,8 +1,10 @@
 """The contract driver for Alipay (its sandbox mounted at ``/sandbox/alipay``)."""
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import parse_qsl
 
 from gateway import keys
 from gateway.channels.base import Channel
@@ -17,7 +19,7 @@ _FAULTS = {LOSE_CALLBACKS: {"callbacks": {"mode": "drop", "count": 1000}},
 
 class AlipayDriver:
     name: str = "alipay"
-    pay_methods: tuple[str, ...] = ("alipay_qr", "alipay_wap", "alipay_page")
+    pay_methods: tuple[str, ...] = ("alipay_qr", "alipay_wap", "alipay_page", "alipay_app")
 
     def create_fields(self, pay_method: str) -> dict[str, Any]:
         return {}
@@ -25,6 +27,11 @@ class AlipayDriver:
     def check_next_action(self, pay_method: str, action: dict[str, Any]) -> None:
         if pay_method == "alipay_qr":  # precreate's qr_code: a URL the Alipay app opens
             assert action["type"] == "qr" and str(action["qr"]).startswith("http"), action
+        elif pay_method == "alipay_app":  # the signed order string for the Alipay App SDK
+            assert action["type"] == "app" and set(action["params"]) == {"order_string"}, action
+            fields = dict(parse_qsl(action["params"]["order_string"]))
+            assert fields["method"] == "alipay.trade.app.pay" and fields["sign"], fields
+            assert json.loads(fields["biz_content"])["product_code"] == "QUICK_MSECURITY_PAY", fields
         else:  # wap.pay / page.pay: the cashier page, signed request in its query
             assert action["type"] == "redirect" and "sign=" in str(action["url"]), action
 

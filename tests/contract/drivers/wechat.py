@@ -17,11 +17,12 @@ _FAULTS = {LOSE_CALLBACKS: {"callbacks": {"mode": "delay", "seconds": 60, "count
            DUPLICATE_CALLBACK: {"callbacks": {"mode": "duplicate", "count": 1}}}
 _OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 _JSAPI_FIELDS = {"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"}
+_APP_FIELDS = {"appid", "partnerid", "prepayid", "package", "noncestr", "timestamp", "sign"}
 
 
 class WechatDriver:
     name: str = "wechat"
-    pay_methods: tuple[str, ...] = ("wechat_native", "wechat_h5", "wechat_jsapi")
+    pay_methods: tuple[str, ...] = ("wechat_native", "wechat_h5", "wechat_jsapi", "wechat_app")
 
     def create_fields(self, pay_method: str) -> dict[str, Any]:
         return {"payer_openid": _OPENID} if pay_method == "wechat_jsapi" else {}
@@ -31,6 +32,9 @@ class WechatDriver:
             assert action["type"] == "qr" and str(action["qr"]).startswith("weixin://wxpay/bizpayurl?pr="), action
         elif pay_method == "wechat_h5":
             assert action["type"] == "redirect" and str(action["url"]).startswith("http"), action
+        elif pay_method == "wechat_app":  # the parameters OpenSDK PayReq takes
+            assert action["type"] == "app" and set(action["params"]) == _APP_FIELDS, action
+            assert action["params"]["package"] == "Sign=WXPay", action
         else:  # the parameters WeixinJSBridge's getBrandWCPayRequest takes
             assert action["type"] == "jsapi" and _JSAPI_FIELDS <= set(action["params"]), action
             assert action["params"]["package"].startswith("prepay_id="), action

@@ -8,9 +8,11 @@ from aiohttp import web
 from gateway.api.auth import MERCHANT
 from gateway.api.common import json_response, page_request, page_response, parse
 from gateway.api.models import PaymentCreate
+from gateway.domain.barcode import is_barcode
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.states import PaymentStatus
 from gateway.keys import SERVICES
+from gateway.services import barcode
 from gateway.services import payments as service
 from gateway.services.views import payment_view
 from gateway.store import payments as repo
@@ -23,8 +25,9 @@ STATUSES = {s.value for s in PaymentStatus}
 async def create_payment(request: web.Request) -> web.Response:
     body = await parse(request, PaymentCreate)
     svc = request.config_dict[SERVICES]
-    view = await service.create_payment(svc, request[MERCHANT], service.NewPayment(**body.new_payment()),
-                                        client_ip=request.remote)
+    new = service.NewPayment(**body.new_payment())
+    create = barcode.pay_by_code if is_barcode(new.channel) else service.create_payment
+    view = await create(svc, request[MERCHANT], new, client_ip=request.remote)
     return json_response(view, status=201)
 
 

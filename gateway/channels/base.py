@@ -59,11 +59,13 @@ class CreateResult:
 @dataclass(frozen=True, slots=True)
 class TradeRef:
     """One trade at the channel: our attempt id, when we opened it (some channels key trades on both),
-    and the channel's own number once known."""
+    the channel's own number once known, and the pay method it was opened with (a barcode trade is
+    queried and undone by calls of its own)."""
 
     trade_no: str
     created_at: datetime | None = None
     channel_trade_no: str | None = None
+    pay_method: str | None = None
 
     @staticmethod
     def of(trade: TradeRef | str) -> TradeRef:

@@ -25,6 +25,7 @@ from gateway.channels.base import (
     RawCallback,
 )
 from gateway.crypto import rsa
+from gateway.domain.barcode import QUERY_AT as BARCODE_QUERIES
 from gateway.domain.pay import ActionKind
 
 __all__ = ["AlipayChannel", "AlipayFactory", "BillUnavailable"]
@@ -39,6 +40,9 @@ class AlipayFactory(FactoryBase):
                       {"zh-CN": "支付宝", "en": "Alipay"}, rank=20),
         PayMethodSpec("alipay_page", ActionKind.REDIRECT, frozenset({"desktop"}),
                       {"zh-CN": "支付宝网页支付", "en": "Alipay (web)"}, rank=30),
+        # The merchant scans the shopper's code: never offered on the checkout page (no browser pays it).
+        PayMethodSpec("alipay_barcode", ActionKind.CONFIRM, frozenset(), {"zh-CN": "支付宝付款码", "en": "Alipay code"},
+                      rank=95, needs_payer=True, payer_field="auth_code", query_at=BARCODE_QUERIES),
     )
     settings: ClassVar[tuple[EndpointSetting, ...]] = (
         EndpointSetting("GATEWAY_ALIPAY_GATEWAY_URL", "https://openapi.alipay.com/gateway.do",

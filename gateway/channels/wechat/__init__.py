@@ -4,7 +4,9 @@
 Credentials: ``mchid``, ``appid``, ``merchant_serial``, ``merchant_private_key`` (PEM), ``apiv3_key``
 (32 characters), and WeChat's verification keys in one or both modes -- ``platform_certificates`` (PEM
 list, refreshed from ``GET /v3/certificates`` on an unknown serial) and ``public_key_id`` +
-``public_key`` (PEM).
+``public_key`` (PEM). Barcode pay (APIv2 micropay, :mod:`.micropay`) also needs ``apiv2_key`` and, to
+reverse, the API client certificate ``apiv2_client_cert`` + ``apiv2_client_key`` (and ``apiv2_ca``, a CA
+to trust besides the system's).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from gateway.channels.base import (
 from gateway.channels.wechat import oauth
 from gateway.channels.wechat import transformers as tf
 from gateway.channels.wechat.client import WechatChannel
+from gateway.domain.barcode import QUERY_AT as BARCODE_QUERIES
 from gateway.domain.pay import ActionKind
 
 API_URL = "GATEWAY_WECHAT_API_URL"
@@ -43,6 +46,9 @@ class WechatFactory(FactoryBase):
         PayMethodSpec("wechat_h5", ActionKind.REDIRECT, frozenset({"mobile"}), _WECHAT_PAY, rank=10),
         PayMethodSpec("wechat_jsapi", ActionKind.JSAPI, frozenset({"wechat"}), _WECHAT_PAY, rank=10,
                       needs_payer=True, payer_field="payer_openid"),
+        # The merchant scans the shopper's code (APIv2 micropay): never offered on the checkout page.
+        PayMethodSpec("wechat_barcode", ActionKind.CONFIRM, frozenset(), {"zh-CN": "微信付款码", "en": "WeChat Pay code"},
+                      rank=95, needs_payer=True, payer_field="auth_code", query_at=BARCODE_QUERIES),
     )
     settings: ClassVar[tuple[EndpointSetting, ...]] = (
         EndpointSetting(API_URL, "https://api.mch.weixin.qq.com", "WeChat Pay APIv3 host.", "/wechat"),
@@ -59,7 +65,8 @@ class WechatFactory(FactoryBase):
     form_targets: ClassVar[tuple[str, ...]] = ("https://wx.tenpay.com", "https://*.weixin.qq.com")
     credential_fields: ClassVar[tuple[str, ...]] = (
         "mchid", "appid", "merchant_serial", "merchant_private_key", "apiv3_key", "platform_certificates?",
-        "public_key_id?", "public_key?", "app_secret?")
+        "public_key_id?", "public_key?", "app_secret?", "apiv2_key?", "apiv2_client_cert?", "apiv2_client_key?",
+        "apiv2_ca?")
     required_identities: ClassVar[tuple[str, ...]] = ("mchid",)
     # Headers worth keeping in the notify log (never Authorization or cookies).
     logged_headers: ClassVar[tuple[str, ...]] = (

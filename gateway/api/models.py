@@ -15,14 +15,16 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.channels.registry import pay_method_specs
+from gateway.channels.registry import pay_method_specs, payment_code_rules
 from gateway.domain import barcode
 from gateway.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT, SUPPORTED_CURRENCIES
 from gateway.domain.pay import ActionKind
 
 # The pay-method codes and payer-identity fields come from the channel registry.
 SPECS = {spec.code: spec for spec in pay_method_specs()}
-BARCODE_METHODS = frozenset(code for code in SPECS if barcode.is_barcode(code))
+# Barcode pay: the methods that take an auth_code, and the rule of every channel's payment codes.
+BARCODE_METHODS = frozenset(code for code, spec in SPECS.items() if spec.payer_field == barcode.AUTH_CODE_FIELD)
+CODE_RULES = tuple(payment_code_rules())
 if TYPE_CHECKING:
     PayMethod = str
     RequestedMethod = str
@@ -78,10 +80,10 @@ class _PaymentCreate(_Strict):
         """``barcode`` becomes the method the code's prefix names; a channel's own barcode method must get
         that channel's code; an ``auth_code`` goes with a barcode method only."""
         auth_code = getattr(self, barcode.AUTH_CODE_FIELD, None)
-        if self.channel is not None and barcode.is_barcode(self.channel):
+        if self.channel is not None and (self.channel == barcode.BARCODE or self.channel in BARCODE_METHODS):
             if not auth_code:
                 raise ValueError(f"{barcode.AUTH_CODE_FIELD} is required with channel {self.channel}")
-            self.channel = barcode.resolve(self.channel, auth_code, BARCODE_METHODS)
+            self.channel = barcode.resolve(self.channel, auth_code, CODE_RULES)
         elif auth_code:
             raise ValueError(f"{barcode.AUTH_CODE_FIELD} goes with channel {barcode.BARCODE} "
                              f"(or {', '.join(sorted(BARCODE_METHODS))}) only")
@@ -120,7 +122,7 @@ def _payer_field(name: str) -> Any:
     if name == barcode.AUTH_CODE_FIELD:
         return (Annotated[StrictStr, Field(min_length=1, max_length=32, pattern=r"^[0-9]+$", description=(
             f"The payment code scanned from the shopper's wallet (付款码); required with channel barcode, {methods}. "
-            f"Its prefix tells the channel: {barcode.RULES_TEXT}."))] | None, None)
+            f"Its prefix tells the channel: {barcode.rules_text(CODE_RULES)}."))] | None, None)
     return (Annotated[StrictStr, Field(min_length=1, max_length=128, description=f"The payer's identity at the "
                                        f"channel (under your app); required with {methods}.")] | None, None)
 

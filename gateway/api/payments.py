@@ -8,7 +8,6 @@ from aiohttp import web
 from gateway.api.auth import MERCHANT
 from gateway.api.common import json_response, page_request, page_response, parse
 from gateway.api.models import PaymentCreate
-from gateway.domain.barcode import is_barcode
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.states import PaymentStatus
 from gateway.keys import SERVICES
@@ -26,7 +25,7 @@ async def create_payment(request: web.Request) -> web.Response:
     body = await parse(request, PaymentCreate)
     svc = request.config_dict[SERVICES]
     new = service.NewPayment(**body.new_payment())
-    create = barcode.pay_by_code if is_barcode(new.channel) else service.create_payment
+    create = barcode.pay_by_code if barcode.is_barcode(svc, new.channel) else service.create_payment
     view = await create(svc, request[MERCHANT], new, client_ip=request.remote)
     return json_response(view, status=201)
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol
 
 import aiohttp
 
+from gateway.domain.barcode import CodeRule
 from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
@@ -370,6 +371,7 @@ class ChannelFactory(Protocol):
     required_identities: ClassVar[tuple[str, ...]]   # identities a genuine callback always carries
     logged_headers: ClassVar[tuple[str, ...]]        # callback headers worth keeping in the notify log
     in_process: ClassVar[bool]                       # no endpoint, no callbacks: works on ports (bind)
+    payment_codes: ClassVar[tuple[CodeRule, ...]]    # the wallet's payment codes (barcode pay), by rule
 
     @property
     def pay_methods(self) -> frozenset[str]: ...
@@ -422,6 +424,7 @@ class FactoryBase:
     required_identities: ClassVar[tuple[str, ...]] = ()
     logged_headers: ClassVar[tuple[str, ...]] = ()
     in_process: ClassVar[bool] = False
+    payment_codes: ClassVar[tuple[CodeRule, ...]] = ()
 
     def __init__(self, *, timeout: float = 10.0) -> None:
         self.timeout = timeout

@@ -6,6 +6,7 @@ list of Alipay public keys all accepted while Alipay's key is being rotated.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +27,7 @@ from gateway.channels.base import (
 )
 from gateway.crypto import rsa
 from gateway.domain.barcode import QUERY_AT as BARCODE_QUERIES
+from gateway.domain.barcode import CodeRule
 from gateway.domain.pay import ActionKind
 
 __all__ = ["AlipayChannel", "AlipayFactory", "BillUnavailable"]
@@ -56,6 +58,9 @@ class AlipayFactory(FactoryBase):
     credential_fields: ClassVar[tuple[str, ...]] = ("app_id", "seller_id", "app_private_key", "alipay_public_key",
                                                     "alipay_public_keys?")
     required_identities: ClassVar[tuple[str, ...]] = ("app_id",)
+    # auth_code: "25~30开头的长度为16~24位的数字" (Alipay's field doc)
+    payment_codes: ClassVar[tuple[CodeRule, ...]] = (
+        CodeRule(re.compile(r"(2[5-9]|30)\d{14,22}"), "Alipay: 16–24 digits starting 25–30", "alipay_barcode"),)
 
     def __init__(self, *, timeout: float = 15.0) -> None:
         super().__init__(timeout=timeout)

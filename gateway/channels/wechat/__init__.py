@@ -10,6 +10,7 @@ to trust besides the system's).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,6 +30,7 @@ from gateway.channels.wechat import oauth
 from gateway.channels.wechat import transformers as tf
 from gateway.channels.wechat.client import WechatChannel
 from gateway.domain.barcode import QUERY_AT as BARCODE_QUERIES
+from gateway.domain.barcode import CodeRule
 from gateway.domain.pay import ActionKind
 
 API_URL = "GATEWAY_WECHAT_API_URL"
@@ -68,6 +70,9 @@ class WechatFactory(FactoryBase):
         "public_key_id?", "public_key?", "app_secret?", "apiv2_key?", "apiv2_client_cert?", "apiv2_client_key?",
         "apiv2_ca?")
     required_identities: ClassVar[tuple[str, ...]] = ("mchid",)
+    # micropay auth_code: 18 digits, 10–15 (WeChat Pay's micropay docs)
+    payment_codes: ClassVar[tuple[CodeRule, ...]] = (
+        CodeRule(re.compile(r"1[0-5]\d{16}"), "WeChat Pay: 18 digits starting 10–15", "wechat_barcode"),)
     # Headers worth keeping in the notify log (never Authorization or cookies).
     logged_headers: ClassVar[tuple[str, ...]] = (
         "wechatpay-serial", "wechatpay-timestamp", "wechatpay-nonce", "wechatpay-signature",

@@ -173,3 +173,12 @@ async def test_code_of_another_channel_is_refused(counter: Gateway) -> None:
     wechat_code = next(d for d in BARCODE_DRIVERS if d.name == "wechat").payment_code("1")
     answer = await _scan(counter, m, wechat_code, method="alipay_barcode")
     assert answer.status == 422 and "not an alipay_barcode code" in answer.text, answer.text
+
+
+async def test_a_barcode_payment_refunds_like_any(counter: Gateway, channel: BarcodeDriver) -> None:
+    m = await counter.merchant()
+    answer = await _scan(counter, m, channel.payment_code("5"))
+    assert answer.status == 201 and answer.body["status"] == "paid", answer.text
+    await steps.refund(counter, m, answer.body["id"], 1234)
+    assert (await steps.payment(counter, m, answer.body["id"]))["status"] == "refunded"
+    await steps.assert_books_balance(counter)

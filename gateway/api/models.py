@@ -120,7 +120,8 @@ class _PaymentCreate(_Strict):
 def _payer_field(name: str) -> Any:
     methods = ", ".join(code for code, spec in SPECS.items() if spec.payer_field == name)
     if name == barcode.AUTH_CODE_FIELD:
-        return (Annotated[StrictStr, Field(min_length=1, max_length=32, pattern=r"^[0-9]+$", description=(
+        # No pattern: a code that is no channel's is refused naming the channels' rules (_barcode).
+        return (Annotated[StrictStr, Field(min_length=1, max_length=32, description=(
             f"The payment code scanned from the shopper's wallet (付款码); required with channel barcode, {methods}. "
             f"Its prefix tells the channel: {barcode.rules_text(CODE_RULES)}."))] | None, None)
     return (Annotated[StrictStr, Field(min_length=1, max_length=128, description=f"The payer's identity at the "

@@ -105,6 +105,7 @@ async def test_declined(counter: Gateway, channel: BarcodeDriver) -> None:
     payment = (await counter.api(m, "GET", f"/payments/{answer.body['payment_id']}")).body
     assert payment["status"] == "closed" and payment["refundable_amount"] == 0
     assert await steps.entries(counter, payment_id=payment["id"]) == []
+    assert await steps.event_count(counter, payment["id"], "payment.closed") == 1
 
 
 async def test_undone_at_the_deadline(counter: Gateway, channel: BarcodeDriver) -> None:

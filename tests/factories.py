@@ -153,7 +153,8 @@ async def start_gateway(tmp: Path, *, database_url: str | None = None, redis_url
     port = free_port()
     seed_sandbox_keys(tmp / "data")
     settings = Settings.from_env({}, host="127.0.0.1", port=port, data_dir=str(tmp / "data"),
-                                 database_url=database_url, sandbox=True, sandbox_time_scale=0.001,
+                                 database_url=database_url, sandbox=True,
+                                 sandbox_time_scale=overrides.pop("sandbox_time_scale", 0.001),
                                  secret_key=_secret("one-deployment-one-master-key"),
                                  channel_timeout=overrides.pop("channel_timeout", 3.0),
                                  **({"redis_url": _secret(redis_url)} if redis_url else {}), **overrides)

@@ -16,17 +16,24 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.channels.registry import pay_method_specs
+from gateway.channels.registry import pay_method_specs, payment_code_rules
+from gateway.domain import barcode
 from gateway.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT, SUPPORTED_CURRENCIES
 from gateway.domain.pay import ActionKind
 
 # The pay-method codes and payer-identity fields come from the channel registry.
 SPECS = {spec.code: spec for spec in pay_method_specs()}
+# Barcode pay: the methods that take an auth_code, and the rule of every channel's payment codes.
+BARCODE_METHODS = frozenset(code for code, spec in SPECS.items() if spec.payer_field == barcode.AUTH_CODE_FIELD)
+CODE_RULES = tuple(payment_code_rules())
 if TYPE_CHECKING:
     PayMethod = str
+    RequestedMethod = str
     ActionType = str
 else:
     PayMethod = Literal[tuple(SPECS)]
+    # A create may also name "barcode": the auth_code's prefix chooses the channel's barcode method.
+    RequestedMethod = Literal[(*SPECS, barcode.BARCODE)]
     ActionType = Literal[tuple(kind.value for kind in ActionKind)]
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="Integer minor units (fen).",
                                     examples=[1999])]
@@ -52,8 +59,10 @@ class _PaymentCreate(_Strict):
     subject: Annotated[StrictStr, Field(min_length=1, max_length=256)]
     out_trade_no: Annotated[OrderNo, Field(description="Your order number; unique per merchant.")]
     description: Annotated[StrictStr, Field(max_length=1024)] | None = None
-    channel: Annotated[PayMethod | None, Field(description="Fix the pay method; absent = the shopper "
-                                                           "chooses on the checkout page.")] = None
+    channel: Annotated[RequestedMethod | None, Field(description="Fix the pay method; absent = the shopper "
+                                                                 "chooses on the checkout page. `barcode` (with "
+                                                                 "`auth_code`): the code's prefix picks the "
+                                                                 "channel's barcode method.")] = None
     return_url: Url | None = None
     notify_url: Url | None = None
     expires_in: Annotated[StrictInt, Field(ge=60, le=604800, description="Seconds until the payment "
@@ -78,6 +87,20 @@ class _PaymentCreate(_Strict):
     def _check_currency(cls, value: str) -> str:
         # A unit of its own (points) passes here; _method_currency pairs it with its pay method.
         return value if any(spec.currency == value for spec in SPECS.values()) else _currency(value)
+
+    @model_validator(mode="after")
+    def _barcode(self) -> _PaymentCreate:
+        """``barcode`` becomes the method the code's prefix names; a channel's own barcode method must get
+        that channel's code; an ``auth_code`` goes with a barcode method only."""
+        auth_code = getattr(self, barcode.AUTH_CODE_FIELD, None)
+        if self.channel is not None and (self.channel == barcode.BARCODE or self.channel in BARCODE_METHODS):
+            if not auth_code:
+                raise ValueError(f"{barcode.AUTH_CODE_FIELD} is required with channel {self.channel}")
+            self.channel = barcode.resolve(self.channel, auth_code, CODE_RULES)
+        elif auth_code:
+            raise ValueError(f"{barcode.AUTH_CODE_FIELD} goes with channel {barcode.BARCODE} "
+                             f"(or {', '.join(sorted(BARCODE_METHODS))}) only")
+        return self
 
     @model_validator(mode="after")
     def _method_currency(self) -> _PaymentCreate:
@@ -109,6 +132,11 @@ class _PaymentCreate(_Strict):
 
 def _payer_field(name: str) -> Any:
     methods = ", ".join(code for code, spec in SPECS.items() if spec.payer_field == name)
+    if name == barcode.AUTH_CODE_FIELD:
+        # No pattern: a code that is no channel's is refused naming the channels' rules (_barcode).
+        return (Annotated[StrictStr, Field(min_length=1, max_length=32, description=(
+            f"The payment code scanned from the shopper's wallet (付款码); required with channel barcode, {methods}. "
+            f"Its prefix tells the channel: {barcode.rules_text(CODE_RULES)}."))] | None, None)
     return (Annotated[StrictStr, Field(min_length=1, max_length=128, description=f"The payer's identity at the "
                                        f"channel (under your app); required with {methods}.")] | None, None)
 

@@ -34,7 +34,7 @@ _LIST_QUERY = [("limit", "integer", "1–100, default 20"),
 
 OPERATIONS: list[Operation] = [
     Operation("post", "/payments", "createPayment", "Create a payment", models.Payment, 201,
-              models.PaymentCreate, errors=(400, 401, 409, 413, 422, 502, 503)),
+              models.PaymentCreate, errors=(400, 401, 402, 409, 413, 422, 502, 503)),
     Operation("get", "/payments", "listPayments", "List payments, newest first", models.PaymentList,
               query=[("status", "string", "pending | paid | partially_refunded | refunded | closed"),
                      ("out_trade_no", "string", "your order number"),

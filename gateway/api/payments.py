@@ -11,6 +11,7 @@ from gateway.api.models import PaymentCreate
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.states import PaymentStatus
 from gateway.keys import SERVICES
+from gateway.services import barcode
 from gateway.services import payments as service
 from gateway.services.views import payment_view
 from gateway.store import payments as repo
@@ -23,8 +24,9 @@ STATUSES = {s.value for s in PaymentStatus}
 async def create_payment(request: web.Request) -> web.Response:
     body = await parse(request, PaymentCreate)
     svc = request.config_dict[SERVICES]
-    view = await service.create_payment(svc, request[MERCHANT], service.NewPayment(**body.new_payment()),
-                                        client_ip=request.remote)
+    new = service.NewPayment(**body.new_payment())
+    create = barcode.pay_by_code if barcode.is_barcode(svc, new.channel) else service.create_payment
+    view = await create(svc, request[MERCHANT], new, client_ip=request.remote)
     return json_response(view, status=201)
 
 

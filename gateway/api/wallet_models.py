@@ -8,10 +8,13 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, create_
 
 from gateway.api.models import SPECS, Amount, OrderNo, Url, _payer_field, _Strict
 from gateway.channels.registry import FACTORIES
+from gateway.domain.barcode import AUTH_CODE_FIELD
 from gateway.domain.money import MAX_AMOUNT
 
 # A recharge is paid through a real channel: never from the stored value it tops up.
-_IN_PROCESS = {spec.code for f in FACTORIES if f.in_process for spec in f.methods}
+# Not for top-ups: in-process methods, and barcode pay (a counter's flow with a deadline of its own).
+_IN_PROCESS = {spec.code for f in FACTORIES if f.in_process for spec in f.methods} | \
+    {code for code, spec in SPECS.items() if spec.payer_field == AUTH_CODE_FIELD}
 if TYPE_CHECKING:
     RechargePayMethod = str
 else:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import aiohttp
 
+from gateway.domain.barcode import CodeRule
 from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
@@ -60,11 +61,13 @@ class CreateResult:
 @dataclass(frozen=True, slots=True)
 class TradeRef:
     """One trade at the channel: our attempt id, when we opened it (some channels key trades on both),
-    and the channel's own number once known."""
+    the channel's own number once known, and the pay method it was opened with (a barcode trade is
+    queried and undone by calls of its own)."""
 
     trade_no: str
     created_at: datetime | None = None
     channel_trade_no: str | None = None
+    pay_method: str | None = None
 
     @staticmethod
     def of(trade: TradeRef | str) -> TradeRef:
@@ -381,6 +384,7 @@ class ChannelFactory(Protocol):
     required_identities: ClassVar[tuple[str, ...]]   # identities a genuine callback always carries
     logged_headers: ClassVar[tuple[str, ...]]        # callback headers worth keeping in the notify log
     in_process: ClassVar[bool]                       # no endpoint, no callbacks: works on ports (bind)
+    payment_codes: ClassVar[tuple[CodeRule, ...]]    # the wallet's payment codes (barcode pay), by rule
 
     @property
     def pay_methods(self) -> frozenset[str]: ...
@@ -433,6 +437,7 @@ class FactoryBase:
     required_identities: ClassVar[tuple[str, ...]] = ()
     logged_headers: ClassVar[tuple[str, ...]] = ()
     in_process: ClassVar[bool] = False
+    payment_codes: ClassVar[tuple[CodeRule, ...]] = ()
 
     def __init__(self, *, timeout: float = 10.0) -> None:
         self.timeout = timeout

@@ -14,6 +14,7 @@ from gateway.channels.base import ChannelFactory, EndpointSetting, FactoryBase, 
 from gateway.channels.prepaid import PrepaidFactory
 from gateway.channels.unionpay import UnionPayFactory
 from gateway.channels.wechat import WechatFactory
+from gateway.domain.barcode import CodeRule
 
 # Every channel we speak, in the order the checkout names them. ``timeout`` bounds each channel call.
 FACTORIES: tuple[type[FactoryBase], ...] = (
@@ -98,6 +99,11 @@ def credentials_help() -> str:
 def pay_method_specs() -> list[PayMethodSpec]:
     """Every pay method, in registry order (for enums and documentation, before any app exists)."""
     return [spec for f in FACTORIES for spec in f.methods]
+
+
+def payment_code_rules() -> list[CodeRule]:
+    """Every channel's payment-code rules (barcode pay), in registry order."""
+    return [rule for f in FACTORIES for rule in f.payment_codes]
 
 
 def endpoint_settings() -> list[EndpointSetting]:

@@ -108,6 +108,13 @@ class WalletFrozen(GatewayError):
     title = "The customer's wallet is frozen"
 
 
+class PaymentDeclined(GatewayError):
+    """The shopper's wallet refused a barcode payment (balance, expired code, …): the payment is closed;
+    ``channel_code`` says why, in the channel's words."""
+    code = "payment_declined"
+    title = "The shopper's payment was declined"
+
+
 # Declines a channel may answer a create with that are the payer's, not the channel's (stored value).
 PAYER_DECLINES: dict[str, type[GatewayError]] = {e.code: e for e in (InsufficientBalance, WalletFrozen)}
 

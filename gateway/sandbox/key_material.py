@@ -29,6 +29,8 @@ def load_or_create(data_dir: Path) -> dict[str, dict[str, Any]]:
         if name not in keys:
             keys[name] = module.generate_keys()
             changed = True
+        elif hasattr(module, "complete_keys") and module.complete_keys(keys[name]):
+            changed = True  # material a newer sandbox needs, added to an older file
     if changed:
         save(data_dir, keys)
     return keys

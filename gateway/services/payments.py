@@ -269,7 +269,7 @@ async def _settle_now(svc: Services, attempt_id: str, state: TradeState) -> Row:
 
 
 def _trade_ref(attempt: Row) -> TradeRef:
-    return TradeRef(attempt["id"], attempt["created_at"], attempt.get("channel_trade_no"))
+    return TradeRef(attempt["id"], attempt["created_at"], attempt.get("channel_trade_no"), attempt.get("pay_method"))
 
 
 async def apply_trade_state(svc: Services, attempt: Row) -> SettleResult:

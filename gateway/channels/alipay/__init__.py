@@ -12,6 +12,7 @@ trusted. Alipay's later certificates are fetched when an answer names them (:mod
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +33,8 @@ from gateway.channels.base import (
     RawCallback,
 )
 from gateway.crypto import rsa
+from gateway.domain.barcode import QUERY_AT as BARCODE_QUERIES
+from gateway.domain.barcode import CodeRule
 from gateway.domain.pay import ActionKind
 
 __all__ = ["AlipayChannel", "AlipayFactory", "BillUnavailable"]
@@ -61,6 +64,9 @@ class AlipayFactory(FactoryBase):
                       {"zh-CN": "支付宝网页支付", "en": "Alipay (web)"}, rank=30),
         # In the merchant's own app (API only: no browser completes it): see apppay.py.
         PayMethodSpec("alipay_app", ActionKind.APP, frozenset(), {"zh-CN": "支付宝", "en": "Alipay"}, rank=40),
+        # The merchant scans the shopper's code: never offered on the checkout page (no browser pays it).
+        PayMethodSpec("alipay_barcode", ActionKind.CONFIRM, frozenset(), {"zh-CN": "支付宝付款码", "en": "Alipay code"},
+                      rank=95, needs_payer=True, payer_field="auth_code", query_at=BARCODE_QUERIES),
     )
     settings: ClassVar[tuple[EndpointSetting, ...]] = (
         EndpointSetting("GATEWAY_ALIPAY_GATEWAY_URL", "https://openapi.alipay.com/gateway.do",
@@ -75,6 +81,9 @@ class AlipayFactory(FactoryBase):
         "app_id", "seller_id", "app_private_key", "alipay_public_key?", "alipay_public_keys?",
         "app_cert?", "alipay_cert?", "alipay_root_cert?", "alipay_certs?")
     required_identities: ClassVar[tuple[str, ...]] = ("app_id",)
+    # auth_code: "25~30开头的长度为16~24位的数字" (Alipay's field doc)
+    payment_codes: ClassVar[tuple[CodeRule, ...]] = (
+        CodeRule(re.compile(r"(2[5-9]|30)\d{14,22}"), "Alipay: 16–24 digits starting 25–30", "alipay_barcode"),)
 
     def __init__(self, *, timeout: float = 15.0) -> None:
         super().__init__(timeout=timeout)

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 
-from gateway.channels.alipay import apppay, certmode, signing
+from gateway.channels.alipay import apppay, barcode, certmode, signing
 from gateway.channels.alipay import transformers as tx
 from gateway.channels.base import (
     ANSWER_UNVERIFIABLE,
@@ -210,6 +210,8 @@ class AlipayChannel:
     # ------------------------------------------------------------ Channel
 
     async def create(self, req: CreateRequest) -> CreateResult:
+        if req.pay_method == barcode.METHOD:
+            return await barcode.pay(self, req)
         method, _ = tx.PAY_METHODS[req.pay_method]
         biz = tx.create_biz(req)
         if method == tx.APP_PAY:  # the order string the merchant's app gives the Alipay App SDK
@@ -229,6 +231,8 @@ class AlipayChannel:
         return tx.trade_state(answer.response)
 
     async def close(self, trade: TradeRef | str) -> CloseResult:
+        if TradeRef.of(trade).pay_method == barcode.METHOD:
+            return await barcode.cancel(self, TradeRef.of(trade))
         answer = await self.call(tx.CLOSE, {"out_trade_no": TradeRef.of(trade).trade_no})
         if answer.response is None:
             return CloseResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)

@@ -21,9 +21,12 @@ CLOSE = "alipay.trade.close"
 REFUND = "alipay.trade.refund"
 REFUND_QUERY = "alipay.trade.fastpay.refund.query"
 BILL_URL_QUERY = "alipay.data.dataservice.bill.downloadurl.query"
+TRADE_PAY = "alipay.trade.pay"        # barcode pay: the merchant scans the shopper's code (scene bar_code)
+CANCEL = "alipay.trade.cancel"        # undo a barcode trade: closes it, or returns the money if it was paid
 BROWSER_METHODS = frozenset({WAP_PAY, PAGE_PAY})  # the shopper's browser navigates to gateway.do
 
 SUCCESS_CODE = "10000"
+PAYING_CODE = "10003"  # alipay.trade.pay: ORDER_SUCCESS_PAY_INPROCESS, the shopper is typing the password
 
 
 def beijing_time(moment: datetime) -> str:

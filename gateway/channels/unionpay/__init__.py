@@ -11,6 +11,7 @@ environment's certificates need false).
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from gateway.channels.unionpay import signing
 from gateway.channels.unionpay.client import UnionPayChannel
 from gateway.channels.unionpay.transformers import read_bill
 from gateway.crypto import rsa, x509
+from gateway.domain.barcode import CodeRule
 from gateway.domain.pay import ActionKind
 
 __all__ = ["UnionPayChannel", "UnionPayFactory"]
@@ -89,6 +91,8 @@ class UnionPayFactory(FactoryBase):
         "mer_id", "sign_private_key?", "sign_certificate?", "sign_pfx?", "sign_pfx_password?", "root_certificate",
         "middle_certificate", "validate_cn_name?")
     required_identities: ClassVar[tuple[str, ...]] = ("mer_id",)
+    # 云闪付 / bank apps' payment codes: recognised (and refused by name) until UnionPay barcode pay exists.
+    payment_codes: ClassVar[tuple[CodeRule, ...]] = (CodeRule(re.compile(r"62\d{17}"), "UnionPay: 19 digits starting 62"),)
 
     def __init__(self, *, timeout: float = 15.0) -> None:
         super().__init__(timeout=timeout)

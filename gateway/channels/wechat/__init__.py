@@ -5,10 +5,13 @@ Credentials: ``mchid``, ``appid``, ``merchant_serial``, ``merchant_private_key``
 (32 characters), and WeChat's verification keys in one or both modes -- ``platform_certificates`` (PEM
 list, refreshed from ``GET /v3/certificates`` on an unknown serial) and ``public_key_id`` +
 ``public_key`` (PEM); for APP pay, optionally ``app_appid`` (the Open Platform mobile app's, when it is
-not ``appid``).
+not ``appid``). Barcode pay (APIv2 micropay, :mod:`.micropay`) also needs ``apiv2_key`` and, to
+reverse, the API client certificate ``apiv2_client_cert`` + ``apiv2_client_key`` (and ``apiv2_ca``, a CA
+to trust besides the system's).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +30,8 @@ from gateway.channels.base import (
 from gateway.channels.wechat import oauth
 from gateway.channels.wechat import transformers as tf
 from gateway.channels.wechat.client import WechatChannel
+from gateway.domain.barcode import QUERY_AT as BARCODE_QUERIES
+from gateway.domain.barcode import CodeRule
 from gateway.domain.pay import ActionKind
 
 API_URL = "GATEWAY_WECHAT_API_URL"
@@ -46,6 +51,9 @@ class WechatFactory(FactoryBase):
                       needs_payer=True, payer_field="payer_openid"),
         # In the merchant's own app (API only: no browser completes it): see apppay.py.
         PayMethodSpec("wechat_app", ActionKind.APP, frozenset(), _WECHAT_PAY, rank=40),
+        # The merchant scans the shopper's code (APIv2 micropay): never offered on the checkout page.
+        PayMethodSpec("wechat_barcode", ActionKind.CONFIRM, frozenset(), {"zh-CN": "微信付款码", "en": "WeChat Pay code"},
+                      rank=95, needs_payer=True, payer_field="auth_code", query_at=BARCODE_QUERIES),
     )
     settings: ClassVar[tuple[EndpointSetting, ...]] = (
         EndpointSetting(API_URL, "https://api.mch.weixin.qq.com", "WeChat Pay APIv3 host.", "/wechat"),
@@ -62,8 +70,12 @@ class WechatFactory(FactoryBase):
     form_targets: ClassVar[tuple[str, ...]] = ("https://wx.tenpay.com", "https://*.weixin.qq.com")
     credential_fields: ClassVar[tuple[str, ...]] = (
         "mchid", "appid", "merchant_serial", "merchant_private_key", "apiv3_key", "platform_certificates?",
-        "public_key_id?", "public_key?", "app_secret?", "app_appid?")
+        "public_key_id?", "public_key?", "app_secret?", "app_appid?", "apiv2_key?", "apiv2_client_cert?",
+        "apiv2_client_key?", "apiv2_ca?")
     required_identities: ClassVar[tuple[str, ...]] = ("mchid",)
+    # micropay auth_code: 18 digits, 10–15 (WeChat Pay's micropay docs)
+    payment_codes: ClassVar[tuple[CodeRule, ...]] = (
+        CodeRule(re.compile(r"1[0-5]\d{16}"), "WeChat Pay: 18 digits starting 10–15", "wechat_barcode"),)
     # Headers worth keeping in the notify log (never Authorization or cookies).
     logged_headers: ClassVar[tuple[str, ...]] = (
         "wechatpay-serial", "wechatpay-timestamp", "wechatpay-nonce", "wechatpay-signature",

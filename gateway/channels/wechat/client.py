@@ -43,7 +43,7 @@ from gateway.channels.base import (
     probe_trade_no,
 )
 from gateway.channels.billfile import Sink, save_response
-from gateway.channels.wechat import apppay, signing
+from gateway.channels.wechat import apppay, micropay, signing
 from gateway.channels.wechat import transformers as tf
 from gateway.channels.wechat.keystore import KeyStore
 from gateway.crypto import aead, rsa
@@ -101,6 +101,7 @@ class WechatChannel:
                              public_key_id=credentials.get("public_key_id"),
                              public_key=credentials.get("public_key"),
                              fetch=self._fetch_certificates, min_interval=refresh_interval)
+        self.micropay = micropay.Micropay(credentials, http, self._base, self._timeout)  # barcode pay (APIv2)
 
     @property
     def identities(self) -> Mapping[str, str]:
@@ -177,6 +178,8 @@ class WechatChannel:
     # --- the Channel protocol ------------------------------------------------------------------------
 
     async def create(self, req: CreateRequest) -> CreateResult:
+        if req.pay_method == micropay.METHOD:
+            return await self.micropay.pay(req, req.client_ip)
         try:
             appid = self._app_appid if req.pay_method == "wechat_app" else self._appid
             body = tf.create_body(req, appid=appid, mchid=self._mchid)
@@ -201,6 +204,8 @@ class WechatChannel:
         return CreateResult(Outcome.SUCCESS, PayAction.jsapi(params))
 
     async def query(self, trade: TradeRef | str) -> TradeState:
+        if TradeRef.of(trade).pay_method == micropay.METHOD:
+            return await self.micropay.query(TradeRef.of(trade))
         trade_no = TradeRef.of(trade).trade_no
         reply = await self._call(
             "GET", f"/v3/pay/transactions/out-trade-no/{_segment(trade_no)}?mchid={_segment(self._mchid)}")
@@ -238,6 +243,8 @@ class WechatChannel:
         return tf.credential_check(status, code, message)
 
     async def close(self, trade: TradeRef | str) -> CloseResult:
+        if TradeRef.of(trade).pay_method == micropay.METHOD:  # a micropay order is reversed, never closed
+            return await self.micropay.reverse(TradeRef.of(trade))
         trade_no = TradeRef.of(trade).trade_no
         reply = await self._call("POST", f"/v3/pay/transactions/out-trade-no/{_segment(trade_no)}/close",
                                  {"mchid": self._mchid})

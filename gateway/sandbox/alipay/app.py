@@ -17,20 +17,22 @@ from gateway.channels.alipay.certmode import CERT_DOWNLOAD
 from gateway.sandbox import kit
 from gateway.sandbox.alipay import apppay, certs, control, gateway_do, notify, pages
 from gateway.sandbox.alipay.appkeys import SANDBOX, TIMESTAMP_TOLERANCE
+from gateway.sandbox.alipay.barcode import BarcodeDesk
 from gateway.sandbox.alipay.control import AlipayControls
 from gateway.sandbox.alipay.service import BizError, Sandbox, fail
 from gateway.sandbox.alipay.state import SandboxState
 
 SWEEP_INTERVAL = 0.5  # seconds between expiry sweeps (unpaid trades close at their time_expire)
 METHODS = frozenset({wire.PRECREATE, wire.QUERY, wire.CLOSE, wire.REFUND, wire.REFUND_QUERY, wire.BILL_URL_QUERY,
-                     CERT_DOWNLOAD, *wire.BROWSER_METHODS})
+                     CERT_DOWNLOAD, wire.TRADE_PAY, wire.CANCEL, *wire.BROWSER_METHODS})
 
 
-def _operations(sandbox: Sandbox) -> dict[str, Callable[..., dict[str, Any]]]:
+def _operations(sandbox: Sandbox, desk: BarcodeDesk) -> dict[str, Callable[..., dict[str, Any]]]:
     return {
         wire.PRECREATE: sandbox.precreate, wire.QUERY: sandbox.query, wire.CLOSE: sandbox.close,
         wire.REFUND: sandbox.refund, wire.REFUND_QUERY: sandbox.refund_query, wire.BILL_URL_QUERY: sandbox.bill_url,
         CERT_DOWNLOAD: lambda app_id, params, biz: certs.download(sandbox.state.certs, biz),
+        wire.TRADE_PAY: desk.pay, wire.CANCEL: desk.cancel,
     }
 
 
@@ -77,7 +79,7 @@ async def gateway_endpoint(request: web.Request) -> web.StreamResponse:
 
     async def call(corrupt: bool) -> web.StreamResponse:
         try:
-            inner = _operations(sandbox)[req.method](req.params["app_id"], req.params, biz)
+            inner = _operations(sandbox, BarcodeDesk(sandbox, request.app[kit.TIME_SCALE]))[req.method](req.params["app_id"], req.params, biz)
         except BizError as exc:
             inner = exc.response
         return gateway_do.signed_answer(state, key, inner, req.charset, corrupt=corrupt, cert_sn=req.cert_sn)

@@ -18,8 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from gateway.sandbox.wechat.app import create_app
 from gateway.sandbox.wechat.key_material import generate_keys, merchant_credentials
+from gateway.sandbox.wechat.v2_keys import complete_keys
 
-__all__ = ["create_app", "generate_keys", "merchant_credentials", "scan_page_url"]
+__all__ = ["complete_keys", "create_app", "generate_keys", "merchant_credentials", "scan_page_url"]
 
 
 def scan_page_url(public_url: str, code_url: str) -> str:

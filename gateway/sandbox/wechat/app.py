@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from gateway.sandbox import kit
-from gateway.sandbox.wechat import api, apppay, control, notify, oauth, pages
+from gateway.sandbox.wechat import api, apppay, control, micropay, notify, oauth, pages
 from gateway.sandbox.wechat.appkeys import STATE
 from gateway.sandbox.wechat.state import SandboxState
 
@@ -24,4 +25,12 @@ def create_app(keys: dict[str, Any], *, public_url: str, time_scale: float = 1.0
     apppay.add_routes(app)
     control.add_routes(app)
     oauth.add_routes(app, keys)
+    micropay.add_routes(app, _tls_host(public_url))
     return app
+
+
+def _tls_host(public_url: str) -> str:
+    """The client-certificate port listens on the sandbox's own host when it is a loopback name or an
+    address its certificate covers, else on 127.0.0.1."""
+    host = urlsplit(public_url).hostname or ""
+    return host if host in ("127.0.0.1", "::1", "localhost") else "127.0.0.1"

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from gateway.crypto import rsa
+from gateway.sandbox.wechat import v2_keys
 from gateway.sandbox.wechat.oauth import app_secret as oauth_app_secret
 
 
@@ -58,6 +59,7 @@ def generate_keys() -> dict[str, Any]:
         "apiv3_key": "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32)),
         **new_platform(),
         **new_public_key(mchid),
+        **v2_keys.v2_keys(mchid),
         "mode": "public_key",
     }
 
@@ -75,6 +77,7 @@ def merchant_credentials(keys: dict[str, Any]) -> dict[str, Any]:
         "public_key": keys["public_key"],
         "app_secret": oauth_app_secret(keys),  # the official account's, for the checkout's OAuth (JSAPI)
         "app_appid": app_appid(keys),
+        **v2_keys.merchant_credentials(keys),  # APIv2: barcode pay (micropay) and its reverse (mTLS)
     }
 
 

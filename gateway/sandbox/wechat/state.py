@@ -17,8 +17,9 @@ from gateway.channels.wechat.protocol import CHINA
 from gateway.crypto import rsa
 from gateway.sandbox.wechat import key_material
 
-TRADE_TYPES = {"native": "NATIVE", "h5": "MWEB", "jsapi": "JSAPI", "app": "APP"}
-STATE_DESC = {"NOTPAY": "未支付", "SUCCESS": "支付成功", "CLOSED": "已关闭", "REFUND": "转入退款"}
+TRADE_TYPES = {"native": "NATIVE", "h5": "MWEB", "jsapi": "JSAPI", "app": "APP", "micropay": "MICROPAY"}
+STATE_DESC = {"NOTPAY": "未支付", "SUCCESS": "支付成功", "CLOSED": "已关闭", "REFUND": "转入退款",
+              "USERPAYING": "用户支付中", "REVOKED": "已撤销", "PAYERROR": "支付失败"}
 
 
 def now() -> datetime:

@@ -20,6 +20,12 @@ _FAULTS = {LOSE_CALLBACKS: {"callbacks": {"mode": "drop", "count": 1000}},
 class AlipayDriver:
     name: str = "alipay"
     pay_methods: tuple[str, ...] = ("alipay_qr", "alipay_wap", "alipay_page", "alipay_app")
+    barcode_method: str = "alipay_barcode"
+    undone_state: str = "TRADE_CLOSED"  # a cancelled barcode trade, as the sandbox's control view shows it
+
+    def payment_code(self, last: str) -> str:
+        """A well-formed Alipay payment code (16–24 digits, 25–30) ending in ``last`` (the sandbox's cue)."""
+        return "28" + "7" * 15 + last
 
     def create_fields(self, pay_method: str) -> dict[str, Any]:
         return {}

@@ -23,6 +23,12 @@ _APP_FIELDS = {"appid", "partnerid", "prepayid", "package", "noncestr", "timesta
 class WechatDriver:
     name: str = "wechat"
     pay_methods: tuple[str, ...] = ("wechat_native", "wechat_h5", "wechat_jsapi", "wechat_app")
+    barcode_method: str = "wechat_barcode"
+    undone_state: str = "REVOKED"  # a reversed micropay order, as the sandbox's control view shows it
+
+    def payment_code(self, last: str) -> str:
+        """A well-formed WeChat payment code (18 digits, 10–15) ending in ``last`` (the sandbox's cue)."""
+        return "13" + "4" * 15 + last
 
     def create_fields(self, pay_method: str) -> dict[str, Any]:
         return {"payer_openid": _OPENID} if pay_method == "wechat_jsapi" else {}

@@ -126,9 +126,11 @@ async def resume_create(svc: Services, merchant_id: str, payment_id: str, *,
     """A create whose payment was committed but whose answer was lost (the database went away before
     the channel's trade was opened, or before its pay data was kept): the payment, with a pay action.
 
-    An attempt left pending without its action is first closed at its channel -- or, if the channel
-    reports it paid (a stored-value channel settles within its create), that payment is recorded, not
-    repeated -- and a new attempt is opened, as the checkout does."""
+    An attempt left pending without its action is closed at its channel (one the channel reports paid
+    is recorded as paid instead) and a new attempt is opened, as the checkout does -- unless its method
+    needs the payer's identity (a scanned code, a wallet's customer), which is not kept: then the
+    channel is asked about that trade (a stored-value debit or a code charged meanwhile is recorded,
+    never repeated) and the payment is answered as it stands."""
     async with svc.db.read() as conn:
         payment = await repo.get_payment(conn, payment_id, merchant_id)
         if payment is None:
@@ -139,7 +141,12 @@ async def resume_create(svc: Services, merchant_id: str, payment_id: str, *,
         return await get_payment(svc, merchant_id, payment_id)
     latest = attempts[-1] if attempts else None
     if latest is not None and latest["status"] == AttemptStatus.PENDING and PayAction.loads(latest["pay_data"]) is None:
-        await close_attempts_at_channel(svc, payment_id)  # paid meanwhile (stored value): settled instead
+        if svc.registry.spec(pay_method).needs_payer:
+            # The payer's identity (a scanned code, a customer, an openid) is not kept: this trade is the
+            # only one the create could make. What the channel says of it now is the answer.
+            await apply_trade_state(svc, latest)
+            return await get_payment(svc, merchant_id, payment_id)
+        await close_attempts_at_channel(svc, payment_id)
         async with svc.db.read() as conn:
             payment = await repo.get_payment(conn, payment_id, merchant_id)
         if payment is None or payment["status"] != PaymentStatus.PENDING:

@@ -173,6 +173,14 @@ async def test_a_balance_payment_whose_answer_was_lost_is_debited_once(
     assert payment["status"] == "paid", payment
     assert (await wallet(gw, m, customer))["cash"] == 600
 
+    body = {**body, "out_trade_no": unique(), "capture": False}  # a reservation is made once, too
+    payment = await _create_losing_its_pay_data(gw, m, body, monkeypatch)
+    assert payment["status"] == "pending" and payment["capture_method"] == "manual", payment
+    w = await wallet(gw, m, customer)
+    assert (w["cash"], w["held"]) == (200, 400), w
+    captured = await gw.api(m, "POST", f"/payments/{payment['id']}/capture")
+    assert captured.status == 200 and captured.body["status"] == "paid", captured.text
+
 
 async def test_a_close_retried_after_the_database_went_away_answers_closed(
         sqlite_gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,6 +79,11 @@ class Runner:
             # the dashboard's rollup; a process starting writes nothing (the dashboard fills missing days)
             "stats-rollup": (ROLLUP_EVERY * scale, lambda: rollup.refresh(self.svc.db), False, False),
         }
+        liveness, stale = self.svc.metrics.liveness, self.svc.settings.loop_stale_after
+        for name in loops:
+            liveness.register(name, max(3 * self.svc.settings.task_interval, stale))
+        for name, (every, *_) in periodic.items():
+            liveness.register(name, max(3 * every, stale))
         for name, once in loops.items():
             self._loops.add(asyncio.create_task(self._loop(name, once), name=f"tasks:{name}"))
         for name, (every, job, at_start, back_off) in periodic.items():
@@ -117,6 +122,7 @@ class Runner:
                 failures += 1
                 await self._sleep(backoff(self.svc.settings.task_interval, failures))
                 continue
+            self.svc.metrics.beat(name)
             if failures:
                 log.warning("background loop %s: resumed after %d failed round(s)", name, failures)
                 failures = 0
@@ -160,6 +166,7 @@ class Runner:
         while not self._stopping.is_set():
             try:
                 await job()
+                self.svc.metrics.beat(name)
                 failures = 0
             except DatabaseUnavailable:
                 failures += 1

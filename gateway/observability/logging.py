@@ -30,6 +30,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?i)\b(Bearer|Basic|WECHATPAY2-[A-Z0-9-]+)\s+[^\s,;\"']+"), r"\1 " + REDACTED),
     # "key": "value" (JSON) and key=value / key: value (query strings, form bodies, headers)
     (re.compile(r'(?i)("' + _SECRET_KEY_RE + r'"\s*:\s*)"(?:[^"\\]|\\.)*"'), r'\1"' + REDACTED + '"'),
+    (re.compile(r"(?i)('" + _SECRET_KEY_RE + r"'\s*:\s*)'(?:[^'\\]|\\.)*'"), r"\1'" + REDACTED + "'"),
     (re.compile(r"(?i)\b(" + _SECRET_KEY_RE + r")(\s*[=:]\s*)(?!\[redacted\])[^\s&,;\"']+"),
      r"\1\2" + REDACTED),
     # API keys of our own format, wherever they stand
@@ -72,6 +73,10 @@ class RedactingFilter(logging.Filter):
     arguments), the exception text, and every ``extra=`` field. Adds the current request id."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, dict):  # structures are redacted by key before they become text
+            record.args = redact_value(record.args)
+        elif isinstance(record.args, tuple):
+            record.args = tuple(redact_value(a) if isinstance(a, dict | list) else a for a in record.args)
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: log what we have rather than lose the line

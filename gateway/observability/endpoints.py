@@ -16,7 +16,9 @@ from prometheus_client.core import GaugeMetricFamily
 from gateway import keys
 from gateway.observability.metrics import Metrics, probe_loop_lag
 from gateway.services.context import Services
+from gateway.crypto import x509
 from gateway.store import health
+from gateway.store import reconciliation as recon_store
 
 DB_TIMEOUT = 1.0  # seconds /readyz gives the database's SELECT 1
 
@@ -85,12 +87,49 @@ async def _database_families(svc: Services) -> list[GaugeMetricFamily]:
     last = GaugeMetricFamily("gateway_reconciliation_last_success_timestamp_seconds",
                              "When a reconciliation batch last finished (0 = never)",
                              value=f.recon_last_done.timestamp() if f.recon_last_done else 0)
+    expiry = GaugeMetricFamily("gateway_channel_credential_expiry_timestamp_seconds",
+                               "When the first certificate in a channel account's credentials expires",
+                               labels=["channel", "account"])
+    for (channel, account), at in (await credential_expiry(svc)).items():
+        expiry.add_metric([channel, account], at)
     pool = GaugeMetricFamily("gateway_db_pool_connections", "Database pool connections",
                              labels=["pool", "state"])
     for name, (in_use, size) in svc.db.pool_use().items():
         pool.add_metric([name, "in_use"], in_use)
         pool.add_metric([name, "size"], size)
-    return [pending, stuck, backlog, oldest, batches, open_, last, pool]
+    return [pending, stuck, backlog, oldest, batches, open_, last, expiry, pool]
+
+
+async def credential_expiry(svc: Services) -> dict[tuple[str, str], float]:
+    """Each active channel account's earliest certificate expiry (a Unix time), for the accounts whose
+    credentials hold PEM certificates (Alipay certificate mode, UnionPay, WeChat's merchant certificate).
+    Channel-blind: any credential value that parses as a certificate counts."""
+    async with svc.db.read() as conn:
+        accounts = await recon_store.active_accounts(conn)
+    out: dict[tuple[str, str], float] = {}
+    for account in accounts:
+        try:
+            credentials = svc.pool.credentials(account)
+        except Exception:  # sealed under another key: the credential check reports that, not the metrics
+            continue
+        ends = [cert_end for value in credentials.values() if isinstance(value, str) and CERT_MARK in value
+                for cert_end in _cert_ends(value)]
+        if ends:
+            out[(account["channel"], account["id"])] = min(ends)
+    return out
+
+
+CERT_MARK = "-----BEGIN CERTIFICATE-----"
+
+
+def _cert_ends(text: str) -> list[float]:
+    ends = []
+    for block in text.split(CERT_MARK)[1:]:
+        try:
+            ends.append(x509.load_pem(CERT_MARK + block).not_valid_after_utc.timestamp())
+        except ValueError:
+            continue
+    return ends
 
 
 async def readyz(request: web.Request) -> web.Response:

@@ -14,9 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import GaugeMetricFamily
 
 from gateway import keys
+from gateway.crypto import x509
 from gateway.observability.metrics import Metrics, probe_loop_lag
 from gateway.services.context import Services
-from gateway.crypto import x509
 from gateway.store import health
 from gateway.store import reconciliation as recon_store
 

@@ -91,7 +91,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     settings = settings.with_secret_key()
     trusted = [p for p in settings.trusted_proxies.split(",") if p.strip()]
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
-        *([forwarded_for_middleware(trusted)] if trusted else []), edge_middleware()])
+        *([forwarded_for_middleware(trusted)] if trusted else []), edge_middleware(access=settings.access_log)])
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = registry or default_registry(timeout=settings.channel_timeout)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)

@@ -24,7 +24,7 @@ SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "
                     ("X-Frame-Options", "DENY"))
 
 
-def edge_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
+def edge_middleware(*, access: bool = True) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Every answer gets a request id (the caller's ``X-Request-Id`` if sane, else ours: a per-process
     random prefix and a counter -- unique, and no syscall per request) and the security headers a
     handler did not set itself; every request is counted in the metrics (by its route's pattern, never
@@ -59,7 +59,7 @@ def edge_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
             status = 499  # the client went away (nginx's code for it)
             raise
         finally:
-            _observe(request, status, time.perf_counter() - started, rid)
+            _observe(request, status, time.perf_counter() - started, access)
             REQUEST_ID_VAR.reset(token)
 
     return middleware
@@ -79,13 +79,13 @@ def route_of(request: web.Request) -> tuple[str, str]:
     return app, pattern
 
 
-def _observe(request: web.Request, status: int, seconds: float, rid: str) -> None:
+def _observe(request: web.Request, status: int, seconds: float, access: bool) -> None:
     app, route = route_of(request)
     metrics = request.config_dict.get(METRICS)
     if metrics is not None:
         metrics.http_requests.labels(app, route, request.method, str(status)).inc()
         metrics.http_duration.labels(app, route, request.method, status_class(status)).observe(seconds)
-    if access_log.isEnabledFor(logging.INFO):
+    if access and access_log.isEnabledFor(logging.INFO):
         access_log.info("%s %s %s %.1fms", request.method, route, status, seconds * 1000, extra={
             "method": request.method, "route": route, "status": status,
             "duration_ms": round(seconds * 1000, 1), "path": request.path, "remote": request.remote})

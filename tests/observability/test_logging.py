@@ -116,3 +116,11 @@ def test_the_log_format_setting_is_checked_and_configures_one_redacting_handler(
     finally:
         root.handlers[:] = saved
         root.setLevel(level)
+
+
+async def test_the_access_log_can_be_left_to_the_proxy(tmp_path: Path) -> None:
+    async with start_gateway(tmp_path, access_log=False) as gw:
+        with captured("json") as out:
+            async with gw.http.get(f"{gw.url}/healthz") as r:
+                assert r.status == 200 and r.headers["X-Request-Id"]
+    assert not [r for r in lines(out) if r["logger"] == "gateway.access"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -130,7 +130,7 @@ class Metrics:
 
     # -- scrape ---------------------------------------------------------------------------------------
 
-    async def refresh(self, gather: object) -> None:
+    async def refresh(self, gather: Callable[[], Awaitable[list[GaugeMetricFamily]]]) -> None:
         """Replace the database gauges with ``await gather()`` (a list of metric families), at most every
         :data:`REFRESH_EVERY` seconds; concurrent scrapes share one refresh."""
         if self._refreshing is None:
@@ -138,7 +138,7 @@ class Metrics:
         async with self._refreshing:
             if self._refreshed and time.monotonic() - self._refreshed < self.refresh_every:
                 return
-            self._snapshot.families = await gather()  # type: ignore[operator]
+            self._snapshot.families = await gather()
             self._refreshed = time.monotonic()
 
     def exposition(self) -> bytes:

@@ -17,7 +17,8 @@ async def test_ready_names_the_database_cache_and_every_loop(gateway: Gateway) -
     status, body = await eventually(lambda: readiness(gateway), lambda a: a[0] == 200)
     assert status == 200 and body["status"] == "ready"
     checks = body["checks"]
-    assert checks["database"] == "ok" and checks["cache"] == "ok"
+    # the cache is reported (a slow Redis ping on a busy machine trips its breaker: "degraded", still ready)
+    assert checks["database"] == "ok" and (checks["cache"] == "ok" or checks["cache"].startswith("degraded"))
     assert {"expiry", "attempt-sync", "refund-sync", "webhooks", "reconcile", "stats-rollup"} <= set(checks["loops"])
     assert all(loop["ok"] for loop in checks["loops"].values())
     assert "stale_loops" not in checks

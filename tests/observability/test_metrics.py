@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from gateway import keys
 from gateway.crypto.secrets import Secret
 from tests.factories import Gateway, start_gateway, unique
@@ -106,3 +108,27 @@ async def test_the_out_trade_no_never_becomes_a_label(sqlite_gateway: Gateway) -
     text = gw.app[keys.METRICS].exposition().decode()
     assert p["id"] not in text and "secretorder" not in text and "doesnotexist" not in text
     assert 'route="unmatched"' in text and 'route="/api/v1/payments/{id}"' in text
+
+
+async def test_a_declined_call_and_a_lost_callback_are_counted_and_logged(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with start_gateway(tmp_path, metrics_token=Secret(TOKEN), **FAST) as gw:
+        gw.app[keys.METRICS].refresh_every = 0
+        m = await gw.merchant()
+        await gw.fault("wechat", {"api": {"mode": "business", "status": 403, "code": "NO_AUTH",
+                                          "operation": "native"}})
+        declined = await gw.api(m, "POST", "/payments", json_body={
+            "amount": 100, "currency": "CNY", "subject": "x", "out_trade_no": unique("d"), "channel": "wechat_native"})
+        assert declined.status >= 400 and declined.body["code"] == "channel_declined", declined.text
+        # Alipay's callback is late: the sync query finds the payment paid first (a repair)
+        await gw.fault("alipay", {"callbacks": {"mode": "delay", "seconds": 30}})
+        p = await gw.create_payment(m, channel="alipay_qr")
+        await pay_as_shopper(gw, p)
+        await wait_status(gw, m, p["id"], "paid", seconds=20)
+        after = await scrape(gw)
+    assert value(after, "gateway_channel_requests_total", channel="wechat", operation="create",
+                 outcome="declined") == 1
+    assert value(after, "gateway_sync_repairs_total", kind="payment", result="paid") == 1
+    assert value(after, "gateway_callbacks_total", channel="alipay", result="applied") == 0
+    assert any(r.levelname == "WARNING" and "wechat create declined: NO_AUTH" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]

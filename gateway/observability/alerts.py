@@ -5,8 +5,9 @@ group robot or by e-mail when an alert starts firing, again every ``GATEWAY_ALER
 fires, and once when it resolves. What was sent is kept in ``alert_state``: a restart, or the lease
 moving to another process, sends nothing twice.
 
-Conditions read from the database are the same for every process. The 5xx and channel-error rates
-are the evaluating process's own counters since its previous round (Prometheus sums all processes).
+Conditions read from the database are the same for every process. The 5xx and channel-error rates and
+the callback lag are the evaluating process's own counters since its previous round (Prometheus sums
+all processes; a callback's lag does not depend on the process that took it).
 """
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ PAID_DROP_SHARE, PAID_MIN_LAST_WEEK = 0.5, 50
 ERROR_SHARE_5XX, ERROR_MIN_REQUESTS = 0.01, 20
 CHANNEL_ERROR_SHARE, CHANNEL_MIN_CALLS = 0.05, 10
 CREDENTIAL_DAYS = 30
+# Callback lag: the rules' p95 > 30 s, as "more than 5 % of callbacks later than 30 s" (a bucket bound).
+CALLBACK_LAG, CALLBACK_LATE_SHARE, CALLBACK_MIN = 30, 0.05, 5
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,12 @@ async def evaluate(svc: Services, window: _Window, now: datetime | None = None) 
     failed_refunds = refunds.get("failed", 0)
     expiring = {account: at for (_, account), at in (await credential_expiry(svc)).items()
                 if at - now.timestamp() < CREDENTIAL_DAYS * 86400}
-    http_total, http_5xx, by_channel = window.delta(svc.metrics)
-    failing = sorted(ch for ch, (calls, bad) in by_channel.items()
-                     if calls >= CHANNEL_MIN_CALLS and bad / calls > CHANNEL_ERROR_SHARE)
+    d = window.delta(svc.metrics)
+    http_total, http_5xx = d.get("http", 0.0), d.get("http_5xx", 0.0)
+    failing = sorted(key.split(":", 1)[1] for key, calls in d.items() if key.startswith("calls:")
+                     and calls >= CHANNEL_MIN_CALLS and d.get("failed:" + key[6:], 0.0) / calls > CHANNEL_ERROR_SHARE)
+    callbacks = d.get("callbacks", 0.0)
+    late = callbacks - d.get("callbacks_in_time", 0.0)
     return [
         Alert("stuck_pending_payments", f.stuck_pending > 0,
               f"{f.stuck_pending} pending payments are more than 10 minutes past their expiry"),
@@ -91,42 +97,52 @@ async def evaluate(svc: Services, window: _Window, now: datetime | None = None) 
         Alert("paid_volume_drop", paid_week >= PAID_MIN_LAST_WEEK and paid_now < PAID_DROP_SHARE * paid_week,
               f"{paid_now} payments paid in the last hour, {paid_week} in the same hour last week"),
         Alert("high_5xx_rate", http_total >= ERROR_MIN_REQUESTS and http_5xx / max(http_total, 1) > ERROR_SHARE_5XX,
-              f"{http_5xx} of {http_total} requests answered 5xx since the last round"),
+              f"{int(http_5xx)} of {int(http_total)} requests answered 5xx since the last round"),
         Alert("channel_errors", bool(failing), "more than 5 % of calls fail at: " + ", ".join(failing)),
+        Alert("callback_lag", callbacks >= CALLBACK_MIN and late / max(callbacks, 1) > CALLBACK_LATE_SHARE,
+              f"{int(late)} of {int(callbacks)} payment callbacks came more than {CALLBACK_LAG} s after payment"),
     ]
 
 
 class _Window:
-    """This process's HTTP and channel counters at the previous round, to take differences."""
+    """This process's counters at its previous round, to take differences: HTTP answers (and 5xx),
+    channel calls (and failures) by channel, payment callbacks (and those later than 30 s)."""
 
     def __init__(self) -> None:
-        self._last: tuple[float, float, dict[str, tuple[float, float]]] | None = None
+        self._last: dict[str, float] | None = None
 
     @staticmethod
-    def _totals(metrics: Metrics) -> tuple[float, float, dict[str, tuple[float, float]]]:
-        total = bad = 0.0
+    def _totals(metrics: Metrics) -> dict[str, float]:
+        out: dict[str, float] = {}
+
+        def add(key: str, value: float) -> None:
+            out[key] = out.get(key, 0.0) + value
+
         for family in metrics.http_requests.collect():
             for s in family.samples:
                 if s.name.endswith("_total"):
-                    total += s.value
-                    bad += s.value if s.labels["status"].startswith("5") else 0
-        channels: dict[str, tuple[float, float]] = {}
+                    add("http", s.value)
+                    add("http_5xx", s.value if s.labels["status"].startswith("5") else 0.0)
         for family in metrics.channel_requests.collect():
             for s in family.samples:
                 if s.name.endswith("_total"):
-                    calls, errors = channels.get(s.labels["channel"], (0.0, 0.0))
+                    add(f"calls:{s.labels['channel']}", s.value)
                     failed = s.labels["outcome"] in ("declined", "unknown", "error")
-                    channels[s.labels["channel"]] = (calls + s.value, errors + (s.value if failed else 0))
-        return total, bad, channels
+                    add(f"failed:{s.labels['channel']}", s.value if failed else 0.0)
+        for family in metrics.callback_lag.collect():
+            for s in family.samples:
+                if s.name.endswith("_count"):
+                    add("callbacks", s.value)
+                elif s.name.endswith("_bucket") and float(s.labels["le"]) == CALLBACK_LAG:
+                    add("callbacks_in_time", s.value)
+        return out
 
-    def delta(self, metrics: Metrics) -> tuple[float, float, dict[str, tuple[float, float]]]:
+    def delta(self, metrics: Metrics) -> dict[str, float]:
         now = self._totals(metrics)
         last, self._last = self._last, now
         if last is None:
-            return 0.0, 0.0, {}
-        channels = {ch: (calls - last[2].get(ch, (0, 0))[0], bad - last[2].get(ch, (0, 0))[1])
-                    for ch, (calls, bad) in now[2].items()}
-        return now[0] - last[0], now[1] - last[1], channels
+            return {}
+        return {key: value - last.get(key, 0.0) for key, value in now.items()}
 
 
 # -- messages ------------------------------------------------------------------------------------------

@@ -143,3 +143,30 @@ async def test_one_sender_among_several_processes(tmp_path: Path) -> None:
         sender = processes[sent.index(1)]
         assert await sender.round() == 0  # still firing: not sent again before GATEWAY_ALERT_RENOTIFY
         assert len(texts(rec)) == 1
+
+
+async def test_the_process_rates_fire_from_this_process_counts_since_the_last_round(tmp_path: Path) -> None:
+    async with receiver() as rec, start_gateway(
+            tmp_path, background=False, alert_webhook_url=Secret(robot(rec, "feishu")),
+            alert_webhook_kind="feishu", alert_webhook_secret=Secret("fs")) as gw:
+        notifier = Notifier(gw.svc, gw.http)
+        metrics = gw.svc.metrics
+        for _ in range(50):  # history before the first round counts for nothing
+            metrics.http_requests.labels("api", "/api/v1/payments", "POST", "500").inc()
+        assert await notifier.round() == 0
+        for lag in (1, 2, 3, 40, 50):  # 2 of 5 callbacks more than 30 s late
+            metrics.callback_lag.labels("wechat").observe(lag)
+        for status in ["200"] * 90 + ["502"] * 10:
+            metrics.http_requests.labels("api", "/api/v1/payments", "POST", status).inc()
+        for outcome in ["ok"] * 10 + ["unknown"] * 2:
+            metrics.channel_call("alipay", "query", outcome, 0.1)
+        assert await notifier.round() == 3
+        (hit,) = [h for h in rec.hits if h.path == "/robot"]
+        body = json.loads(hit.body)
+        assert body["sign"] == feishu_sign("fs", int(body["timestamp"]))
+        text = body["content"]["text"]
+        assert "FIRING: callback_lag -- 2 of 5 payment callbacks" in text
+        assert "FIRING: high_5xx_rate -- 10 of 100 requests" in text
+        assert "FIRING: channel_errors -- more than 5 % of calls fail at: alipay" in text
+        assert await notifier.round() == 3  # nothing new since: all three resolve
+        assert "RESOLVED: callback_lag" in json.loads(rec.hits[-1].body)["content"]["text"]

@@ -25,6 +25,7 @@ from gateway.channels.pool import ChannelPool
 from gateway.channels.registry import Registry, default_registry
 from gateway.checkout.app import checkout_ctx, release_long_polls, setup_checkout
 from gateway.config import Settings
+from gateway.observability.endpoints import metrics_ctx, metrics_view, readyz
 from gateway.services.context import Services
 from gateway.services.merchants import Authenticator
 from gateway.services.wallets import WalletBook
@@ -73,8 +74,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.REGISTRY].bind(Ports(stored_value=WalletBook(db)))  # the in-process stored-value channel's port
     app[keys.SERVICES] = Services(
         settings=settings, db=db, cache=cache, registry=app[keys.REGISTRY],
-        pool=ChannelPool(settings, app[keys.REGISTRY], app[keys.HTTP]), status=status,
-        auth=Authenticator(db, settings))
+        pool=ChannelPool(settings, app[keys.REGISTRY], app[keys.HTTP], metrics=app[keys.METRICS]), status=status,
+        auth=Authenticator(db, settings), metrics=app[keys.METRICS])
     start = getattr(cache, "start", None)
     if start is not None:
         await start()  # Redis: subscribe after every handler is registered
@@ -85,38 +86,21 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def readyz(request: web.Request) -> web.Response:
-    svc = request.app[keys.SERVICES]
-    checks: dict[str, str] = {}
-    try:
-        await svc.db.ping()
-        checks["database"] = "ok"
-    except Exception as exc:  # not ready: say why, without a stack
-        checks["database"] = f"error: {type(exc).__name__}"
-    try:
-        await svc.cache.ping()
-        checks["cache"] = "ok"
-    except Exception as exc:  # Redis is an accelerator: report it, stay ready
-        checks["cache"] = f"degraded: {type(exc).__name__}"
-    ready = checks["database"] == "ok"
-    return web.json_response({"status": "ready" if ready else "not_ready", "checks": checks},
-                             status=200 if ready else 503)
-
-
 def create_app(settings: Settings, *, registry: Registry | None = None,
                extra_contexts: list[Ctx] | None = None) -> web.Application:
     settings = settings.with_secret_key()
     trusted = [p for p in settings.trusted_proxies.split(",") if p.strip()]
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
-        *([forwarded_for_middleware(trusted)] if trusted else []), edge_middleware()])
+        *([forwarded_for_middleware(trusted)] if trusted else []), edge_middleware(access=settings.access_log)])
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = registry or default_registry(timeout=settings.channel_timeout)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
-    app.cleanup_ctx.extend([database_ctx, cache_ctx, http_ctx, services_ctx, checkout_ctx, tasks_ctx,
+    app.cleanup_ctx.extend([metrics_ctx, database_ctx, cache_ctx, http_ctx, services_ctx, checkout_ctx, tasks_ctx,
                             *(extra_contexts or [])])
     app.on_shutdown.append(release_long_polls)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
+    app.router.add_get("/metrics", metrics_view, name="metrics")
     app.router.add_static("/static", ROOT / "static", name="static")
 
     app.add_subapp(API_PREFIX, create_api_app())

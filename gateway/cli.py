@@ -16,6 +16,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.channels.registry import channel_names, credentials_help
 from gateway.config import VARIABLES, Settings
+from gateway.observability.logging import configure as configure_logging
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade_async
 
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(config_reference())
         return 0
     settings = settings_from(args)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     if command == "serve":
         serve(settings)
     elif command == "migrate":

@@ -45,6 +45,19 @@ VARIABLES: list[tuple[str, str, str, str]] = [
     ("GATEWAY_RECON_GIVE_UP", "HH:MM", "20:00", "If a day's bill is still not ready at this time (Asia/Shanghai) the next day, the batch fails with `never_ready` and an error is logged (alert on it)."),
     ("GATEWAY_SANDBOX_BILLS_IMMEDIATE", "bool", "off", "Sandboxes only: publish a day's bill at once instead of on the channels' schedule (the next day from 09:00, today's refused). For tests and demos."),
     ("GATEWAY_LOG_LEVEL", "str", "INFO", "Python logging level."),
+    ("GATEWAY_LOG_FORMAT", "str", "text", "`text` (one readable line per record) or `json` (one JSON object per line: time, level, logger, message, request_id and the record's context). Secrets, signatures, keys, phone and ID numbers are redacted either way."),
+    ("GATEWAY_ACCESS_LOG", "bool", "on", "One log line per request (`gateway.access`: method, route pattern, path, status, duration, request id). Off when the reverse proxy's access log is enough: it costs some 25-60 µs a request."),
+    ("GATEWAY_METRICS_TOKEN", "secret", "unset", "Bearer token that opens `GET /metrics` (Prometheus text). Unset and no `GATEWAY_METRICS_ALLOW` = `/metrics` refuses everyone (403)."),
+    ("GATEWAY_METRICS_ALLOW", "list", "unset", "Comma-separated addresses/networks (e.g. `10.0.0.0/8`) allowed to read `/metrics` without the token (a Prometheus on the private network)."),
+    ("GATEWAY_LOOP_STALE_AFTER", "seconds", "300", "`/readyz` answers 503 when a background loop of the process has not completed a round for this long (or three of its intervals, if longer)."),
+    ("GATEWAY_ALERT_WEBHOOK_URL", "secret", "unset", "Built-in alerting: the robot webhook URL (DingTalk, WeCom or Feishu group robot) the alerts are posted to. Unset = no robot."),
+    ("GATEWAY_ALERT_WEBHOOK_KIND", "str", "dingtalk", "`dingtalk`, `wecom` or `feishu`: the robot's message format."),
+    ("GATEWAY_ALERT_WEBHOOK_SECRET", "secret", "unset", "The robot's signing secret (DingTalk \"加签\", Feishu \"签名校验\"), if it has one."),
+    ("GATEWAY_ALERT_SMTP_URL", "secret", "unset", "Built-in alerting by e-mail: `smtp://user:password@host:587` (STARTTLS) or `smtps://…:465`. Needs `GATEWAY_ALERT_EMAIL_TO`."),
+    ("GATEWAY_ALERT_EMAIL_FROM", "str", "gateway@localhost", "Sender address of alert e-mails."),
+    ("GATEWAY_ALERT_EMAIL_TO", "list", "unset", "Comma-separated recipients of alert e-mails."),
+    ("GATEWAY_ALERT_INTERVAL", "seconds", "60", "How often the built-in alerting evaluates its conditions (one process at a time sends, under a lease)."),
+    ("GATEWAY_ALERT_RENOTIFY", "seconds", "14400", "An alert still firing is sent again after this long."),
 ]
 
 
@@ -83,15 +96,36 @@ class Settings:
     recon_time: str = "10:30"  # Asia/Shanghai; "off" = no daily reconciliation
     recon_give_up: str = "20:00"
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json
+    access_log: bool = True
+    metrics_token: Secret | None = None
+    metrics_allow: str = ""
+    loop_stale_after: float = 300.0  # seconds
+    alert_webhook_url: Secret | None = None
+    alert_webhook_kind: str = "dingtalk"  # dingtalk | wecom | feishu
+    alert_webhook_secret: Secret | None = None
+    alert_smtp_url: Secret | None = None
+    alert_email_from: str = "gateway@localhost"
+    alert_email_to: str = ""
+    alert_interval: float = 60.0  # seconds
+    alert_renotify: float = 14400.0  # seconds
+
+    @property
+    def alerting(self) -> bool:
+        """Whether the built-in alert notifier has somewhere to send to."""
+        return bool(self.alert_webhook_url or (self.alert_smtp_url and self.alert_email_to))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        conv: dict[str, Callable[[str], Any]] = {"port": int, "max_body_bytes": int, "rate_limit": int, "sandbox": _bool, "background": _bool,
+        conv: dict[str, Callable[[str], Any]] = {"port": int, "max_body_bytes": int, "rate_limit": int, "sandbox": _bool, "background": _bool, "access_log": _bool,
                 "sandbox_time_scale": float, "channel_timeout": float, "task_time_scale": float, "task_interval": float,
                 "task_lease": float, "webhook_timeout": float, "webhook_concurrency": int, "data_dir": Path,
-                "secret_key": Secret, "redis_url": lambda v: Secret(v) if v else None}
+                "secret_key": Secret, "redis_url": lambda v: Secret(v) if v else None,
+                "loop_stale_after": float, "alert_interval": float, "alert_renotify": float,
+                **{name: Secret for name in ("metrics_token", "alert_webhook_url", "alert_webhook_secret",
+                                             "alert_smtp_url")}}
         for f in fields(cls):
             if f.name == "channel_urls":
                 values[f.name] = {s.name: env[s.name] for s in endpoint_settings() if env.get(s.name)}
@@ -107,6 +141,10 @@ class Settings:
     def resolved(self) -> Settings:
         """Fill the defaults that depend on other settings (and on the data dir)."""
         s = self
+        if s.log_format not in ("text", "json"):
+            raise ValueError(f"GATEWAY_LOG_FORMAT must be text or json, not {s.log_format!r}")
+        if s.alert_webhook_kind not in ("dingtalk", "wecom", "feishu"):
+            raise ValueError(f"GATEWAY_ALERT_WEBHOOK_KIND must be dingtalk, wecom or feishu, not {s.alert_webhook_kind!r}")
         if not s.public_url:
             host = "127.0.0.1" if s.host in {"0.0.0.0", "::"} else s.host
             s = replace(s, public_url=f"http://{host}:{s.port}")

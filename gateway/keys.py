@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from gateway.checkout.state import Checkout
     from gateway.config import Settings
     from gateway.domain.pay import PayAction
+    from gateway.observability.metrics import Metrics
     from gateway.services.context import Services
     from gateway.store.db import Database
 
@@ -22,6 +23,7 @@ CACHE: web.AppKey[Cache] = web.AppKey("cache")
 HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
 REGISTRY: web.AppKey[Registry] = web.AppKey("registry")
 SERVICES: web.AppKey[Services] = web.AppKey("services")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SANDBOX_KEYS: web.AppKey[dict] = web.AppKey("sandbox_keys")
 CHECKOUT: web.AppKey[Checkout] = web.AppKey("checkout")
 # Set only when the sandboxes answer: (pay method, pay action) → the sandbox page a phone would open.

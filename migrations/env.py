@@ -7,6 +7,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 # Modules whose tables (and indexes) join the shared metadata when imported.
+import gateway.store.alerts
 import gateway.store.audit
 import gateway.store.operators
 import gateway.store.reconciliation

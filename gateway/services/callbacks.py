@@ -8,6 +8,7 @@ stale or mismatched gets the channel's failure answer and changes nothing but th
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from gateway.channels.base import Channel, Notification, RawCallback, VerificationError
@@ -20,13 +21,21 @@ from gateway.services.settlement import Settled, SettleResult, settle_attempt_cl
 from gateway.store import merchants as merchants_repo
 from gateway.store import notify_log
 from gateway.store import payments as repo
-from gateway.store.base import Row
+from gateway.store.base import Row, utcnow
 from gateway.store.rows import AttemptRow
 
 log = logging.getLogger(__name__)
 
 # Headers worth keeping in the log, besides those the channel's factory names; never Authorization or cookies.
 _LOGGED_HEADERS = ("content-type", "user-agent", "x-forwarded-for")
+# Rejection codes kept as a metrics label; anything else (a channel's own verification code) is "other".
+REJECTION_CODES = frozenset({
+    "unknown_account", "no_usable_account", "account_mismatch", "unknown_trade", "identity_mismatch",
+    "identity_missing", "amount_mismatch", "unsupported_event", "unknown_refund",
+    # the channels' verification codes (VerificationError)
+    "malformed", "bad_signature", "missing_signature", "wrong_account", "wrong_owner", "bad_certificate",
+    "missing_certificate", "unknown_serial", "stale_timestamp", "signature_probe", "no_callbacks",
+    "decrypt_failed", "unsupported_sign_type", "unsupported_sign_method"})
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,18 @@ def _cross_check(account: Row, channel: Channel, required: tuple[str, ...], note
 
 
 async def handle(svc: Services, channel_name: str, raw: RawCallback) -> Ack:
+    """The pipeline, counted once per callback in ``gateway_callbacks_total`` (result: applied, duplicate,
+    rejected with the rejection's code, ignored) and timed."""
+    started = time.perf_counter()
+    counted = ["error", ""]  # what the metrics say if the pipeline raises (the channel gets a 5xx)
+    try:
+        return await _handle(svc, channel_name, raw, counted)
+    finally:
+        svc.metrics.callbacks.labels(channel_name, counted[0], counted[1]).inc()
+        svc.metrics.callback_duration.labels(channel_name).observe(time.perf_counter() - started)
+
+
+async def _handle(svc: Services, channel_name: str, raw: RawCallback, counted: list[str]) -> Ack:
     factory = svc.registry.channel(channel_name)
     logged = {*_LOGGED_HEADERS, *factory.logged_headers}
     headers = {k: v for k, v in raw.headers.items() if k.lower() in logged}
@@ -108,6 +129,7 @@ async def handle(svc: Services, channel_name: str, raw: RawCallback) -> Ack:
                                         remote=raw.remote, result="ignored", account_id=account["id"],
                                         trade_no=note.trade_no or None, error=None)
             status, ctype, body = channel.acknowledge(True)
+            counted[:] = ["ignored", note.kind]
             return Ack(status, ctype, body)
         async with svc.db.read() as conn:
             attempt = await repo.get_attempt(conn, note.trade_no)
@@ -120,10 +142,17 @@ async def handle(svc: Services, channel_name: str, raw: RawCallback) -> Ack:
                                     result="duplicate" if result.outcome in (Settled.DUPLICATE, Settled.UNCHANGED)
                                     else "applied", account_id=account["id"], trade_no=note.trade_no,
                                     error=None if result.outcome != Settled.DOUBLE else "double_payment")
+        duplicate = result.outcome in (Settled.DUPLICATE, Settled.UNCHANGED)
+        counted[:] = ["duplicate" if duplicate else "applied", "" if duplicate else result.outcome.value]
+        if result.outcome in (Settled.PAID, Settled.PAID_LATE) and note.paid_at is not None:
+            lag = (utcnow() - note.paid_at).total_seconds()
+            svc.metrics.callback_lag.labels(channel_name).observe(max(lag, 0.0))
         await after_settle(svc, result)  # publishes, and submits a double/late payment's refund
         status, ctype, body = channel.acknowledge(True)
     except Rejected as exc:
-        log.warning("rejected %s callback from %s: %s", channel_name, raw.remote, exc)
+        counted[:] = ["rejected", exc.code if exc.code in REJECTION_CODES else "other"]
+        log.warning("rejected %s callback from %s: %s", channel_name, raw.remote, exc,
+                    extra={"channel": channel_name, "reason": exc.code})
         async with svc.db.begin() as conn:
             await notify_log.record(conn, channel=channel_name, headers=headers, body=raw.body, remote=raw.remote,
                                     result="rejected", error=f"{exc.code}: {exc}",

@@ -1,13 +1,14 @@
 """Everything a use case needs, built once by the app and passed explicitly -- no globals."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.cache.base import Cache
 from gateway.cache.status import StatusBus
 from gateway.channels.pool import ChannelPool
 from gateway.channels.registry import Registry
 from gateway.config import Settings
+from gateway.observability.metrics import Metrics
 from gateway.services.merchants import Authenticator
 from gateway.store.db import Database
 
@@ -21,6 +22,7 @@ class Services:
     pool: ChannelPool
     status: StatusBus
     auth: Authenticator
+    metrics: Metrics = field(default_factory=Metrics)  # the app's own (a fresh one for tools and tests)
 
     def url(self, path: str) -> str:
         return f"{self.settings.public_url}{path}"

@@ -97,6 +97,7 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
     except IntegrityError as exc:
         async with svc.db.read() as conn:
             raise await repo.duplicate_out_trade_no(conn, exc, merchant["id"], new.out_trade_no) from None
+    svc.metrics.payments_created.labels(new.channel or "none").inc()
     # The row as stored, without reading it back: the columns the insert left to their defaults.
     row = {**payment, "refundable_amount": 0, "refunded_amount": 0, "paid_attempt_id": None, "late": False,
            "paid_at": None, "closed_at": None, "lease_until": None}
@@ -357,6 +358,7 @@ async def close_payment(svc: Services, payment: Row, *, reason: str = "merchant"
         fresh = await repo.get_payment(conn, payment["id"])
     assert fresh is not None
     if applied:
+        svc.metrics.payments_closed.labels(fresh["pay_method"] or "none", reason).inc()
         await svc.status.changed(payment["id"], fresh["status"])
     elif fresh["status"] != PaymentStatus.CLOSED:
         raise InvalidState(f"Payment {payment['id']} is {fresh['status']}")

@@ -129,9 +129,18 @@ async def apply_result(svc: Services, refund: RefundRow, result: RefundResult) -
     async with svc.db.begin() as conn:
         base_url = svc.settings.public_url or ""
         if result.outcome == Outcome.SUCCESS:
-            _, status = await settle_refund_succeeded(conn, refund, result.channel_refund_no, base_url)
+            applied, status = await settle_refund_succeeded(conn, refund, result.channel_refund_no, base_url)
+            finished = "succeeded" if applied else None
         elif result.outcome in (Outcome.FAIL, Outcome.CHANNEL_ERROR):
-            await settle_refund_failed(conn, refund, result.error_code, result.error_message)
+            applied = await settle_refund_failed(conn, refund, result.error_code, result.error_message)
+            finished = "failed" if applied else None
+        else:
+            finished = None
+    if finished:
+        svc.metrics.refunds_finished.labels(finished).inc()
+        if finished == "failed":
+            log.warning("refund %s failed at the channel: %s %s", refund["id"], result.error_code,
+                        result.error_message)
     if status:
         await svc.status.changed(refund["payment_id"], status)
 
@@ -153,9 +162,13 @@ async def apply_refund_notification(svc: Services, conn: AsyncConnection, attemp
             log.error("refund %s: the channel reports success but it is failed here", refund["id"])
         applied, status = await settle_refund_succeeded(conn, refund, note.channel_refund_no,
                                                         svc.settings.public_url or "")
+        if applied:
+            svc.metrics.refunds_finished.labels("succeeded").inc()
         return SettleResult(Settled.REFUND_APPLIED if applied else Settled.DUPLICATE, refund["payment_id"], status)
     if note.outcome == Outcome.FAIL:
         if await settle_refund_failed(conn, refund, "channel_failed", "the channel reported the refund failed"):
+            svc.metrics.refunds_finished.labels("failed").inc()
+            log.warning("refund %s failed: the channel's notification says so", refund["id"])
             return SettleResult(Settled.REFUND_APPLIED, refund["payment_id"])
         return SettleResult(Settled.DUPLICATE, refund["payment_id"])
     return SettleResult(Settled.UNCHANGED, refund["payment_id"])

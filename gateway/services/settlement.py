@@ -139,6 +139,10 @@ async def settle_paid_with_policy(svc: Services, conn: AsyncConnection, attempt:
     the same report cannot open a second one)."""
     result = await settle_paid(conn, attempt, amount, channel_trade_no=channel_trade_no, paid_at=paid_at,
                                base_url=svc.settings.public_url or "")
+    if result.outcome in (Settled.PAID, Settled.PAID_LATE):
+        late = "true" if result.outcome == Settled.PAID_LATE else "false"
+        svc.metrics.payments_paid.labels(attempt["pay_method"], late).inc()
+        svc.metrics.payments_paid_amount.labels(amount.currency).inc(amount.minor)
     refund_id = None
     if result.outcome == Settled.DOUBLE:
         refund_id = await _open_once(conn, attempt, out_refund_no=f"auto-double-{attempt['id']}",

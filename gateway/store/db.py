@@ -129,6 +129,15 @@ class Database:
         async with self.read() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
+    def pool_use(self) -> dict[str, tuple[int, int]]:
+        """Connections (in use, pool size) of the writer and reader pools, for the metrics."""
+        out = {}
+        for name, engine in (("writer", self._writer), ("reader", self._reader)):
+            pool = engine.pool
+            checked_out, size = getattr(pool, "checkedout", None), getattr(pool, "size", None)
+            out[name] = (checked_out() if callable(checked_out) else 0, size() if callable(size) else 0)
+        return out
+
     async def dispose(self) -> None:
         await self._writer.dispose()
         if self._reader is not self._writer:

@@ -16,11 +16,14 @@ from gateway.domain.states import AttemptStatus, RefundStatus
 from gateway.services import refunds, webhooks
 from gateway.services.context import Services
 from gateway.services.payments import apply_trade_state, close_payment
+from gateway.services.settlement import Settled
 from gateway.store import leases, outbox
 from gateway.store.base import Row, utcnow
 from gateway.store.leases import ATTEMPT_SYNC, EXPIRY, REFUND_SYNC
 
 log = logging.getLogger(__name__)
+
+REPAIRS = frozenset({Settled.PAID, Settled.PAID_LATE, Settled.DOUBLE, Settled.CLOSED})
 
 
 async def expire_payment(svc: Services, payment: Row) -> None:
@@ -46,7 +49,9 @@ async def sync_attempt(svc: Services, attempt: Row) -> None:
     through :func:`apply_trade_state` (the callbacks' own settlement and policies); a query never moves
     a payment out of a terminal state -- the transitions it may cause start from non-terminal ones."""
     if attempt["status"] == AttemptStatus.PENDING:
-        await apply_trade_state(svc, attempt)
+        result = await apply_trade_state(svc, attempt)
+        if result.outcome in REPAIRS:  # a change the callback should have brought
+            svc.metrics.sync_repairs.labels("payment", result.outcome.value).inc()
     due = next_sync(attempt["created_at"], utcnow(), svc.settings.task_time_scale,
                     svc.registry.spec(attempt["pay_method"]).query_at)
     async with svc.db.begin() as conn:  # a callback may have settled it meanwhile: then no due time
@@ -66,15 +71,31 @@ async def sync_refund(svc: Services, refund: Row) -> None:
 async def deliver_event(svc: Services, http: aiohttp.ClientSession, event: Row) -> None:
     """One delivery attempt of one event; 2xx = delivered, else retried on the backoff, then failed."""
     result = await webhooks.attempt(svc, http, event)
+    svc.metrics.webhook_deliveries.labels(delivery_result(result)).inc()
+    svc.metrics.webhook_duration.observe(result.latency_ms / 1000)
     if result.ok:
         outcome, due = outbox.DELIVERED, None
     else:
         wait = webhook_backoff(event["attempts"] + 1)
         outcome = outbox.PENDING if wait is not None else outbox.FAILED
         due = utcnow() + scaled(wait, svc.settings.task_time_scale) if wait is not None else None
+        log.warning("webhook %s attempt %d to merchant %s failed: %s%s", event["id"], event["attempts"] + 1,
+                    event["merchant_id"], result.error,
+                    "; retrying" if wait is not None else "; giving up (failed)",
+                    extra={"event_id": event["id"], "merchant_id": event["merchant_id"]})
     async with svc.db.begin() as conn:
         held = await outbox.record_attempt(conn, event, url=result.url, status_code=result.status_code,
                                            latency_ms=result.latency_ms, excerpt=result.excerpt,
                                            error=result.error, outcome=outcome, next_attempt_at=due)
     log.debug("event %s attempt %d to merchant %s: %s%s", event["id"], event["attempts"] + 1,
               event["merchant_id"], outcome, "" if held else " (lease lost)")
+
+
+def delivery_result(result: webhooks.Attempt) -> str:
+    """A delivery attempt's result label: the status class, ``timeout``, ``network`` or ``no_endpoint``."""
+    if result.status_code is not None:
+        return f"{result.status_code // 100}xx"
+    error = result.error or ""
+    if error.startswith("no webhook_url"):
+        return "no_endpoint"
+    return "timeout" if error.startswith(("TimeoutError", "ServerTimeoutError")) else "network"

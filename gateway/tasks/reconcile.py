@@ -64,6 +64,7 @@ async def sweep(svc: Services, now: datetime) -> int:
             continue
         report = await recon.run(svc, dict(account), row["bill_date"], Options())
         status = report["status"]
+        svc.metrics.recon_runs.labels(status).inc()
         deadline = datetime.combine(row["bill_date"] + timedelta(days=1), give_up, SHANGHAI)
         final = None
         if status == "not_ready" and now >= deadline:

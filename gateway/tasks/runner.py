@@ -19,6 +19,7 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.domain.errors import DatabaseUnavailable
+from gateway.observability.alerts import Notifier
 from gateway.services import wallets
 from gateway.services.context import Services
 from gateway.store import idempotency, leases, outbox, rollup
@@ -79,6 +80,13 @@ class Runner:
             # the dashboard's rollup; a process starting writes nothing (the dashboard fills missing days)
             "stats-rollup": (ROLLUP_EVERY * scale, lambda: rollup.refresh(self.svc.db), False, False),
         }
+        if self.svc.settings.alerting:  # the built-in notifier (GATEWAY_ALERT_*), one sender under a lease
+            periodic["alerts"] = (self.svc.settings.alert_interval, Notifier(self.svc, self.http).round, True, True)
+        liveness, stale = self.svc.metrics.liveness, self.svc.settings.loop_stale_after
+        for name in loops:
+            liveness.register(name, max(3 * self.svc.settings.task_interval, stale))
+        for name, (every, *_) in periodic.items():
+            liveness.register(name, max(3 * every, stale))
         for name, once in loops.items():
             self._loops.add(asyncio.create_task(self._loop(name, once), name=f"tasks:{name}"))
         for name, (every, job, at_start, back_off) in periodic.items():
@@ -117,6 +125,7 @@ class Runner:
                 failures += 1
                 await self._sleep(backoff(self.svc.settings.task_interval, failures))
                 continue
+            self.svc.metrics.beat(name)
             if failures:
                 log.warning("background loop %s: resumed after %d failed round(s)", name, failures)
                 failures = 0
@@ -160,6 +169,7 @@ class Runner:
         while not self._stopping.is_set():
             try:
                 await job()
+                self.svc.metrics.beat(name)
                 failures = 0
             except DatabaseUnavailable:
                 failures += 1

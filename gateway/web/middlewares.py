@@ -7,39 +7,88 @@ import ipaddress
 import itertools
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 
+from gateway.keys import METRICS
+from gateway.observability.logging import REQUEST_ID as REQUEST_ID_VAR
+from gateway.observability.metrics import status_class
+
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("gateway.access")
 REQUEST_ID = "request_id"
 SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "strict-origin-when-cross-origin"),
                     ("X-Frame-Options", "DENY"))
 
 
-def edge_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
+def edge_middleware(*, access: bool = True) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Every answer gets a request id (the caller's ``X-Request-Id`` if sane, else ours: a per-process
     random prefix and a counter -- unique, and no syscall per request) and the security headers a
-    handler did not set itself. One middleware, because the status endpoint's budget is tight."""
+    handler did not set itself; every request is counted in the metrics (by its route's pattern, never
+    its raw path) and gets one access-log line. One middleware, because the status endpoint's budget
+    is tight."""
     prefix = secrets.token_hex(4)
     counter = itertools.count(1)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        started = time.perf_counter()
         rid = request.headers.get("X-Request-Id", "")
         if not (0 < len(rid) <= 64 and rid.replace("-", "").replace("_", "").isalnum()):
             rid = f"{prefix}{next(counter):x}"
         request[REQUEST_ID] = rid
-        response = await handler(request)
-        headers = response.headers
-        headers["X-Request-Id"] = rid
-        for name, value in SECURITY_HEADERS:
-            if name not in headers:
-                headers[name] = value
-        return response
+        token = REQUEST_ID_VAR.set(rid)
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            headers = response.headers
+            headers["X-Request-Id"] = rid
+            for name, value in SECURITY_HEADERS:
+                if name not in headers:
+                    headers[name] = value
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            exc.headers["X-Request-Id"] = rid
+            raise
+        except asyncio.CancelledError:
+            status = 499  # the client went away (nginx's code for it)
+            raise
+        finally:
+            _observe(request, status, time.perf_counter() - started, access)
+            REQUEST_ID_VAR.reset(token)
 
     return middleware
+
+
+def route_of(request: web.Request) -> tuple[str, str]:
+    """The request's app (api, checkout, notify, admin, sandbox, root) and its route's canonical
+    pattern; ``unmatched`` for a 404 without a route, so raw paths never become labels."""
+    info = request.match_info
+    resource = info.route.resource if info.http_exception is None else None
+    if resource is None:
+        return "none", "unmatched"
+    pattern = resource.canonical
+    first = pattern.split("/", 2)[1] if pattern.count("/") >= 1 else ""
+    app = {"api": "api", "notify": "callbacks", "admin": "admin", "sandbox": "sandbox", "static": "static",
+           "metrics": "ops", "healthz": "ops", "readyz": "ops"}.get(first, "checkout")
+    return app, pattern
+
+
+def _observe(request: web.Request, status: int, seconds: float, access: bool) -> None:
+    app, route = route_of(request)
+    metrics = request.config_dict.get(METRICS)
+    if metrics is not None:
+        metrics.http_requests.labels(app, route, request.method, str(status)).inc()
+        metrics.http_duration.labels(app, route, request.method, status_class(status)).observe(seconds)
+    if access and access_log.isEnabledFor(logging.INFO):
+        access_log.info("%s %s %s %.1fms", request.method, route, status, seconds * 1000, extra={
+            "method": request.method, "route": route, "status": status,
+            "duration_ms": round(seconds * 1000, 1), "path": request.path, "remote": request.remote})
 
 
 def forwarded_for_middleware(trusted: Iterable[str]) -> Callable[..., Awaitable[web.StreamResponse]]:

@@ -1,0 +1,1 @@
+"""Metrics, structured logs, alerts and readiness."""

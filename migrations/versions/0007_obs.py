@@ -1,7 +1,7 @@
 """observability: the built-in alert notifier's state and named job leases (gateway.store.alerts)
 
-Revision ID: 0006_obs
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-30 17:30:00
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import gateway.store.tables
 
-revision = '0006_obs'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

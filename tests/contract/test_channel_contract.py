@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from gateway.channels.base import TradeRef
+from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from tests.contract import steps
 from tests.contract.drivers.base import DUPLICATE_CALLBACK, LOSE_CALLBACKS, ChannelDriver
@@ -95,6 +99,25 @@ async def test_query(gateway: Gateway, driver: ChannelDriver) -> None:
     state = await channel.query(trade)
     assert state.outcome is Outcome.SUCCESS and state.amount is not None and state.amount.minor == 1234
     assert state.channel_trade_no and state.paid_at
+
+
+async def test_query_by_the_channels_trade_number(gateway: Gateway, driver: ChannelDriver) -> None:
+    """Where our number is unknown (a bill line, the console), the channel's own number finds the trade."""
+    if not driver.queries_by_channel_trade_no:
+        pytest.skip(f"{driver.name} finds trades by our number only")
+    m = await gateway.merchant()
+    channel = driver.open(gateway)
+    p = await steps.paid(gateway, m, driver, amount=4321)
+    (attempt,) = await gateway.attempts(p["id"])
+    known = await channel.query(attempt["id"])
+    assert known.channel_trade_no and attempt["channel_trade_no"] == known.channel_trade_no
+    state = await channel.query(TradeRef("", channel_trade_no=known.channel_trade_no))
+    assert (state.outcome, state.channel_trade_no, state.amount) == (Outcome.SUCCESS, known.channel_trade_no,
+                                                                     Money(4321)), state
+    assert state.paid_at == known.paid_at
+    missing = await channel.query(TradeRef("", channel_trade_no=known.channel_trade_no[:-4] + "0000"))
+    assert missing.outcome is Outcome.FAIL and missing.error_code, missing
+    assert (await channel.query(TradeRef(""))).outcome is Outcome.CHANNEL_ERROR  # no number at all
 
 
 async def test_close(gateway: Gateway, driver: ChannelDriver) -> None:

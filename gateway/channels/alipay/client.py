@@ -171,10 +171,16 @@ class AlipayChannel:
         return tx.create_result(answer.response)
 
     async def query(self, trade: TradeRef | str) -> TradeState:
-        answer = await self.call(tx.QUERY, {"out_trade_no": TradeRef.of(trade).trade_no})
+        """By our number; by Alipay's ``trade_no`` when ours is unknown (``TradeRef("", channel_trade_no=…)``:
+        a bill line or an operator's lookup)."""
+        try:
+            biz = tx.query_biz(TradeRef.of(trade))
+        except ValueError as exc:
+            return TradeState(Outcome.CHANNEL_ERROR, error_code="NO_TRADE_NUMBER", error_message=str(exc))
+        answer = await self.call(tx.QUERY, biz)
         if answer.response is None:
             return TradeState(answer.outcome, error_code=answer.error_code, error_message=answer.error_message)
-        return tx.trade_state(answer.response)
+        return tx.trade_state(answer.response, by_channel_no="out_trade_no" not in biz)
 
     async def close(self, trade: TradeRef | str) -> CloseResult:
         answer = await self.call(tx.CLOSE, {"out_trade_no": TradeRef.of(trade).trade_no})

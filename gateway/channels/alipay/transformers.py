@@ -46,6 +46,7 @@ from gateway.channels.base import (
     Notification,
     RefundRequest,
     RefundResult,
+    TradeRef,
     TradeState,
     VerificationError,
 )
@@ -127,6 +128,15 @@ def create_biz(req: CreateRequest) -> dict[str, str]:
     return biz
 
 
+def query_biz(trade: TradeRef) -> dict[str, str]:
+    """Our number when we have it, else Alipay's ``trade_no`` (the query takes either)."""
+    if trade.trade_no:
+        return {"out_trade_no": trade.trade_no}
+    if trade.channel_trade_no:
+        return {"trade_no": trade.channel_trade_no}
+    raise ValueError("a trade needs our number or Alipay's trade_no")
+
+
 def refund_biz(req: RefundRequest) -> dict[str, str]:
     biz = {"out_trade_no": req.trade_no, "refund_amount": yuan(req.amount), "out_request_no": req.refund_no}
     if req.channel_trade_no:
@@ -199,12 +209,13 @@ _TRADE_OUTCOME = {
 }
 
 
-def trade_state(resp: Mapping[str, Any]) -> TradeState:
+def trade_state(resp: Mapping[str, Any], *, by_channel_no: bool = False) -> TradeState:
     if resp.get("code") != SUCCESS_CODE:
         code, msg = _error(resp)
         if code == "ACQ.TRADE_NOT_EXIST":
-            # A precreated QR code that nobody scanned yet does not exist at Alipay: still payable.
-            return TradeState(Outcome.WAITING, error_code=code, error_message=msg)
+            # A precreated QR code that nobody scanned yet does not exist at Alipay: still payable. Asked
+            # by Alipay's own trade_no, though, there is no such trade.
+            return TradeState(Outcome.FAIL if by_channel_no else Outcome.WAITING, error_code=code, error_message=msg)
         return TradeState(_failure_outcome(resp), error_code=code, error_message=msg)
     outcome = _TRADE_OUTCOME.get(str(resp.get("trade_status")), Outcome.UNKNOWN)
     if outcome is Outcome.FAIL and _text(resp, "send_pay_date"):

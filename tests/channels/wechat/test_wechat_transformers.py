@@ -152,3 +152,10 @@ def test_bill_commas_in_attach_and_product_name_keep_the_row() -> None:
     assert (payment.trade_no, payment.channel_trade_no, payment.amount, payment.fee) == (
         "S2021", "4200000900", Money(1), 0)
     assert (refund.refund_no, refund.amount) == ("R1", Money(1))
+
+
+def test_a_trade_asked_by_transaction_id_is_checked_by_it() -> None:
+    state = tf.parse_trade(PAID, None, transaction_id=PAID["transaction_id"])
+    assert (state.outcome, state.channel_trade_no) == (Outcome.SUCCESS, PAID["transaction_id"])
+    with pytest.raises(tf.Malformed):
+        tf.parse_trade(PAID, None, transaction_id="4200999")

@@ -18,6 +18,7 @@ _FAULTS = {LOSE_CALLBACKS: {"callbacks": {"mode": "drop", "count": 1000}},
 class AlipayDriver:
     name: str = "alipay"
     pay_methods: tuple[str, ...] = ("alipay_qr", "alipay_wap", "alipay_page")
+    queries_by_channel_trade_no: bool = True
 
     def create_fields(self, pay_method: str) -> dict[str, Any]:
         return {}

@@ -22,6 +22,7 @@ _JSAPI_FIELDS = {"appId", "timeStamp", "nonceStr", "package", "signType", "paySi
 class WechatDriver:
     name: str = "wechat"
     pay_methods: tuple[str, ...] = ("wechat_native", "wechat_h5", "wechat_jsapi")
+    queries_by_channel_trade_no: bool = True
 
     def create_fields(self, pay_method: str) -> dict[str, Any]:
         return {"payer_openid": _OPENID} if pay_method == "wechat_jsapi" else {}

@@ -16,7 +16,7 @@ from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from tests.contract import steps
 from tests.contract.drivers.base import DUPLICATE_CALLBACK, LOSE_CALLBACKS, ChannelDriver
-from tests.factories import Gateway
+from tests.factories import Gateway, unique
 from tests.support.paying import next_action_of, pay_as_shopper, phone_page
 from tests.support.waiting import eventually, wait_status
 
@@ -215,3 +215,25 @@ async def test_cancel_on_the_page_leaves_the_payment_pending(gateway: Gateway, d
     await asyncio.sleep(0.3)
     assert (await steps.payment(gateway, m, p["id"]))["status"] == "pending"
     assert await steps.entries(gateway, payment_id=p["id"]) == []
+
+
+async def test_a_refund_the_channel_is_still_processing_settles_later(fast_gateway: Gateway,
+                                                                    driver: ChannelDriver) -> None:
+    """Refunds are final only a little after the channel accepted them (Alipay fund_change=N, WeChat
+    PROCESSING): the refund stays pending, then the notify or the refund sync settles it -- a partial
+    refund and the rest (which, on an Alipay QR trade, no notify announces)."""
+    gw = fast_gateway
+    await gw.refund_timing(driver.name, {"mode": "delayed", "seconds": 300})  # 0.3 s at the time scale
+    m = await gw.merchant()
+    p = await steps.paid(gw, m, driver, amount=2000)
+    for amount in (500, 1500):
+        answer = await gw.api(m, "POST", f"/payments/{p['id']}/refunds",
+                              json_body={"amount": amount, "out_refund_no": unique("rf")})
+        assert answer.status in (200, 201) and answer.body["status"] == "pending", answer.text
+        done = await eventually(lambda a=answer: gw.api(m, "GET", f"/refunds/{a.body['id']}"),
+                                lambda got: got.body["status"] == "succeeded", every=0.05)
+        assert done.body["status"] == "succeeded", done.body
+        assert len(await steps.entries(gw, refund_id=answer.body["id"])) == 1
+    after = await steps.payment(gw, m, p["id"])
+    assert (after["status"], after["refunded_amount"]) == ("refunded", 2000)
+    await steps.assert_books_balance(gw)

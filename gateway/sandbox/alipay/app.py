@@ -104,12 +104,14 @@ def create_app(keys: dict[str, Any], *, public_url: str, time_scale: float = 1.0
                timestamp_tolerance: float | None = 900.0) -> web.Application:
     """The sandbox for the app in ``keys`` (see :func:`gateway.sandbox.alipay.generate_keys`).
 
-    ``time_scale`` multiplies the notify retry schedule (0.001 turns 4 minutes into 0.24 s);
+    ``time_scale`` multiplies the notify retry schedule (0.001 turns 4 minutes into 0.24 s) and the
+    refund processing delay (``/_control/refund-timing``);
     ``timestamp_tolerance`` is the accepted clock skew of requests in seconds (None: unchecked).
     """
     app = web.Application()
     notifier = kit.install(app, public_url=public_url, time_scale=time_scale, schedule=notify.SCHEDULE)
-    app[SANDBOX] = sandbox = Sandbox(SandboxState(keys), notifier, app[kit.PUBLIC_URL])
+    app[SANDBOX] = sandbox = Sandbox(SandboxState(keys), notifier, app[kit.PUBLIC_URL],
+                                     refund_timing=app[kit.REFUND_TIMING])
     app[kit.CONTROLS] = AlipayControls(sandbox)
     app[TIMESTAMP_TOLERANCE] = timedelta(seconds=timestamp_tolerance) if timestamp_tolerance is not None \
         else timedelta.max

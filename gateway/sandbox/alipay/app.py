@@ -69,7 +69,7 @@ async def gateway_endpoint(request: web.Request) -> web.StreamResponse:
         return pages.gateway_page(request, req)
     key = gateway_do.response_key(req.method, METHODS)
     if req.error:
-        return gateway_do.signed_answer(state, key, req.error, req.charset)
+        return gateway_do.refusal_answer(state, key, req.error, req.charset)
     biz = req.biz
     assert biz is not None
 

@@ -319,10 +319,10 @@ async def create_refund(request: web.Request) -> web.Response:
     final = ending.mode if ending else "SUCCESS"
     delay = request.app[kit.REFUND_TIMING].delay()
     notifier = request.app[kit.NOTIFIER]
-    if delay is None:  # immediate: final in this very answer
+    if delay is None and final == "SUCCESS":  # immediate: final in this very answer
         await actions.finish_refund(notifier, state, refund, final, None)
-    else:
-        notifier.spawn(actions.finish_refund(notifier, state, refund, final, delay))
+    else:  # an injected ABNORMAL / CLOSED ending always comes later, as WeChat's does
+        notifier.spawn(actions.finish_refund(notifier, state, refund, final, delay or 0.0))
     return json_answer(refund.as_answer())
 
 

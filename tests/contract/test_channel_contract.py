@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from gateway.channels.base import TradeRef
+from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from tests.contract import steps
 from tests.contract.drivers.base import DUPLICATE_CALLBACK, LOSE_CALLBACKS, ChannelDriver
-from tests.factories import Gateway
+from tests.factories import Gateway, unique
 from tests.support.paying import next_action_of, pay_as_shopper, phone_page
 from tests.support.waiting import eventually, wait_status
 
@@ -95,6 +99,25 @@ async def test_query(gateway: Gateway, driver: ChannelDriver) -> None:
     state = await channel.query(trade)
     assert state.outcome is Outcome.SUCCESS and state.amount is not None and state.amount.minor == 1234
     assert state.channel_trade_no and state.paid_at
+
+
+async def test_query_by_the_channels_trade_number(gateway: Gateway, driver: ChannelDriver) -> None:
+    """Where our number is unknown (a bill line, the console), the channel's own number finds the trade."""
+    if not driver.queries_by_channel_trade_no:
+        pytest.skip(f"{driver.name} finds trades by our number only")
+    m = await gateway.merchant()
+    channel = driver.open(gateway)
+    p = await steps.paid(gateway, m, driver, amount=4321)
+    (attempt,) = await gateway.attempts(p["id"])
+    known = await channel.query(attempt["id"])
+    assert known.channel_trade_no and attempt["channel_trade_no"] == known.channel_trade_no
+    state = await channel.query(TradeRef("", channel_trade_no=known.channel_trade_no))
+    assert (state.outcome, state.channel_trade_no, state.amount) == (Outcome.SUCCESS, known.channel_trade_no,
+                                                                     Money(4321)), state
+    assert state.paid_at == known.paid_at
+    missing = await channel.query(TradeRef("", channel_trade_no=known.channel_trade_no[:-4] + "0000"))
+    assert missing.outcome is Outcome.FAIL and missing.error_code, missing
+    assert (await channel.query(TradeRef(""))).outcome is Outcome.CHANNEL_ERROR  # no number at all
 
 
 async def test_close(gateway: Gateway, driver: ChannelDriver) -> None:
@@ -192,3 +215,25 @@ async def test_cancel_on_the_page_leaves_the_payment_pending(gateway: Gateway, d
     await asyncio.sleep(0.3)
     assert (await steps.payment(gateway, m, p["id"]))["status"] == "pending"
     assert await steps.entries(gateway, payment_id=p["id"]) == []
+
+
+async def test_a_refund_the_channel_is_still_processing_settles_later(fast_gateway: Gateway,
+                                                                    driver: ChannelDriver) -> None:
+    """Refunds are final only a little after the channel accepted them (Alipay fund_change=N, WeChat
+    PROCESSING): the refund stays pending, then the notify or the refund sync settles it -- a partial
+    refund and the rest (which, on an Alipay QR trade, no notify announces)."""
+    gw = fast_gateway
+    await gw.refund_timing(driver.name, {"mode": "delayed", "seconds": 300})  # 0.3 s at the time scale
+    m = await gw.merchant()
+    p = await steps.paid(gw, m, driver, amount=2000)
+    for amount in (500, 1500):
+        answer = await gw.api(m, "POST", f"/payments/{p['id']}/refunds",
+                              json_body={"amount": amount, "out_refund_no": unique("rf")})
+        assert answer.status in (200, 201) and answer.body["status"] == "pending", answer.text
+        done = await eventually(lambda a=answer: gw.api(m, "GET", f"/refunds/{a.body['id']}"),
+                                lambda got: got.body["status"] == "succeeded", every=0.05)
+        assert done.body["status"] == "succeeded", done.body
+        assert len(await steps.entries(gw, refund_id=answer.body["id"])) == 1
+    after = await steps.payment(gw, m, p["id"])
+    assert (after["status"], after["refunded_amount"]) == ("refunded", 2000)
+    await steps.assert_books_balance(gw)

@@ -100,3 +100,23 @@ async def test_control_api_has_one_shape(sandbox: aiohttp.ClientSession, channel
     assert status == 200 and rotated
     assert await _call(sandbox, "POST", f"{c}/reset") == (200, {"ok": True})
     assert (await _call(sandbox, "GET", f"{c}/faults"))[1] == {"api": [], "callbacks": [], "refunds": []}
+
+
+async def test_refund_timing_control(aiohttp_server: Any) -> None:
+    """Delayed by default (times the time scale), immediate on request, refused when malformed; kept by reset."""
+    from gateway.sandbox.kit import REFUND_TIMING
+
+    app = web.Application()
+    kit.install(app, public_url="http://sandbox.test", time_scale=0.01, schedule=kit.Schedule(retry_delays=()))
+    assert app[REFUND_TIMING].delay() == pytest.approx(0.03)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(server.make_url("/_control/refund-timing"), json={"mode": "immediate"}) as resp:
+            assert (await resp.json())["mode"] == "immediate"
+        assert app[REFUND_TIMING].delay() is None
+        async with http.post(server.make_url("/_control/refund-timing"), json={"mode": "soon"}) as resp:
+            assert resp.status == 400
+        async with http.post(server.make_url("/_control/refund-timing"),
+                             json={"mode": "delayed", "seconds": 10}) as resp:
+            assert (await resp.json()) == {"mode": "delayed", "seconds": 10.0, "time_scale": 0.01}
+        assert app[REFUND_TIMING].delay() == pytest.approx(0.1)

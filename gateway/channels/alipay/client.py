@@ -56,15 +56,33 @@ FORM_TYPE = "application/x-www-form-urlencoded;charset=utf-8"
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A verified response object, or why there is none (``response is None`` ⇒ UNKNOWN)."""
+    """A verified response object, or why there is none (``response is None``: ``outcome`` says what
+    the caller reports -- UNKNOWN, or CHANNEL_ERROR for a refusal Alipay sent unsigned)."""
 
     response: dict[str, Any] | None
     error_code: str | None = None
     error_message: str | None = None
+    outcome: Outcome = Outcome.UNKNOWN
+    unsigned: dict[str, Any] | None = None  # the refusal as Alipay sent it, without a signature
 
 
 def _unknown(code: str, message: str = "") -> Answer:
     return Answer(None, code, message)
+
+
+def _unsigned(method: str, content: str) -> Answer:
+    """An answer without ``sign``. The official SDKs check the signature of a success, or of a failure
+    that carries one (``AbstractAlipayClient.checkResponseSign``): Alipay's gateway does not sign the
+    refusals of a request it could not attribute (``isv.invalid-app-id``, an ``error_response``). Such a
+    refusal is a decline with its code; nothing is ever marked paid or refunded from an unsigned answer."""
+    try:
+        response = tx.loads(content)
+    except ValueError as exc:
+        return _unknown("MALFORMED", f"{method}: {exc}")
+    refused = tx.unsigned_refusal(response)
+    if refused is None:
+        return _unknown("UNSIGNED", f"{method}: answer has no sign ({content[:200]})")
+    return Answer(None, refused[0], refused[1], Outcome.CHANNEL_ERROR, unsigned=response)
 
 
 class AlipayChannel:
@@ -145,9 +163,8 @@ class AlipayChannel:
         except (UnicodeDecodeError, signing.MalformedResponse) as exc:
             return _unknown("MALFORMED", f"{method}: {exc}")
         if not located.sign:
-            # Unsigned answers (even errors) are not trusted: anyone on the path could have written them.
-            return _unknown("UNSIGNED", f"{method}: answer has no sign ({located.content[:200]})")
-        if not signing.verify_any(self._answer_keys(text), located.content, located.sign, CHARSET):
+            return _unsigned(method, located.content)
+        if not signing.verify_response(self._answer_keys(text), located.content, located.sign, CHARSET):
             log.warning("alipay %s: response signature does not verify (app %s)", method, self.app_id)
             return _unknown("SIGNATURE_INVALID", f"{method}: response signature does not verify")
         try:
@@ -221,21 +238,27 @@ class AlipayChannel:
             return CreateResult(Outcome.SUCCESS, PayAction.redirect(url))
         answer = await self.call(method, biz, notify_url=req.notify_url)
         if answer.response is None:
-            return CreateResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
+            return CreateResult(answer.outcome, error_code=answer.error_code, error_message=answer.error_message)
         return tx.create_result(answer.response)
 
     async def query(self, trade: TradeRef | str) -> TradeState:
-        answer = await self.call(tx.QUERY, {"out_trade_no": TradeRef.of(trade).trade_no})
+        """By our number; by Alipay's ``trade_no`` when ours is unknown (``TradeRef("", channel_trade_no=…)``:
+        a bill line or an operator's lookup)."""
+        try:
+            biz = tx.query_biz(TradeRef.of(trade))
+        except ValueError as exc:
+            return TradeState(Outcome.CHANNEL_ERROR, error_code="NO_TRADE_NUMBER", error_message=str(exc))
+        answer = await self.call(tx.QUERY, biz)
         if answer.response is None:
-            return TradeState(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
-        return tx.trade_state(answer.response)
+            return TradeState(answer.outcome, error_code=answer.error_code, error_message=answer.error_message)
+        return tx.trade_state(answer.response, by_channel_no="out_trade_no" not in biz)
 
     async def close(self, trade: TradeRef | str) -> CloseResult:
         if TradeRef.of(trade).pay_method == barcode.METHOD:
             return await barcode.cancel(self, TradeRef.of(trade))
         answer = await self.call(tx.CLOSE, {"out_trade_no": TradeRef.of(trade).trade_no})
         if answer.response is None:
-            return CloseResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
+            return CloseResult(answer.outcome, error_code=answer.error_code, error_message=answer.error_message)
         closed = tx.close_result(answer.response)
         if closed.outcome is Outcome.FAIL:  # no longer WAIT_BUYER_PAY: closed already, or paid -- ask
             return tx.close_after_query(closed, await self.query(trade))
@@ -244,13 +267,13 @@ class AlipayChannel:
     async def refund(self, req: RefundRequest) -> RefundResult:
         answer = await self.call(tx.REFUND, tx.refund_biz(req))
         if answer.response is None:
-            return RefundResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
+            return RefundResult(answer.outcome, error_code=answer.error_code, error_message=answer.error_message)
         return tx.refund_result(answer.response)
 
     async def query_refund(self, req: RefundRequest) -> RefundResult:
         answer = await self.call(tx.REFUND_QUERY, tx.refund_query_biz(req))
         if answer.response is None:
-            return RefundResult(Outcome.UNKNOWN, error_code=answer.error_code, error_message=answer.error_message)
+            return RefundResult(answer.outcome, error_code=answer.error_code, error_message=answer.error_message)
         return tx.refund_query_result(answer.response)
 
     async def bill(self, day: date) -> list[BillLine]:
@@ -303,12 +326,10 @@ class AlipayChannel:
         if answer.error_code == "SIGNATURE_INVALID":
             return CredentialCheck.failed(ANSWER_UNVERIFIABLE,
                                           "Alipay's answer does not verify with the configured Alipay public key")
-        if answer.error_code == "UNSIGNED":
+        if answer.unsigned is not None or answer.error_code == "UNSIGNED":
             # Alipay does not sign some refusals of the request itself (an unknown app id): say what it said.
-            try:
-                unsigned = tx.credential_check(tx.loads(signing.locate_response(sent.decode(CHARSET), tx.QUERY).content))
-            except (UnicodeDecodeError, ValueError, signing.MalformedResponse):
-                unsigned = CredentialCheck.failed(UNREACHABLE)
+            unsigned = tx.credential_check(answer.unsigned) if answer.unsigned is not None \
+                else CredentialCheck.failed(UNREACHABLE)
             if unsigned.problem == SIGNATURE_REJECTED:
                 return CredentialCheck.failed(SIGNATURE_REJECTED, f"{unsigned.detail} (unsigned answer)")
             return CredentialCheck.failed(ANSWER_UNVERIFIABLE, "Alipay's answer carries no signature")

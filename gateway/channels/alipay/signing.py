@@ -48,6 +48,16 @@ def verify_any(keys: Iterable[rsa.PublicKey], content: str, signature: str, char
     return any(rsa.verify(key, message, signature) for key in keys)
 
 
+def verify_response(keys: Iterable[rsa.PublicKey], content: str, signature: str, charset: str = "utf-8") -> bool:
+    """A synchronous answer's signature over its exact ``*_response`` text; if that fails and the text
+    escapes ``/`` as ``\\/``, once more with ``/`` -- as the official SDKs do ("针对JSON \\/问题，替换/后再
+    尝试做一次验证", ``AbstractAlipayClient.checkResponseSign``): Alipay signs URLs unescaped."""
+    keys = tuple(keys)
+    if verify_any(keys, content, signature, charset):
+        return True
+    return "\\/" in content and verify_any(keys, content.replace("\\/", "/"), signature, charset)
+
+
 @dataclass(frozen=True, slots=True)
 class SignedBody:
     """The members of a gateway.do answer located in its text: ``content`` is the exact substring of

@@ -47,6 +47,7 @@ from gateway.channels.base import (
     Notification,
     RefundRequest,
     RefundResult,
+    TradeRef,
     TradeState,
     VerificationError,
 )
@@ -129,6 +130,15 @@ def create_biz(req: CreateRequest) -> dict[str, str]:
     return biz
 
 
+def query_biz(trade: TradeRef) -> dict[str, str]:
+    """Our number when we have it, else Alipay's ``trade_no`` (the query takes either)."""
+    if trade.trade_no:
+        return {"out_trade_no": trade.trade_no}
+    if trade.channel_trade_no:
+        return {"trade_no": trade.channel_trade_no}
+    raise ValueError("a trade needs our number or Alipay's trade_no")
+
+
 def refund_biz(req: RefundRequest) -> dict[str, str]:
     biz = {"out_trade_no": req.trade_no, "refund_amount": yuan(req.amount), "out_request_no": req.refund_no}
     if req.channel_trade_no:
@@ -174,6 +184,19 @@ def _error(resp: Mapping[str, Any]) -> tuple[str, str]:
     return code, _text(resp, "sub_msg") or _text(resp, "msg") or ""
 
 
+# The gateway's refusals of the request itself, before any business processing: Alipay sends them
+# unsigned when it cannot attribute the request (missing or invalid parameters, an unknown app id, no
+# permission, a bad auth token). Business answers (40004, 10000) are always signed.
+GATEWAY_REFUSAL_CODES = frozenset({"20001", "40001", "40002", "40006"})
+
+
+def unsigned_refusal(resp: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(code, message)`` of an unsigned answer we can take as a decline, or None (it stays unknown)."""
+    if resp.get("code") not in GATEWAY_REFUSAL_CODES:
+        return None
+    return _error(resp)
+
+
 def create_result(resp: Mapping[str, Any]) -> CreateResult:
     if resp.get("code") == SUCCESS_CODE and _text(resp, "qr_code"):
         return CreateResult(Outcome.SUCCESS, PayAction.show_qr(resp["qr_code"]))
@@ -188,12 +211,13 @@ _TRADE_OUTCOME = {
 }
 
 
-def trade_state(resp: Mapping[str, Any]) -> TradeState:
+def trade_state(resp: Mapping[str, Any], *, by_channel_no: bool = False) -> TradeState:
     if resp.get("code") != SUCCESS_CODE:
         code, msg = _error(resp)
         if code == "ACQ.TRADE_NOT_EXIST":
-            # A precreated QR code that nobody scanned yet does not exist at Alipay: still payable.
-            return TradeState(Outcome.WAITING, error_code=code, error_message=msg)
+            # A precreated QR code that nobody scanned yet does not exist at Alipay: still payable. Asked
+            # by Alipay's own trade_no, though, there is no such trade.
+            return TradeState(Outcome.FAIL if by_channel_no else Outcome.WAITING, error_code=code, error_message=msg)
         return TradeState(_failure_outcome(resp), error_code=code, error_message=msg)
     outcome = _TRADE_OUTCOME.get(str(resp.get("trade_status")), Outcome.UNKNOWN)
     if outcome is Outcome.FAIL and _text(resp, "send_pay_date"):
@@ -258,12 +282,16 @@ def close_after_query(closed: CloseResult, state: TradeState) -> CloseResult:
 
 
 def refund_result(resp: Mapping[str, Any]) -> RefundResult:
-    """alipay.trade.refund is synchronous: code 10000 means the refund of that ``out_request_no`` is
-    done, whether ``fund_change`` is ``Y`` (money moved now) or ``N`` (it had moved on an earlier call
-    with the same ``out_request_no``). ``refund_fee`` is cumulative over the trade, so it is not this
-    refund's amount and is not reported as one."""
+    """Code 10000 means Alipay took the refund request, not that money moved: only ``fund_change=Y``
+    says it did ("接口返回fund_change=Y为退款成功，fund_change=N或无此字段值返回时需通过退款查询接口进一步
+    确认退款状态", alipay.trade.refund). ``N`` or no value -- a refund still being processed, or a repeat
+    of one -- is WAITING, settled by alipay.trade.fastpay.refund.query (or the refund notify).
+    ``refund_fee`` is cumulative over the trade, so it is not this refund's amount and is not reported."""
     if resp.get("code") == SUCCESS_CODE:
-        return RefundResult(Outcome.SUCCESS)
+        if resp.get("fund_change") == "Y":
+            return RefundResult(Outcome.SUCCESS)
+        return RefundResult(Outcome.WAITING, error_code=f"fund_change:{resp.get('fund_change') or '-'}",
+                            error_message="refund accepted; its result comes from the refund query")
     code, msg = _error(resp)
     return RefundResult(_failure_outcome(resp), error_code=code, error_message=msg)
 
@@ -385,8 +413,8 @@ _TOTAL = re.compile(r"^#(交易|退款)合计：(\d+)笔，商家实收(?:退款
 
 def iter_bill(text: Iterable[str], stated: BillTotals) -> Iterator[BillLine]:
     """The 业务明细 CSV → lines, in constant memory. ID cells carry a trailing TAB (so spreadsheets keep
-    them as text). Amounts are taken from 订单金额（元）; refund rows carry it negative and become positive
-    ``kind="refund"`` lines whose ``refund_no`` is 退款批次号/请求号. 服务费（元） is the fee, negative when
+    them as text). Payments are 订单金额（元）; a refund row's amount is its 商家实收（元） (negative; 订单金额
+    there may be the order's total), a positive ``kind="refund"`` line whose ``refund_no`` is 退款批次号/请求号. 服务费（元） is the fee, negative when
     charged [U]. The footer (``#交易合计：N笔，商家实收共X元``) fills ``stated``; it counts 商家实收, so the
     difference between 订单金额 and 商家实收 seen on the rows (discounts) is carried over to compare like
     with like."""
@@ -421,10 +449,14 @@ def iter_bill(text: Iterable[str], stated: BillTotals) -> Iterator[BillLine]:
         kind = KINDS.get(row[i_kind].strip()) if i_kind >= 0 else None
         if kind is None:
             continue
-        minor = abs(parse_major(row[i_amount].strip()))
         net = row[i_received].strip() if i_received >= 0 else ""
-        if net:
-            discount[kind] += minor - abs(parse_major(net))
+        if kind == "refund" and net:
+            # A refund row's 订单金额 may be the order's total; the refunded amount is 商家实收 (negative).
+            minor = abs(parse_major(net))
+        else:
+            minor = abs(parse_major(row[i_amount].strip()))
+            if net:
+                discount[kind] += minor - abs(parse_major(net))
         fee = row[i_fee].strip() if i_fee >= 0 else ""
         line_fee = -parse_major(fee) * FEE_UNITS_PER_FEN if fee else 0
         stated.fee += line_fee  # the footer states no fee total: the fee is not cross-checked

@@ -204,16 +204,24 @@ class WechatChannel:
         return CreateResult(Outcome.SUCCESS, PayAction.jsapi(params))
 
     async def query(self, trade: TradeRef | str) -> TradeState:
-        if TradeRef.of(trade).pay_method == micropay.METHOD:
-            return await self.micropay.query(TradeRef.of(trade))
-        trade_no = TradeRef.of(trade).trade_no
-        reply = await self._call(
-            "GET", f"/v3/pay/transactions/out-trade-no/{_segment(trade_no)}?mchid={_segment(self._mchid)}")
+        """By our number; by WeChat's ``transaction_id`` when ours is unknown
+        (``TradeRef("", channel_trade_no=…)``: a bill line or an operator's lookup)."""
+        ref = TradeRef.of(trade)
+        if ref.pay_method == micropay.METHOD:
+            return await self.micropay.query(ref)
+        if ref.trade_no:
+            path = f"/v3/pay/transactions/out-trade-no/{_segment(ref.trade_no)}"
+        elif ref.channel_trade_no:
+            path = f"/v3/pay/transactions/id/{_segment(ref.channel_trade_no)}"
+        else:
+            return TradeState(Outcome.CHANNEL_ERROR, error_code="NO_TRADE_NUMBER",
+                              error_message="a trade needs our number or WeChat's transaction_id")
+        reply = await self._call("GET", f"{path}?mchid={_segment(self._mchid)}")
         if failed := reply.failure():
             return (TradeState(failed[0], error_code=failed[1], error_message=failed[2]) if reply.untrusted
                     else tf.query_error(reply.status, reply.code, reply.message))
         try:
-            return tf.parse_trade(reply.data, trade_no)
+            return tf.parse_trade(reply.data, ref.trade_no or None, transaction_id=ref.channel_trade_no)
         except tf.Malformed as exc:
             return TradeState(Outcome.UNKNOWN, error_code="malformed", error_message=str(exc))
 

@@ -160,9 +160,12 @@ _TRADE_STATES = {
 }
 
 
-def parse_trade(data: Mapping[str, Any], trade_no: str) -> TradeState:
-    if data.get("out_trade_no") != trade_no:
+def parse_trade(data: Mapping[str, Any], trade_no: str | None, *, transaction_id: str | None = None) -> TradeState:
+    """A query's answer about ``trade_no`` (ours), or -- asked by WeChat's number -- ``transaction_id``."""
+    if trade_no is not None and data.get("out_trade_no") != trade_no:
         raise Malformed("the answer is about another trade")
+    if trade_no is None and (not transaction_id or data.get("transaction_id") != transaction_id):
+        raise Malformed("the answer is about another transaction")
     state = data.get("trade_state")
     outcome = _TRADE_STATES.get(state) if isinstance(state, str) else None
     if outcome is None:

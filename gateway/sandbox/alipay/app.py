@@ -73,7 +73,7 @@ async def gateway_endpoint(request: web.Request) -> web.StreamResponse:
         return pages.gateway_page(request, req)
     key = gateway_do.response_key(req.method, METHODS)
     if req.error:
-        return gateway_do.signed_answer(state, key, req.error, req.charset, cert_sn=req.cert_sn)
+        return gateway_do.refusal_answer(state, key, req.error, req.charset, cert_sn=req.cert_sn)
     biz = req.biz
     assert biz is not None
 
@@ -108,12 +108,14 @@ def create_app(keys: dict[str, Any], *, public_url: str, time_scale: float = 1.0
                timestamp_tolerance: float | None = 900.0) -> web.Application:
     """The sandbox for the app in ``keys`` (see :func:`gateway.sandbox.alipay.generate_keys`).
 
-    ``time_scale`` multiplies the notify retry schedule (0.001 turns 4 minutes into 0.24 s);
+    ``time_scale`` multiplies the notify retry schedule (0.001 turns 4 minutes into 0.24 s) and the
+    refund processing delay (``/_control/refund-timing``);
     ``timestamp_tolerance`` is the accepted clock skew of requests in seconds (None: unchecked).
     """
     app = web.Application()
     notifier = kit.install(app, public_url=public_url, time_scale=time_scale, schedule=notify.SCHEDULE)
-    app[SANDBOX] = sandbox = Sandbox(SandboxState(keys), notifier, app[kit.PUBLIC_URL])
+    app[SANDBOX] = sandbox = Sandbox(SandboxState(keys), notifier, app[kit.PUBLIC_URL],
+                                     refund_timing=app[kit.REFUND_TIMING])
     app[kit.CONTROLS] = AlipayControls(sandbox)
     app[TIMESTAMP_TOLERANCE] = timedelta(seconds=timestamp_tolerance) if timestamp_tolerance is not None \
         else timedelta.max

@@ -121,7 +121,7 @@ def build_zip(state: SandboxState, app_id: str, bill_date: str, now: datetime) -
             rows.append(_row(t.trade_no, t.out_trade_no, "交易", t.subject, tx.beijing_time(t.created_at),
                              tx.beijing_time(t.paid_at), t.total, ""))
         for r in t.refunds.values():
-            if tx.beijing_time(r.at).startswith(bill_date):
+            if r.done and tx.beijing_time(r.at).startswith(bill_date):
                 rows.append(_row(t.trade_no, t.out_trade_no, "退款", t.subject, tx.beijing_time(t.created_at),
                                  tx.beijing_time(r.at), -r.amount, r.out_request_no))
     items = [i for i in injections(state) if i["day"] == bill_date]

@@ -130,6 +130,20 @@ def response_key(method: str, methods: frozenset[str]) -> str:
     return method.replace(".", "_") + "_response" if method in methods else "error_response"
 
 
+# Refusals of a request Alipay cannot attribute to an app: it answers them without a signature (python-
+# alipay-sdk and the Java SDK's checkResponseSign both expect such unsigned failures).
+UNSIGNED_REFUSALS = frozenset({"isv.missing-app-id", "isv.invalid-app-id"})
+
+
+def refusal_answer(state: SandboxState, key: str, error: dict[str, Any], charset: str = "utf-8",
+                   *, cert_sn: str | None = None) -> web.Response:
+    """The gateway's refusal of a request: signed, unless it is one Alipay leaves unsigned."""
+    if error.get("sub_code") not in UNSIGNED_REFUSALS:
+        return signed_answer(state, key, error, charset, cert_sn=cert_sn)
+    text = '{"' + key + '":' + json.dumps(error, ensure_ascii=False, separators=(",", ":")) + "}"
+    return web.Response(body=text.encode(charset), content_type="application/json", charset=charset)
+
+
 def signed_answer(state: SandboxState, key: str, inner: dict[str, Any], charset: str = "utf-8",
                   *, corrupt: bool = False, cert_sn: str | None = None) -> web.Response:
     """``{"<key>":{...},"sign":"..."}`` signed with the current Alipay key over the exact object text.

@@ -5,6 +5,7 @@ layer (:mod:`.app`) wraps and signs it. Expiry is enforced on every touch and by
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -28,7 +29,7 @@ from gateway.sandbox.alipay.state import (
     SandboxState,
     Trade,
 )
-from gateway.sandbox.kit import Notifier
+from gateway.sandbox.kit import Notifier, RefundTiming
 
 DEFAULT_TIMEOUT = timedelta(days=15)
 BILL_URL_LIFETIME = timedelta(seconds=30)
@@ -74,13 +75,20 @@ def _text(biz: Mapping[str, Any], name: str, limit: int, required: bool = True) 
     return value
 
 
+# Products whose trades notify TRADE_CLOSED (close, expiry, full refund) by default: APP and 手机网站 (wap).
+# 当面付 (precreate) and 电脑网站 (page.pay) notify only TRADE_SUCCESS (Alipay support answers quoted in
+# protocol-audit.md A-S1).
+CLOSED_NOTIFY_METHODS = frozenset({wire.WAP_PAY, "alipay.trade.app.pay"})
+
+
 class Sandbox:
     def __init__(self, state: SandboxState, notifier: Notifier, public_url: str,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, refund_timing: RefundTiming | None = None) -> None:
         self.state = state
         self.notifier = notifier
         self.public_url = public_url.rstrip("/")
         self._clock = clock or (lambda: datetime.now(UTC))
+        self.refund_timing = refund_timing or RefundTiming()
 
     def now(self) -> datetime:
         return self._clock()
@@ -184,11 +192,11 @@ class Sandbox:
         return None
 
     def cancel(self, trade: Trade) -> str | None:
+        """The shopper leaves the cashier. Alipay leaves the trade open (WAIT_BUYER_PAY) until it times out
+        or the merchant closes it: nothing changes and nothing is notified."""
         self.scan(trade)
         if trade.status != WAIT_BUYER_PAY:
             return trade.status
-        trade.status, trade.closed_at = TRADE_CLOSED, self.now()
-        self._notify(trade)
         return None
 
     # ------------------------------------------------------------ API
@@ -233,24 +241,38 @@ class Sandbox:
             raise BizError("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
         if amount > t.total - t.refunded:
             raise BizError("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
-        refund = Refund(request_no, amount, self.now(), _text(biz, "refund_reason", 256, required=False))
+        delay = self.refund_timing.delay()
+        refund = Refund(request_no, amount, self.now(), _text(biz, "refund_reason", 256, required=False),
+                        done=False)
         t.refunds[request_no] = refund
-        if t.refunded == t.total:  # fully refunded trades close
+        if delay is None:
+            self._refund_done(t, refund)
+            return self._refund_ok(t, refund, fund_change="Y")
+        # Accepted, money not moved yet: fund_change=N, the refund query and the notify tell the rest.
+        self.notifier.spawn(self._finish_refund(t, refund, delay))
+        return self._refund_ok(t, refund, fund_change="N")
+
+    async def _finish_refund(self, t: Trade, refund: Refund, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._refund_done(t, refund)
+
+    def _refund_done(self, t: Trade, refund: Refund) -> None:
+        refund.done, refund.at = True, self.now()
+        if t.refunded_done == t.total:  # fully refunded trades close
             t.status, t.closed_at = TRADE_CLOSED, refund.at
         self._notify(t, refund)
-        return self._refund_ok(t, refund, fund_change="Y")
 
     def _refund_ok(self, t: Trade, refund: Refund, *, fund_change: str) -> dict[str, Any]:
         return ok(trade_no=t.trade_no, out_trade_no=t.out_trade_no, buyer_logon_id=BUYER_LOGON_ID,
-                  fund_change=fund_change, refund_fee=_yuan(t.refunded), gmt_refund_pay=self._fmt(refund.at),
-                  buyer_user_id=BUYER_ID)
+                  fund_change=fund_change, refund_fee=_yuan(t.refunded_done),
+                  gmt_refund_pay=self._fmt(refund.at) if refund.done else None, buyer_user_id=BUYER_ID)
 
     def refund_query(self, app_id: str, params: Mapping[str, str], biz: Mapping[str, Any]) -> dict[str, Any]:
         t = self._existing(app_id, biz)
         request_no = _text(biz, "out_request_no", 64)
         refund = t.refunds.get(request_no or "")
-        if refund is None:
-            return ok()  # 10000 with no business data: not refunded
+        if refund is None or not refund.done:
+            return ok()  # 10000 with no business data: not refunded (yet)
         return ok(trade_no=t.trade_no, out_trade_no=t.out_trade_no, out_request_no=refund.out_request_no,
                   total_amount=_yuan(t.total), refund_amount=_yuan(refund.amount), refund_status="REFUND_SUCCESS",
                   gmt_refund_pay=self._fmt(refund.at), refund_reason=refund.reason)
@@ -271,6 +293,8 @@ class Sandbox:
     # ------------------------------------------------------------ notify and return
 
     def _notify(self, t: Trade, refund: Refund | None = None) -> None:
+        if t.status == TRADE_CLOSED and t.method not in CLOSED_NOTIFY_METHODS:
+            return  # QR and PC trades do not notify TRADE_CLOSED (a full refund included)
         paid = t.paid_at is not None
         params: dict[str, Any] = {
             "notify_time": self._fmt(self.now()), "notify_type": "trade_status_sync",
@@ -288,7 +312,7 @@ class Sandbox:
             "passback_params": t.passback_params,
         }
         if refund is not None:
-            params.update(out_biz_no=refund.out_request_no, refund_fee=_yuan(t.refunded),
+            params.update(out_biz_no=refund.out_request_no, refund_fee=_yuan(t.refunded_done),
                           gmt_refund=refund.at.astimezone(wire.BEIJING).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
         notify.send(self.notifier, self.state.alipay_key, t.notify_url, params,
                     kind="refund" if refund else "payment")
@@ -304,10 +328,11 @@ class Sandbox:
         return {
             "app_id": t.app_id, "out_trade_no": t.out_trade_no, "trade_no": t.trade_no, "method": t.method,
             "trade_status": t.status if t.exists else "TRADE_NOT_EXIST", "total_amount": _yuan(t.total),
-            "total_fen": t.total, "subject": t.subject, "refunded_fen": t.refunded,
+            "total_fen": t.total, "subject": t.subject, "refunded_fen": t.refunded_done,
             "created_at": self._fmt(t.created_at), "expire_at": self._fmt(t.expire_at),
             "paid_at": self._fmt(t.paid_at), "closed_at": self._fmt(t.closed_at), "qr_code": self.qr_url(t),
             "refunds": [{"out_request_no": r.out_request_no, "refund_amount": _yuan(r.amount),
+                         "status": "REFUND_SUCCESS" if r.done else "PROCESSING",
                          "at": self._fmt(r.at)} for r in t.refunds.values()],
             "notifies": [d.as_json() for d in self.notifier.deliveries if d.trade == t.out_trade_no],
         }

@@ -29,8 +29,9 @@ BUYER_LOGON_ID = "sbx***@sandbox.com"
 class Refund:
     out_request_no: str
     amount: int
-    at: datetime
+    at: datetime                 # when it was asked for; when it became final once ``done``
     reason: str | None = None
+    done: bool = True            # False while Alipay is still processing it (fund_change=N)
 
 
 @dataclass
@@ -60,7 +61,13 @@ class Trade:
 
     @property
     def refunded(self) -> int:
+        """Refunded or being refunded: what can no longer be refunded."""
         return sum(r.amount for r in self.refunds.values())
+
+    @property
+    def refunded_done(self) -> int:
+        """Money that has moved back (``refund_fee``)."""
+        return sum(r.amount for r in self.refunds.values() if r.done)
 
 
 class SandboxState:

@@ -11,6 +11,8 @@
 * ``GET /_control/notifies`` -- every callback delivery so far.
 * ``GET /_control/stats`` -- counters.
 * ``POST /_control/reset`` -- cancel pending callbacks and background work, forget trades and faults.
+* ``GET|POST /_control/refund-timing`` -- refunds final after a delay (default) or at once
+  (:mod:`gateway.sandbox.kit.refunds`).
 
 Trade routes take ``?app_id=`` where a channel has several apps. A channel adds routes of its own under
 ``/_control/`` (WeChat: ``mode``, ``probe``).
@@ -26,6 +28,7 @@ from aiohttp import web
 from gateway.sandbox.kit.faults import GROUPS, FaultBook
 from gateway.sandbox.kit.keys import FAULTS, NOTIFIER, PUBLIC_URL, TIME_SCALE
 from gateway.sandbox.kit.notifier import Notifier, Schedule
+from gateway.sandbox.kit.refunds import REFUND_TIMING, RefundTiming, refund_timing
 
 
 class NotPayable(Exception):
@@ -152,6 +155,7 @@ def install(app: web.Application, *, public_url: str, time_scale: float, schedul
     app[NOTIFIER] = notifier = Notifier(faults, schedule, float(time_scale))
     app[PUBLIC_URL] = public_url.rstrip("/")
     app[TIME_SCALE] = float(time_scale)
+    app[REFUND_TIMING] = RefundTiming(time_scale=float(time_scale))
     app.cleanup_ctx.append(_http_ctx)
     r = app.router
     r.add_post("/_control/faults", add_faults, name="control.faults")
@@ -163,4 +167,6 @@ def install(app: web.Application, *, public_url: str, time_scale: float, schedul
     r.add_get("/_control/notifies", notifies, name="control.notifies")
     r.add_get("/_control/stats", stats, name="control.stats")
     r.add_post("/_control/reset", reset, name="control.reset")
+    r.add_route("GET", "/_control/refund-timing", refund_timing, name="control.refund_timing")
+    r.add_route("POST", "/_control/refund-timing", refund_timing)
     return notifier

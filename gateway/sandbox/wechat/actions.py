@@ -9,7 +9,6 @@ from gateway.sandbox.kit import Notifier, NotPayable
 from gateway.sandbox.wechat import notify
 from gateway.sandbox.wechat.state import Refund, SandboxState, Trade, now
 
-REFUND_DELAY_SECONDS = 3.0  # PROCESSING → final status, times the app's time_scale
 _REFUND_EVENTS = {"SUCCESS": (wire.REFUND_SUCCESS, "退款成功"), "ABNORMAL": (wire.REFUND_ABNORMAL, "退款异常"),
                   "CLOSED": (wire.REFUND_CLOSED, "退款关闭")}
 
@@ -31,15 +30,18 @@ def pay(state: SandboxState, notifier: Notifier, trade: Trade, openid: str | Non
 
 
 def cancel(trade: Trade) -> None:
-    """The shopper gives up. The trade closes; WeChat sends no notification for a closed trade."""
+    """The shopper gives up. The order stays NOTPAY and can be paid again ("用户支付失败 → NOTPAY（状态不变，
+    可重试）"): only the merchant's close or the order's expiry closes it. Nothing is notified."""
     trade.expire_if_due(now())
     if trade.state != "NOTPAY":
         raise NotPayable(trade.state)
-    trade.state = "CLOSED"
 
 
-async def finish_refund(notifier: Notifier, state: SandboxState, refund: Refund, final: str, delay: float) -> None:
-    await asyncio.sleep(delay)
+async def finish_refund(notifier: Notifier, state: SandboxState, refund: Refund, final: str,
+                        delay: float | None) -> None:
+    """PROCESSING → ``final`` after ``delay`` seconds (None: at once, before the answer is written)."""
+    if delay is not None:
+        await asyncio.sleep(delay)
     refund.status = final
     if final == "SUCCESS":
         refund.success_time = now()

@@ -1,11 +1,15 @@
 """The ``/v3/…`` API of the sandbox: authentication, validation, state, signed answers.
 
 Choices where the public docs are silent (kept stable so tests can rely on them):
-* closing a paid trade → 400 ``ORDERPAID`` ("订单已支付"); closing a closed one → 204 again;
+* closing a paid trade → 400 ``ORDER_PAID`` ("订单已支付", as WeChat's troubleshooting guide spells the
+  APIv3 code; v2's ``ORDERPAID`` is not used); closing a closed one → 204 again (close is re-entrant);
 * re-ordering an ``out_trade_no`` with different parameters → 403 ``OUT_TRADE_NO_USED``; with the same
-  parameters: unpaid → the same answer again, paid → 400 ``ORDERPAID``, closed → 400 ``ORDER_CLOSED``;
+  parameters: unpaid → the same answer again, paid → 400 ``ORDER_PAID``, closed → 400 ``ORDER_CLOSED``;
 * refunding more than is left → 400 ``PARAM_ERROR`` (``NOT_ENOUGH`` is the merchant's balance, injectable);
-* a bill for a day without lines → 400 ``NO_STATEMENT_EXIST``; bills are ready at once (WeChat: next day).
+* a bill for a day without lines → 400 ``NO_STATEMENT_EXIST``; bills T+1 (:func:`bill.refusal`).
+
+Request signatures are checked over the path as sent, or over the path relative to the sandbox's mount
+(``/v3/…``, what an SDK pointed at the mounted sandbox signs).
 """
 from __future__ import annotations
 
@@ -72,11 +76,21 @@ def authenticate(state: SandboxState, request: web.Request, body: bytes) -> str 
         return "商户证书序列号有误"
     if not signing.timestamp_fresh(params["timestamp"], now().timestamp()):
         return "请求时间戳与当前时间相差超过5分钟"
-    message = signing.request_message(request.method, request.raw_path, params["timestamp"],
-                                      params["nonce_str"], body)
-    if not rsa.verify(state.merchant_key, message, params["signature"]):
-        return "签名错误，请检查后再试"
-    return None
+    for path in signed_paths(request):
+        message = signing.request_message(request.method, path, params["timestamp"], params["nonce_str"], body)
+        if rsa.verify(state.merchant_key, message, params["signature"]):
+            return None
+    return "签名错误，请检查后再试"
+
+
+def signed_paths(request: web.Request) -> list[str]:
+    """The paths a client may have signed: the raw path as sent (our channel, wechatpay-go, the Java
+    samples sign the URL's whole path) and, under a mount prefix, the path relative to the mount
+    (``/v3/…``: wechatpayv3 signs the API path it appends to its base URL)."""
+    raw = request.raw_path
+    # Every API path starts with /v3/: whatever stands before it is the mount (behind a proxy too).
+    start = raw.find("/v3/")
+    return [raw, raw[start:]] if start > 0 else [raw]
 
 
 class _Answers:
@@ -205,7 +219,7 @@ async def create_order(request: web.Request) -> web.Response:
         if trade.fingerprint != fingerprint:
             raise ApiError(403, "OUT_TRADE_NO_USED", "商户订单号重复")
         if trade.state in ("SUCCESS", "REFUND"):
-            raise ApiError(400, "ORDERPAID", "该订单已支付")
+            raise ApiError(400, "ORDER_PAID", "该订单已支付")
         if trade.state == "CLOSED":
             raise ApiError(400, "ORDER_CLOSED", "订单已关闭")
     else:
@@ -263,7 +277,7 @@ async def close_order(request: web.Request) -> web.Response:
     if trade is None:
         raise ApiError(404, "ORDER_NOT_EXIST", "订单不存在")
     if trade.state in ("SUCCESS", "REFUND"):
-        raise ApiError(400, "ORDERPAID", "订单已支付")
+        raise ApiError(400, "ORDER_PAID", "订单已支付")
     trade.state = "CLOSED"
     return web.Response(status=204)
 
@@ -306,9 +320,12 @@ async def create_refund(request: web.Request) -> web.Response:
     state.refunds[out_refund_no] = refund
     ending = request.app[kit.FAULTS].take("refunds")
     final = ending.mode if ending else "SUCCESS"
-    delay = actions.REFUND_DELAY_SECONDS * request.app[kit.TIME_SCALE]
+    delay = request.app[kit.REFUND_TIMING].delay()
     notifier = request.app[kit.NOTIFIER]
-    notifier.spawn(actions.finish_refund(notifier, state, refund, final, delay))
+    if delay is None and final == "SUCCESS":  # immediate: final in this very answer
+        await actions.finish_refund(notifier, state, refund, final, None)
+    else:  # an injected ABNORMAL / CLOSED ending always comes later, as WeChat's does
+        notifier.spawn(actions.finish_refund(notifier, state, refund, final, delay or 0.0))
     return json_answer(refund.as_answer())
 
 

@@ -117,7 +117,9 @@ def test_close(resp: dict, outcome: Outcome) -> None:
 
 @pytest.mark.parametrize(("resp", "outcome"), [
     ({"code": "10000", "fund_change": "Y", "refund_fee": "88.88"}, Outcome.SUCCESS),
-    ({"code": "10000", "fund_change": "N", "refund_fee": "88.88"}, Outcome.SUCCESS),
+    # only fund_change=Y means money moved; N or absent: confirm with the refund query
+    ({"code": "10000", "fund_change": "N", "refund_fee": "88.88"}, Outcome.WAITING),
+    ({"code": "10000", "refund_fee": "88.88"}, Outcome.WAITING),
     ({"code": "40004", "sub_code": "ACQ.SYSTEM_ERROR"}, Outcome.UNKNOWN),
     ({"code": "40004", "sub_code": "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL"}, Outcome.CHANNEL_ERROR),
     ({"code": "40004", "sub_code": "ACQ.DISCORDANT_REPEAT_REQUEST"}, Outcome.CHANNEL_ERROR),

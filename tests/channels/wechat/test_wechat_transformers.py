@@ -140,3 +140,22 @@ def test_bill_parsing() -> None:
     assert tf.parse_bill("") == []
     with pytest.raises(tf.Malformed):
         tf.parse_bill(BILL.replace("`1.00%,`0.01,", "`1.00%,`0.011,", 1))
+
+
+def test_bill_commas_in_attach_and_product_name_keep_the_row() -> None:
+    """Fields are backtick-prefixed, not CSV-quoted: a comma in 商户数据包 (attach) or 商品名称 is text."""
+    row = BILL.split("\r\n")[1]
+    cells = row[1:].split(",`")
+    cells[20], cells[21] = "tea, green", "order=42,shop=7,note=a,b"
+    text = BILL.replace(row, "`" + ",`".join(cells))
+    payment, refund = tf.parse_bill(text)
+    assert (payment.trade_no, payment.channel_trade_no, payment.amount, payment.fee) == (
+        "S2021", "4200000900", Money(1), 0)
+    assert (refund.refund_no, refund.amount) == ("R1", Money(1))
+
+
+def test_a_trade_asked_by_transaction_id_is_checked_by_it() -> None:
+    state = tf.parse_trade(PAID, None, transaction_id=PAID["transaction_id"])
+    assert (state.outcome, state.channel_trade_no) == (Outcome.SUCCESS, PAID["transaction_id"])
+    with pytest.raises(tf.Malformed):
+        tf.parse_trade(PAID, None, transaction_id="4200999")

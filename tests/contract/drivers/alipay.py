@@ -26,6 +26,7 @@ class AlipayDriver:
     def payment_code(self, last: str) -> str:
         """A well-formed Alipay payment code (16–24 digits, 25–30) ending in ``last`` (the sandbox's cue)."""
         return "28" + "7" * 15 + last
+    queries_by_channel_trade_no: bool = True
 
     def create_fields(self, pay_method: str) -> dict[str, Any]:
         return {}

@@ -20,6 +20,7 @@ DUPLICATE_CALLBACK = "duplicate_callback"  # the next callback is delivered twic
 class ChannelDriver(Protocol):
     name: str                      # the channel's name in the registry and in ``/notify/{name}``
     pay_methods: tuple[str, ...]   # every pay method the merchant API can create for it
+    queries_by_channel_trade_no: bool  # the channel finds a trade by its own number alone
 
     def create_fields(self, pay_method: str) -> dict[str, Any]:
         """Extra fields of the merchant API's create request this pay method needs (e.g. a payer id)."""

@@ -21,6 +21,7 @@ _FRONT_FIELDS = {"version", "encoding", "certId", "signMethod", "signature", "tx
 class UnionPayDriver:
     name: str = "unionpay"
     pay_methods: tuple[str, ...] = ("unionpay_qr", "unionpay_wap", "unionpay_page")
+    queries_by_channel_trade_no: bool = False
 
     def create_fields(self, pay_method: str) -> dict[str, Any]:
         return {}

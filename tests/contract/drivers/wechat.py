@@ -29,6 +29,7 @@ class WechatDriver:
     def payment_code(self, last: str) -> str:
         """A well-formed WeChat payment code (18 digits, 10–15) ending in ``last`` (the sandbox's cue)."""
         return "13" + "4" * 15 + last
+    queries_by_channel_trade_no: bool = True
 
     def create_fields(self, pay_method: str) -> dict[str, Any]:
         return {"payer_openid": _OPENID} if pay_method == "wechat_jsapi" else {}

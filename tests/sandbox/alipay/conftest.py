@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from gateway.sandbox import kit
 from gateway.sandbox.alipay import create_app
 from tests.sandbox.alipay.alipay_env import TIME_SCALE, Env, Merchant, serve_merchant
 from tests.support.net import free_port
@@ -20,7 +21,9 @@ async def env(aiohttp_server: Any, alipay_keys: dict[str, Any]) -> AsyncIterator
     port = free_port()
     sandbox_url = f"http://127.0.0.1:{port}/sandbox/alipay"
     root = web.Application()
-    root.add_subapp("/sandbox/alipay", create_app(alipay_keys, public_url=sandbox_url, time_scale=TIME_SCALE))
+    app = create_app(alipay_keys, public_url=sandbox_url, time_scale=TIME_SCALE)
+    app[kit.REFUND_TIMING].immediate = True  # refunds final in their answer; the delayed path is tested on its own
+    root.add_subapp("/sandbox/alipay", app)
     await aiohttp_server(root, port=port)
     merchant, box = Merchant(), []
     async with receiver() as rec, aiohttp.ClientSession() as http:

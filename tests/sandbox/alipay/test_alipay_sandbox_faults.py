@@ -118,7 +118,11 @@ async def test_wrong_app_key_is_refused_with_40002(env: Env) -> None:
     state = await stranger.query("nothing")
     assert (state.outcome, state.error_code) == (Outcome.CHANNEL_ERROR, "isv.invalid-signature")
     other_app = env.open(app_id="2021000000000009")
-    assert (await other_app.query("nothing")).error_code == "isv.invalid-app-id"
+    # unsigned, as Alipay sends it: a decline with its code, not "unknown"
+    refused = await other_app.query("nothing")
+    assert (refused.outcome, refused.error_code) == (Outcome.CHANNEL_ERROR, "isv.invalid-app-id")
+    raw = await other_app._send(tx.QUERY, {"out_trade_no": "nothing"})
+    assert isinstance(raw, bytes) and '"sign"' not in raw.decode()
 
 
 async def test_stale_timestamp_is_refused(env: Env) -> None:

@@ -62,18 +62,19 @@ async def test_browser_pay_redirects_back_signed(env: Env, method: str, api_meth
     assert (await env.channel.query(f"W-{method}")).outcome is Outcome.SUCCESS
 
 
-async def test_cancel_on_page_closes_and_notifies(env: Env) -> None:
-    url = (await env.channel.create(env.request("C1", "alipay_page"))).action.url
+@pytest.mark.parametrize("method", ["alipay_page", "alipay_wap"])
+async def test_cancel_on_page_leaves_the_trade_open(env: Env, method: str) -> None:
+    """Leaving the cashier does not close the trade: it waits until it times out or the merchant closes it."""
+    url = (await env.channel.create(env.request("C1", method))).action.url
     async with env.http.get(url) as resp:
         await resp.read()
     resp = await env.pay_page(url, "cancel")
     assert resp.status == 200
-    note = await env.note()
-    assert (note.kind, note.outcome) == ("payment", Outcome.FAIL)
-    assert (await env.channel.query("C1")).outcome is Outcome.FAIL
-    trade = await env.control("GET", "trades/C1")
-    assert trade["trade_status"] == "TRADE_CLOSED"
-    assert (await env.control("POST", "pay/C1"))["error"]  # a closed trade cannot be paid
+    assert (await env.channel.query("C1")).outcome is Outcome.WAITING
+    assert (await env.control("GET", "trades/C1"))["trade_status"] == "WAIT_BUYER_PAY"
+    assert env.merchant.notes.empty()
+    assert (await env.control("POST", "pay/C1"))["trade_status"] == "TRADE_SUCCESS"  # still payable
+    assert ((await env.note()).kind, (await env.channel.query("C1")).outcome) == ("payment", Outcome.SUCCESS)
 
 
 async def test_close(env: Env) -> None:
@@ -83,7 +84,6 @@ async def test_close(env: Env) -> None:
     async with env.http.get(qr) as resp:
         await resp.read()
     assert (await env.channel.close("K1")).outcome is Outcome.SUCCESS
-    assert (await env.note()).outcome is Outcome.FAIL
     assert (await env.channel.query("K1")).outcome is Outcome.FAIL
     twice = await env.channel.close("K1")  # closed already: the close is done (issue 15), read with a query
     assert (twice.outcome, twice.error_code) == (Outcome.SUCCESS, "ACQ.TRADE_STATUS_ERROR")
@@ -104,14 +104,15 @@ async def test_refunds(env: Env) -> None:
     note = await env.note()
     assert (note.kind, note.outcome, note.refund_no, note.refund_amount) == ("refund", Outcome.SUCCESS, "r1",
                                                                             Money(300))
-    assert (await env.channel.refund(r1)).outcome is Outcome.SUCCESS  # same out_request_no: fund_change N
+    again = await env.channel.refund(r1)  # same out_request_no: fund_change N -- confirmed by the query
+    assert (again.outcome, again.error_code) == (Outcome.WAITING, "fund_change:N")
     other = await env.channel.refund(RefundRequest("r1", "R", Money(400), Money(1000)))
     assert (other.outcome, other.error_code) == (Outcome.CHANNEL_ERROR, "ACQ.DISCORDANT_REPEAT_REQUEST")
     over = await env.channel.refund(RefundRequest("r2", "R", Money(800), Money(1000)))
     assert (over.outcome, over.error_code) == (Outcome.CHANNEL_ERROR, "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL")
     assert (await env.channel.refund(RefundRequest("r2", "R", Money(700), Money(1000)))).outcome is Outcome.SUCCESS
-    full = await env.note()
-    assert (full.refund_no, full.refund_amount, full.raw["trade_status"]) == ("r2", Money(1000), "TRADE_CLOSED")
+    with pytest.raises(TimeoutError):  # a QR trade closed by a full refund: no TRADE_CLOSED notify
+        await env.note(within=0.3)
     q1 = await env.channel.query_refund(r1)
     assert (q1.outcome, q1.amount) == (Outcome.SUCCESS, Money(300))
     missing = await env.channel.query_refund(RefundRequest("r9", "R", Money(1), Money(1000)))
@@ -119,6 +120,47 @@ async def test_refunds(env: Env) -> None:
     assert (await env.channel.query("R")).outcome is Outcome.SUCCESS  # closed by full refund, but was paid
     trade = await env.control("GET", "trades/R")
     assert trade["refunded_fen"] == 1000 and len(trade["refunds"]) == 2
+
+
+async def test_a_refund_is_processing_then_done(env: Env) -> None:
+    """By default a refund is accepted with fund_change=N, then done a little later: the refund query
+    finds nothing until then, REFUND_SUCCESS after, and the refund notify comes when money moved."""
+    await env.control("POST", "refund-timing", {"mode": "delayed", "seconds": 200})  # × 0.001: 0.2 s
+    await env.channel.create(env.request("RD", fen=1000))
+    await env.control("POST", "pay/RD")
+    assert (await env.note()).kind == "payment"
+    req = RefundRequest("rd1", "RD", Money(400), Money(1000))
+    accepted = await env.channel.refund(req)
+    assert (accepted.outcome, accepted.error_code) == (Outcome.WAITING, "fund_change:N")
+    pending = await env.channel.query_refund(req)
+    assert (pending.outcome, pending.not_found) == (Outcome.WAITING, True)
+    note = await env.note()
+    assert (note.kind, note.refund_no, note.refund_amount) == ("refund", "rd1", Money(400))
+    done = await env.channel.query_refund(req)
+    assert (done.outcome, done.amount) == (Outcome.SUCCESS, Money(400))
+
+
+async def test_trade_closed_is_notified_for_wap_only(env: Env) -> None:
+    """当面付 and 电脑网站 notify TRADE_SUCCESS only; 手机网站 also TRADE_CLOSED (close, full refund)."""
+    for no, method in (("N-qr", "alipay_qr"), ("N-page", "alipay_page"), ("N-wap", "alipay_wap")):
+        created = await env.channel.create(env.request(no, method))
+        async with env.http.get(created.action.qr or created.action.url) as resp:  # scanned / opened
+            await resp.read()
+        await env.control("POST", f"pay/{no}")
+        assert (await env.note()).trade_no == no
+        assert (await env.channel.refund(RefundRequest(f"{no}-r", no, Money(1000), Money(1000)))).outcome \
+            is Outcome.SUCCESS
+    note = await env.note()
+    assert (note.trade_no, note.kind, note.raw["trade_status"]) == ("N-wap", "refund", "TRADE_CLOSED")
+    for no, method in (("X-qr", "alipay_qr"), ("X-page", "alipay_page"), ("X-wap", "alipay_wap")):
+        created = await env.channel.create(env.request(no, method))
+        async with env.http.get(created.action.qr or created.action.url) as resp:  # scanned / opened
+            await resp.read()
+        assert (await env.channel.close(no)).outcome is Outcome.SUCCESS
+    note = await env.note()
+    assert (note.trade_no, note.outcome) == ("X-wap", Outcome.FAIL)
+    with pytest.raises(TimeoutError):
+        await env.note(within=0.3)
 
 
 async def test_expiry_closes_unpaid_trade(env: Env) -> None:

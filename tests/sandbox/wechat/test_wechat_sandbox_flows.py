@@ -64,17 +64,19 @@ async def test_h5_page_redirects_after_paying(sandbox: Any, channel: WechatChann
     assert resp.status == 303 and resp.headers["Location"] == "https://shop.example/done"
 
 
-async def test_cancel_closes_without_notification(
+async def test_cancel_leaves_the_order_open_without_notification(
         sandbox: Any, receiver: Any, channel: WechatChannel, make_request: Any) -> None:
+    """A payer who gives up leaves the order NOTPAY, payable again; only a close or expiry ends it."""
     req = make_request()
     created = await channel.create(req)
     url = scan_page_url(sandbox.base_url, created.action.qr)
     assert (await sandbox.page(url, "cancel")).status == 200
-    state = await channel.query(req.trade_no)
-    assert (state.outcome, state.error_code) == (Outcome.FAIL, "CLOSED")
-    assert (await sandbox.page(url, "pay")).status == 409
     await asyncio.sleep(0.2)
     assert receiver.unread() == 0
+    state = await channel.query(req.trade_no)
+    assert (state.outcome, state.error_code) == (Outcome.WAITING, "NOTPAY")
+    assert (await sandbox.page(url, "pay")).status == 200
+    assert (await channel.query(req.trade_no)).outcome is Outcome.SUCCESS
 
 
 async def test_close(sandbox: Any, channel: WechatChannel, make_request: Any) -> None:
@@ -85,7 +87,7 @@ async def test_close(sandbox: Any, channel: WechatChannel, make_request: Any) ->
     assert (await channel.close(open_one.trade_no)).outcome is Outcome.SUCCESS
     assert (await channel.close(open_one.trade_no)).outcome is Outcome.SUCCESS  # idempotent
     paid = await channel.close(paid_one.trade_no)
-    assert (paid.outcome, paid.error_code) == (Outcome.FAIL, "ORDERPAID")
+    assert (paid.outcome, paid.error_code) == (Outcome.FAIL, "ORDER_PAID")
     assert (await channel.close("NEVER00001")).outcome is Outcome.SUCCESS
     assert (await channel.query(open_one.trade_no)).outcome is Outcome.FAIL
     assert (await channel.query("NEVER00001")).error_code == "ORDER_NOT_EXIST"
@@ -99,7 +101,7 @@ async def test_reorder_rules_and_validation(
     changed = await channel.create(make_request(trade_no="REORDER0001", amount=999))
     assert (changed.outcome, changed.error_code) == (Outcome.CHANNEL_ERROR, "OUT_TRADE_NO_USED")
     await sandbox.control("pay/REORDER0001", {})
-    assert (await channel.create(req)).error_code == "ORDERPAID"
+    assert (await channel.create(req)).error_code == "ORDER_PAID"
     bad = await channel.create(make_request(trade_no="bad no!"))
     assert (bad.outcome, bad.error_code) == (Outcome.CHANNEL_ERROR, "PARAM_ERROR")
     other_app = WechatChannel({**credentials, "appid": "wx0000000000000000"},

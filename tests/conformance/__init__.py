@@ -1,0 +1,1 @@
+"""Independent client libraries from PyPI against the sandboxes as the gateway mounts them."""

@@ -27,8 +27,10 @@ _SECRET_KEY_RE = r"(?:[A-Za-z_-]*(?:authorization|api[_-]?key|secret|password|pa
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # PEM blocks (private keys, certificates)
     (re.compile(r"-----BEGIN [A-Z ]+-----.*?(?:-----END [A-Z ]+-----|$)", re.S), REDACTED),
-    # Authorization: Bearer/Basic/WECHATPAY2-SHA256-RSA2048 … (the scheme is kept, the credentials not)
-    (re.compile(r"(?i)\b(Bearer|Basic|WECHATPAY2-[A-Z0-9-]+)\s+[^\s,;\"']+"), r"\1 " + REDACTED),
+    # Authorization: <scheme> <credentials> -- any scheme (a channel's own too): the scheme is kept
+    (re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*)([\"'])(?:\\.|(?!\2)[^\\])*\2"), r"\1\2" + REDACTED + r"\2"),
+    (re.compile(r"(?i)(\bauthorization\s*[:=]\s*[A-Za-z0-9-]+ )[^\r\n]+"), r"\1" + REDACTED),
+    (re.compile(r"(?i)\b(Bearer|Basic)\s+(?!\[redacted\])[^\s,;\"']+"), r"\1 " + REDACTED),
     # "key": "value" (JSON) and key=value / key: value (query strings, form bodies, headers)
     (re.compile(r'(?i)("' + _SECRET_KEY_RE + r'"\s*:\s*)"(?:[^"\\]|\\.)*"'), r'\1"' + REDACTED + '"'),
     (re.compile(r"(?i)('" + _SECRET_KEY_RE + r"'\s*:\s*)'(?:[^'\\]|\\.)*'"), r"\1'" + REDACTED + "'"),
@@ -47,7 +49,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 # What every pattern above needs to find somewhere: most lines (an access line, a job's
 # progress) match none, and pay one scan instead of one per pattern.
 # (Substring tests: a case-insensitive regex alternation costs ten times more per line.)
-_HINTS = ("-----begin", "bearer", "basic", "wechatpay2", "sign", "key", "secret", "passw", "token", "authori",
+_HINTS = ("-----begin", "bearer", "basic", "sign", "key", "secret", "passw", "token", "authori",
           "cipher", "totp", "cookie", "sk_", "whsec_", "gk_")
 _DIGITS = re.compile(r"\d{11}")
 

@@ -124,3 +124,12 @@ async def test_the_access_log_can_be_left_to_the_proxy(tmp_path: Path) -> None:
             async with gw.http.get(f"{gw.url}/healthz") as r:
                 assert r.status == 200 and r.headers["X-Request-Id"]
     assert not [r for r in lines(out) if r["logger"] == "gateway.access"]
+
+
+def test_authorization_headers_of_any_scheme_are_redacted() -> None:
+    from gateway.observability.logging import redact_text
+    for line in ('Authorization: WECHATPAY2-SHA256-RSA2048 mchid="1900",nonce_str="n0",signature="s1g",serial_no="9"',
+                 "headers {'Authorization': 'Bearer sk_live_abcdefghijk', 'X': 'y'}",
+                 '{"authorization": "ACP-Scheme mchid=\\"1900\\" signature=\\"s1g\\"", "x": 1}'):
+        out = redact_text(line)
+        assert "[redacted]" in out and not any(v in out for v in ("1900", "s1g", "sk_live", "n0")), out

@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway.api.auth import MERCHANT
-from gateway.api.common import json_response, page_request, page_response
+from gateway.api.common import json_response, page_request, page_response, query_str
 from gateway.domain.errors import NotFound
 from gateway.keys import SERVICES
 from gateway.services import merchants, webhooks
@@ -68,7 +68,8 @@ async def list_events(request: web.Request) -> web.Response:
     limit, after = page_request(request)
     async with svc.db.read() as conn:
         rows = await repo.list_events(conn, request[MERCHANT]["id"], limit=limit + 1,
-                                      type_=request.query.get("type"), object_id=request.query.get("object_id"),
+                                      type_=query_str(request, "type", 48),
+                                      object_id=query_str(request, "object_id", 40),
                                       after=after)
     return page_response(rows, limit, webhooks.event_view)
 

@@ -19,8 +19,15 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.api import jsonbody
 from gateway.api.auth import MERCHANT
-from gateway.domain.errors import GatewayError, IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
+from gateway.domain.errors import (
+    GatewayError,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidJSON,
+    ValidationFailed,
+)
 from gateway.keys import SERVICES
 from gateway.services import payments, refunds
 from gateway.store import idempotency
@@ -48,8 +55,8 @@ DUPLICATES = frozenset({"duplicate_out_trade_no", "duplicate_out_refund_no"})
 
 def _fingerprint(request: web.Request, body: bytes) -> str:
     try:  # the same JSON document, whatever its whitespace or key order
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+        canonical = json.dumps(jsonbody.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except InvalidJSON:  # refused by the handler anyway (400): any stable fingerprint does
         canonical = body
     return hashlib.sha256(f"{request.method} {request.path}\n".encode() + canonical).hexdigest()
 
@@ -124,8 +131,8 @@ async def _committed_result(request: web.Request, svc: Any, merchant_id: str,
     close that the earlier run completed, as its answer."""
     try:
         problem = json.loads(response.text or "{}")
-        wanted = json.loads(request[BODY] or b"{}")
-    except ValueError:
+        wanted = jsonbody.loads(request[BODY] or b"{}")
+    except (ValueError, InvalidJSON):
         return None
     if not isinstance(wanted, dict) or not isinstance(problem, dict):
         return None

@@ -51,8 +51,11 @@ class _PaymentCreate(_Strict):
     subject: Annotated[StrictStr, Field(min_length=1, max_length=256)]
     out_trade_no: Annotated[OrderNo, Field(description="Your order number; unique per merchant.")]
     description: Annotated[StrictStr, Field(max_length=1024)] | None = None
-    channel: Annotated[PayMethod | None, Field(description="Fix the pay method; absent = the shopper "
-                                                           "chooses on the checkout page.")] = None
+    pay_method: Annotated[PayMethod | None, Field(description="Fix the pay method; absent = the shopper "
+                                                              "chooses on the checkout page.")] = None
+    channel: Annotated[PayMethod | None, Field(json_schema_extra={"deprecated": True},
+                                               description="Deprecated: the old name of pay_method (the "
+                                               "same value, or leave it out).")] = None
     return_url: Url | None = None
     notify_url: Url | None = None
     expires_in: Annotated[StrictInt, Field(ge=60, le=604800, description="Seconds until the payment "
@@ -66,32 +69,45 @@ class _PaymentCreate(_Strict):
         # A unit of its own (points) passes here; _method_currency pairs it with its pay method.
         return value if any(spec.currency == value for spec in SPECS.values()) else _currency(value)
 
+    @property
+    def method(self) -> str | None:
+        """The fixed pay method, under its name or its deprecated alias ``channel``."""
+        return self.pay_method or self.channel
+
+    @model_validator(mode="after")
+    def _one_method(self) -> _PaymentCreate:
+        if self.pay_method and self.channel and self.pay_method != self.channel:
+            raise ValueError(f"pay_method {self.pay_method} and its deprecated alias channel {self.channel} "
+                             "differ; send pay_method alone")
+        return self
+
     @model_validator(mode="after")
     def _method_currency(self) -> _PaymentCreate:
-        spec = SPECS.get(self.channel or "")
+        spec = SPECS.get(self.method or "")
         own = spec.currency if spec is not None else None
         if (own or self.currency) != self.currency or (own is None and self.currency not in SUPPORTED_CURRENCIES):
-            raise ValueError(f"channel {self.channel} pays in {own}" if own else
+            raise ValueError(f"pay_method {self.method} pays in {own}" if own else
                              f"currency {self.currency} is paid only with its own pay method")
         return self
 
     @property
     def payer_id(self) -> str | None:
         """The payer's identity for the fixed method, from the field that method names."""
-        spec = SPECS.get(self.channel or "")
+        spec = SPECS.get(self.method or "")
         return getattr(self, spec.payer_field, None) if spec is not None and spec.payer_field else None
 
     @model_validator(mode="after")
     def _payer_needed(self) -> _PaymentCreate:
-        spec = SPECS.get(self.channel or "")
+        spec = SPECS.get(self.method or "")
         if spec is not None and spec.needs_payer and not self.payer_id:
-            raise ValueError(f"{spec.payer_field} is required with channel {spec.code}")
+            raise ValueError(f"{spec.payer_field} is required with pay_method {spec.code}")
         return self
 
     def new_payment(self) -> dict[str, Any]:
         """The fields of :class:`gateway.services.payments.NewPayment`."""
-        payer_fields = {spec.payer_field for spec in SPECS.values() if spec.payer_field}
-        return {k: v for k, v in self.model_dump().items() if k not in payer_fields} | {"payer_id": self.payer_id}
+        payer_fields = {spec.payer_field for spec in SPECS.values() if spec.payer_field} | {"pay_method"}
+        return {k: v for k, v in self.model_dump().items() if k not in payer_fields} | {
+            "payer_id": self.payer_id, "channel": self.method}
 
 
 def _payer_field(name: str) -> Any:
@@ -134,15 +150,24 @@ class Payment(BaseModel):
     out_trade_no: str
     subject: str
     description: str | None
-    channel: PayMethod | None
+    pay_method: PayMethod | None = Field(description="The method fixed at create; once paid, the method it "
+                                         "was paid with (whichever the shopper chose).")
+    channel: PayMethod | None = Field(json_schema_extra={"deprecated": True},
+                                      description="Deprecated: the same as pay_method.")
+    channel_trade_no: str | None = Field(description="The channel's transaction id of the payment (Alipay "
+                                         "trade_no, WeChat transaction_id, UnionPay queryId), once paid.")
+    channel_order_no: str | None = Field(description="Our order number at the channel (what the shopper's "
+                                         "receipt shows as the merchant order number), once paid.")
     checkout_url: str
     return_url: str | None
-    notify_url: str | None
+    notify_url: str | None = Field(description="Where this payment's events go instead of your webhook_url.")
     metadata: dict[str, str]
     created_at: str
     expires_at: str
     paid_at: str | None
     closed_at: str | None
+    close_reason: Literal["merchant", "expired"] | None = Field(
+        description="Why a closed payment closed: you closed it (merchant), or its time ran out (expired).")
     late_payment: bool
     next_action: NextAction | None = None
 

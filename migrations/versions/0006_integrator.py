@@ -1,0 +1,31 @@
+"""integrator: how a payment was paid (channel_trade_no, close_reason) and the index that finds a payment
+by a channel's transaction id
+
+Revision ID: 0006_integrator
+Revises: 0005
+Create Date: 2026-11-30 17:30:00
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0006_integrator'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('payments') as batch:
+        batch.add_column(sa.Column('channel_trade_no', sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column('close_reason', sa.String(length=16), nullable=True))
+    op.create_index('ix_attempts_merchant_trade_no', 'payment_attempts', ['merchant_id', 'channel_trade_no'],
+                    unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_attempts_merchant_trade_no', table_name='payment_attempts')
+    with op.batch_alter_table('payments') as batch:
+        batch.drop_column('close_reason')
+        batch.drop_column('channel_trade_no')

@@ -14,8 +14,9 @@ from pydantic import BaseModel, ValidationError
 from gateway.api import jsonbody
 from gateway.api.idempotency import BODY
 from gateway.api.models import validation_errors
-from gateway.domain.errors import ValidationFailed
+from gateway.domain.errors import ReturnUrlNotAllowed, ValidationFailed
 from gateway.store.base import Row
+from gateway.web import urls
 
 M = TypeVar("M", bound=BaseModel)
 MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
@@ -133,3 +134,18 @@ def page_response(rows: Sequence[Row], limit: int, view: Callable[[Row], Any]) -
         cursor = base64.urlsafe_b64encode(f"{last['created_at'].isoformat()}|{last['id']}".encode()).decode().rstrip("=")
     return json_response({"object": "list", "data": [view(r) for r in rows], "has_more": has_more,
                           "next_cursor": cursor})
+
+
+def check_return_url(raw: str | None, merchant: Row) -> None:
+    """422 ``return_url_not_allowed`` (naming the allowed domains) unless the browser would go to one of
+    the merchant's return domains -- the check the checkout repeats before sending the shopper there."""
+    if raw is None:
+        return
+    domains = urls.return_domains(merchant["return_domains"])
+    if urls.allowed_return(raw, domains) is None:
+        parsed = urls.parse_http_url(raw)
+        what = f"return_url's host {parsed.host} is" if parsed else "return_url is"
+        raise ReturnUrlNotAllowed(
+            f"{what} not one of your return domains ({', '.join(domains) or 'none registered'}); "
+            "add it with update-merchant --return-domain", allowed_domains=domains,
+            errors=[{"field": "return_url", "message": f"host must be one of {domains}"}])

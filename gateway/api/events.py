@@ -93,7 +93,7 @@ async def get_event(request: web.Request) -> web.Response:
 async def resend_event(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
     merchant_id = request[MERCHANT]["id"]
-    await webhooks.require_endpoint(svc, merchant_id)
+    await webhooks.require_endpoint(svc, merchant_id, request.match_info["id"])
     async with svc.db.begin() as conn:
         resent = await outbox.resend(conn, merchant_id, request.match_info["id"])
     if not resent:

@@ -34,7 +34,8 @@ from gateway.store import idempotency
 from gateway.web.problems import from_error
 
 # Stripe saves no result for a request that failed validation before it executed.
-NOT_EXECUTED = frozenset({"validation_error", "invalid_json", "payload_too_large", "pay_method_unavailable"})
+NOT_EXECUTED = frozenset({"validation_error", "invalid_json", "payload_too_large", "pay_method_unavailable",
+                         "return_url_not_allowed"})
 
 BODY = "raw_body"
 log = logging.getLogger(__name__)

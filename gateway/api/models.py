@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,6 +19,7 @@ from pydantic import (
 from gateway.channels.registry import pay_method_specs
 from gateway.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT, SUPPORTED_CURRENCIES
 from gateway.domain.pay import ActionKind
+from gateway.web import urls
 
 # The pay-method codes and payer-identity fields come from the channel registry.
 SPECS = {spec.code: spec for spec in pay_method_specs()}
@@ -29,7 +31,17 @@ else:
     ActionType = Literal[tuple(kind.value for kind in ActionKind)]
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="Integer minor units (fen).",
                                     examples=[1999])]
-Url = Annotated[StrictStr, Field(max_length=2048, pattern=r"^https?://[^\s]+$")]
+
+
+def _http_url(value: str) -> str:
+    if urls.parse_http_url(value) is None:
+        raise ValueError("an absolute http(s) URL expected, as a browser reads it: no user info, no "
+                         "whitespace or control characters")
+    return value
+
+
+# Read as a browser reads it (gateway.web.urls): the same parser checks a return_url's host.
+Url = Annotated[StrictStr, Field(max_length=2048, pattern=r"^https?://[^\s]+$"), AfterValidator(_http_url)]
 OrderNo = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-*|.:]+$")]
 
 
@@ -166,8 +178,10 @@ class Payment(BaseModel):
     expires_at: str
     paid_at: str | None
     closed_at: str | None
-    close_reason: Literal["merchant", "expired"] | None = Field(
-        description="Why a closed payment closed: you closed it (merchant), or its time ran out (expired).")
+    close_reason: Literal["merchant", "expired", "operator", "cancelled"] | None = Field(
+        description="Why a closed payment closed: you closed it (merchant), its time ran out (expired), an "
+                    "operator closed it in the console (operator), or the sandbox helper's shopper cancelled "
+                    "(cancelled).")
     late_payment: bool
     next_action: NextAction | None = None
 

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from gateway.api.auth import MERCHANT
 from gateway.api.common import (
+    check_return_url,
     json_response,
     page_request,
     page_response,
@@ -29,6 +30,7 @@ STATUSES = {s.value for s in PaymentStatus}
 @routes.post("/payments", name="create_payment")
 async def create_payment(request: web.Request) -> web.Response:
     body = await parse(request, PaymentCreate)
+    check_return_url(body.return_url, request[MERCHANT])
     svc = request.config_dict[SERVICES]
     view = await service.create_payment(svc, request[MERCHANT], service.NewPayment(**body.new_payment()),
                                         client_ip=request.remote)

@@ -26,7 +26,7 @@ class PaymentRow(TypedDict):
     paid_attempt_id: str | None
     late: bool
     channel_trade_no: str | None  # the paid attempt's transaction id at its channel
-    close_reason: str | None  # merchant | expired
+    close_reason: str | None  # merchant | expired | operator | cancelled
     expires_at: datetime
     created_at: datetime
     updated_at: datetime

@@ -102,7 +102,7 @@ payments = sa.Table(
     sa.Column("paid_attempt_id", ID),
     sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("channel_trade_no", sa.String(64)),  # the paid attempt's transaction id at its channel
-    sa.Column("close_reason", sa.String(16)),  # merchant | expired
+    sa.Column("close_reason", sa.String(16)),  # merchant | expired | operator | cancelled
     _ts("expires_at"), _ts("created_at"), _ts("updated_at"), _ts("paid_at", True), _ts("closed_at", True),
     _ts("lease_until", True),  # held by the process expiring this payment (background tasks)
     sa.UniqueConstraint("merchant_id", "out_trade_no", name="uq_payments_merchant_out_trade_no"),

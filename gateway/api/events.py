@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from gateway.api.auth import MERCHANT
 from gateway.api.common import json_response, page_request, page_response, query_str
+from gateway.api.idempotency import SECRET
 from gateway.domain.errors import NotFound
 from gateway.keys import SERVICES
 from gateway.services import merchants, webhooks
@@ -104,4 +105,7 @@ async def resend_event(request: web.Request) -> web.Response:
 @routes.post("/webhook-secret/rotate", name="rotate_webhook_secret")
 async def rotate_webhook_secret(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
-    return json_response(await merchants.rotate_webhook_secret(svc.db, svc.settings, request[MERCHANT]["id"]), status=201)
+    response = json_response(await merchants.rotate_webhook_secret(svc.db, svc.settings, request[MERCHANT]["id"]),
+                             status=201)
+    response[SECRET] = True  # kept sealed for an Idempotency-Key replay
+    return response

@@ -18,17 +18,14 @@ from pydantic import (
 
 from gateway.channels.registry import pay_method_specs
 from gateway.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT, SUPPORTED_CURRENCIES
-from gateway.domain.pay import ActionKind
 from gateway.web import urls
 
 # The pay-method codes and payer-identity fields come from the channel registry.
 SPECS = {spec.code: spec for spec in pay_method_specs()}
 if TYPE_CHECKING:
     PayMethod = str
-    ActionType = str
 else:
     PayMethod = Literal[tuple(SPECS)]
-    ActionType = Literal[tuple(kind.value for kind in ActionKind)]
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="Integer minor units (fen).",
                                     examples=[1999])]
 
@@ -134,18 +131,58 @@ PaymentCreate: type[_PaymentCreate] = create_model(
     **{spec.payer_field: _payer_field(spec.payer_field) for spec in SPECS.values() if spec.payer_field})
 
 
-class NextAction(BaseModel):
-    """What the shopper's browser does next to pay: ``qr`` -- show a code of ``qr``; ``redirect`` --
-    go to ``url`` (which takes the URL to come back to under the query parameter ``return_param``, if
-    given); ``form_post`` -- submit ``fields`` to ``url``; ``jsapi`` / ``app`` -- hand ``params`` to the
-    wallet's JS bridge or SDK; ``confirm`` -- nothing to show."""
+class QrAction(BaseModel):
+    """Show a code of ``qr`` for the shopper to scan with the wallet app (desktop)."""
 
-    type: ActionType
-    qr: str | None = None
-    url: str | None = None
-    fields: dict[str, str] | None = None
-    params: dict[str, str] | None = None
+    type: Literal["qr"]
+    qr: str = Field(examples=["weixin://wxpay/bizpayurl?pr=abc123"])
+
+
+class RedirectAction(BaseModel):
+    """Send the shopper's browser to ``url`` (a channel's H5 or web cashier). If ``return_param`` is
+    given, append your page to come back to under that query parameter (WeChat H5's ``redirect_url``)."""
+
+    type: Literal["redirect"]
+    url: str
     return_param: str | None = None
+
+
+class FormPostAction(BaseModel):
+    """Have the browser POST the signed ``fields`` to ``url`` (UnionPay's cashier): an auto-submitting
+    form; change nothing in it."""
+
+    type: Literal["form_post"]
+    url: str
+    fields: dict[str, str]
+
+
+class JsapiAction(BaseModel):
+    """Inside the wallet's own browser: hand ``params`` to its JS bridge (``WeixinJSBridge.invoke(
+    'getBrandWCPayRequest', params)``)."""
+
+    type: Literal["jsapi"]
+    params: dict[str, str]
+
+
+class AppAction(BaseModel):
+    """In your native app: hand ``params`` to the wallet's SDK."""
+
+    type: Literal["app"]
+    params: dict[str, str]
+
+
+class ConfirmAction(BaseModel):
+    """Nothing to show: the payment settles without the shopper (stored value)."""
+
+    type: Literal["confirm"]
+
+
+NextAction = Annotated[QrAction | RedirectAction | FormPostAction | JsapiAction | AppAction | ConfirmAction,
+                       Field(discriminator="type", description="What the shopper's browser does next to pay, "
+                             "while a payment with a fixed pay method is pending; by ``type``.")]
+# next_action ``type`` → its schema's name (every ActionKind has one: tests/api/test_docs.py checks).
+ACTION_SCHEMAS = {"qr": "QrAction", "redirect": "RedirectAction", "form_post": "FormPostAction",
+                  "jsapi": "JsapiAction", "app": "AppAction", "confirm": "ConfirmAction"}
 
 
 class Payment(BaseModel):

@@ -191,7 +191,8 @@ async def settle_attempt_failed(conn: AsyncConnection, attempt: Row) -> bool:
 
 async def settle_payment_closed(conn: AsyncConnection, payment_id: str, *, reason: str, base_url: str) -> bool:
     """Every attempt of this pending payment is closed at its channel: the payment closes, and the
-    merchant is told why (``merchant`` or ``expired``). Returns whether it applied."""
+    merchant is told why (``close_reason``: ``merchant``, ``expired``, ``operator`` or ``cancelled``, kept on
+    the payment). Returns whether it applied."""
     if not await payments_repo.mark_closed(conn, payment_id, closed_at=utcnow(), reason=reason):
         return False
     await emit_payment_event(conn, "payment.closed", payment_id, base_url)  # close_reason: on the row

@@ -19,7 +19,8 @@ STATUS: dict[str, int] = {
     "validation_error": 422, "invalid_json": 400, "unauthorized": 401, "not_found": 404,
     "duplicate_out_trade_no": 409, "duplicate_out_refund_no": 409, "idempotency_key_in_use": 409,
     "idempotency_key_reused": 422, "payload_too_large": 413, "invalid_state": 409,
-    "refund_exceeds_refundable": 422, "return_url_not_allowed": 422, "pay_method_unavailable": 422, "channel_declined": 502,
+    "refund_exceeds_refundable": 422, "return_url_not_allowed": 422, "pay_method_unavailable": 422,
+    "channel_declined": 502,
     "channel_unavailable": 503, "database_unavailable": 503, "rate_limited": 429, "method_not_allowed": 405,
     "unsupported_media_type": 415, "internal_error": 500, "insufficient_balance": 402, "wallet_frozen": 409,
 }

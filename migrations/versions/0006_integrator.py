@@ -22,6 +22,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column('close_reason', sa.String(length=16), nullable=True))
     op.create_index('ix_attempts_merchant_trade_no', 'payment_attempts', ['merchant_id', 'channel_trade_no'],
                     unique=False)
+    # Payments paid before this revision: how they were paid, from their paid attempt.
+    op.execute(sa.text(
+        "UPDATE payments SET "
+        "pay_method = (SELECT a.pay_method FROM payment_attempts a WHERE a.id = payments.paid_attempt_id), "
+        "channel_trade_no = (SELECT a.channel_trade_no FROM payment_attempts a WHERE a.id = payments.paid_attempt_id) "
+        "WHERE paid_attempt_id IS NOT NULL"))
 
 
 def downgrade() -> None:

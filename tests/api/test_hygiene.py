@@ -60,31 +60,39 @@ async def test_odd_list_parameters_are_422(gateway: Gateway) -> None:
         assert answer.status == 422, (query, answer.text)
 
 
+ODD = ["%FF", "%ED%A0%80", "%00", "²", "٣", "-1", "0", "9" * 30, "1e3", "2026-01-01T00:00:00Z",
+       "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00%2B14:00", "0001-01-01", "paid", "Zm9v",
+       "MDAwMS0wMS0wMXxwYXlfeA", "MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHxwYXk", "%E2%80%AE", "a" * 300]
+
+
 def _raw_value() -> st.SearchStrategy[str]:
-    return st.one_of(
-        st.text(max_size=60).map(lambda s: quote(s, safe="")),
-        st.sampled_from(["%FF", "%ED%A0%80", "%00", "²", "-1", "9" * 30, "2026-01-01T00:00:00Z",
-                         "9999-12-31T23:59:59-14:00", "0001-01-01", "paid", "Zm9v", "MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHxwYXk"]),
-        st.integers(min_value=-10**20, max_value=10**20).map(str))
+    return st.one_of(st.sampled_from(ODD), st.text(max_size=60).map(lambda s: quote(s, safe="")),
+                     st.integers(min_value=-10**20, max_value=10**20).map(str))
 
 
-PARAMS = ["limit", "cursor", "status", "out_trade_no", "channel_trade_no", "channel_order_no", "created_gte",
-          "created_lt", "type", "object_id", "date", "x"]
-ENDPOINTS = ["/payments", "/events", "/links", "/reconciliation/batches", "/payments/pay_x/refunds",
-             "/customers/c1/wallet/statements", "/recharge_packages"]
+COMMON = ["limit", "cursor", "x"]
+ENDPOINTS = {
+    "/payments": [*COMMON, "status", "out_trade_no", "channel_trade_no", "channel_order_no", "created_gte", "created_lt"],
+    "/events": [*COMMON, "type", "object_id"],
+    "/links": COMMON,
+    "/reconciliation/batches": [*COMMON, "date", "status"],
+    "/payments/pay_x/refunds": COMMON,
+    "/customers/c1/wallet/statements": COMMON,
+    "/recharge_packages": COMMON,
+}
 
 
 async def test_no_query_string_makes_a_list_endpoint_fail(gateway: Gateway) -> None:
-    """Hypothesis writes the query strings (collected first: the gateway is a live server on this loop)."""
+    """Hypothesis writes each list endpoint's query strings, odd values often (collected first: the
+    gateway is a live server on this test's event loop)."""
     cases: list[str] = []
+    for endpoint, names in ENDPOINTS.items():
+        @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(path=st.just(endpoint), params=st.fixed_dictionaries({}, optional={n: _raw_value() for n in names}))
+        def collect(path: str, params: dict[str, str]) -> None:
+            cases.append(path + "?" + "&".join(f"{k}={v}" for k, v in params.items()))
 
-    @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(endpoint=st.sampled_from(ENDPOINTS),
-           params=st.lists(st.tuples(st.sampled_from(PARAMS), _raw_value()), max_size=4))
-    def collect(endpoint: str, params: list[tuple[str, str]]) -> None:
-        cases.append(endpoint + "?" + "&".join(f"{k}={v}" for k, v in params))
-
-    collect()
+        collect()
     m = await gateway.merchant()
     await gateway.create_payment(m)
     for path in cases:

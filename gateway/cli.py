@@ -29,11 +29,19 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
 
 
+def _demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--demo-webhook-url", default=argparse.SUPPRESS,
+                   help="with the sandboxes: the demo merchant's webhook URL (set at every start)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run.py", description="Payment gateway")
     _common(p)
+    _demo(p)
     sub = p.add_subparsers(dest="command")
-    _common(sub.add_parser("serve", help="serve the gateway (default)"))
+    sv = sub.add_parser("serve", help="serve the gateway (default)")
+    _common(sv)
+    _demo(sv)
     _common(sub.add_parser("migrate", help="apply database migrations"))
     cm = sub.add_parser("create-merchant", help="create a merchant; prints its credentials once")
     _common(cm)
@@ -91,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from(args)
     configure_logging(settings.log_level, settings.log_format)
     if command == "serve":
-        serve(settings)
+        demo_webhook = getattr(args, "demo_webhook_url", None)
+        if demo_webhook is not None and not demo_webhook.startswith(("http://", "https://")):
+            print(json.dumps({"error": "--demo-webhook-url must be an http(s) URL"}), file=sys.stderr)
+            return 2
+        serve(settings, demo_webhook_url=demo_webhook)
     elif command == "migrate":
         asyncio.run(upgrade_async(settings.effective_database_url))
         print(json.dumps({"migrated": True}))
@@ -251,19 +263,28 @@ async def set_channel_cmd(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
-    """First start of the embedded default: a demo merchant, its credentials printed this once."""
-    from gateway.services.merchants import create_merchant
+def demo_ctx(app: web.Application, webhook_url: str | None = None) -> AsyncIterator[None]:
+    """First start of the embedded default: a demo merchant, its credentials printed this once.
+    ``webhook_url`` (``--demo-webhook-url``): the demo merchant's webhook URL, also set on later starts."""
+    return _demo_ctx(app, webhook_url)
+
+
+async def _demo_ctx(app: web.Application, webhook_url: str | None) -> AsyncIterator[None]:
+    from gateway.services.merchants import create_merchant, update_merchant
     from gateway.services.payments import NewPayment, create_payment
     from gateway.store.merchants import first_merchant
 
     svc = app[keys.SERVICES]
     async with svc.db.read() as conn:
         existing = await first_merchant(conn)
+    if existing is not None and webhook_url and svc.settings.sandbox_base:
+        await update_merchant(svc.db, existing["id"], webhook_url=webhook_url)
+        print(json.dumps({"demo_merchant": existing["id"], "webhook_url": webhook_url}), flush=True)
     if existing is None and svc.settings.sandbox_base:
         registry = svc.registry
         created = await create_merchant(
             svc.db, svc.settings, name="Demo Shop", return_domains=["127.0.0.1", "localhost"],
+            webhook_url=webhook_url,
             channel_credentials=sandbox_accounts(svc.settings),
             registry_methods={c: sorted(registry.channel(c).pay_methods) for c in registry.channels})
         async with svc.db.read() as conn:
@@ -279,10 +300,10 @@ async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, *, demo_webhook_url: str | None = None) -> None:
     from gateway.app import create_app
 
-    app = create_app(settings, extra_contexts=[demo_ctx])
+    app = create_app(settings, extra_contexts=[lambda a: demo_ctx(a, demo_webhook_url)])
     print(f"gateway on {settings.public_url} (database: {'embedded SQLite' if settings.embedded else 'configured'}"
           f", sandbox: {'on' if settings.sandbox_base else 'off'})", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=15,

@@ -48,7 +48,7 @@ async def refund(svc: Services, payment: Row, *, amount: int, out_refund_no: str
 
 
 async def resend_event(svc: Services, merchant_id: str, event_id: str) -> None:
-    await webhooks.require_endpoint(svc, merchant_id)
+    await webhooks.require_endpoint(svc, merchant_id, event_id)
     async with svc.db.begin() as conn:
         resent = await outbox.resend(conn, merchant_id, event_id)
     if not resent:

@@ -8,7 +8,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway.api.auth import MERCHANT
-from gateway.api.common import json_response, page_request, page_response
+from gateway.api.common import json_response, page_request, page_response, query_str
+from gateway.api.idempotency import SECRET
 from gateway.domain.errors import NotFound
 from gateway.keys import SERVICES
 from gateway.services import merchants, webhooks
@@ -68,7 +69,8 @@ async def list_events(request: web.Request) -> web.Response:
     limit, after = page_request(request)
     async with svc.db.read() as conn:
         rows = await repo.list_events(conn, request[MERCHANT]["id"], limit=limit + 1,
-                                      type_=request.query.get("type"), object_id=request.query.get("object_id"),
+                                      type_=query_str(request, "type", 48),
+                                      object_id=query_str(request, "object_id", 40),
                                       after=after)
     return page_response(rows, limit, webhooks.event_view)
 
@@ -92,7 +94,7 @@ async def get_event(request: web.Request) -> web.Response:
 async def resend_event(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
     merchant_id = request[MERCHANT]["id"]
-    await webhooks.require_endpoint(svc, merchant_id)
+    await webhooks.require_endpoint(svc, merchant_id, request.match_info["id"])
     async with svc.db.begin() as conn:
         resent = await outbox.resend(conn, merchant_id, request.match_info["id"])
     if not resent:
@@ -103,4 +105,7 @@ async def resend_event(request: web.Request) -> web.Response:
 @routes.post("/webhook-secret/rotate", name="rotate_webhook_secret")
 async def rotate_webhook_secret(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
-    return json_response(await merchants.rotate_webhook_secret(svc.db, svc.settings, request[MERCHANT]["id"]), status=201)
+    response = json_response(await merchants.rotate_webhook_secret(svc.db, svc.settings, request[MERCHANT]["id"]),
+                             status=201)
+    response[SECRET] = True  # kept sealed for an Idempotency-Key replay
+    return response

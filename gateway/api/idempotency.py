@@ -7,6 +7,11 @@
   (500: nothing it committed can change its answer -- post-commit work is best effort), or got a
   retryable answer (503: the channel or the database did not answer; 409 in flight and 429 never reach
   here) stores nothing: the key is released and a retry with it runs again.
+
+An answer that carries a secret (a rotated webhook secret: a handler marks it :data:`SECRET`) is kept
+sealed (AES-GCM under the deployment's secret key, like every stored secret) and unsealed for the
+replay: a merchant whose connection dropped gets the secret it must now use, and the store never holds
+it in clear.
 """
 from __future__ import annotations
 
@@ -19,17 +24,28 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.api import jsonbody
 from gateway.api.auth import MERCHANT
-from gateway.domain.errors import GatewayError, IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
+from gateway.crypto.secrets import seal, unseal
+from gateway.domain.errors import (
+    GatewayError,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidJSON,
+    ValidationFailed,
+)
 from gateway.keys import SERVICES
 from gateway.services import payments, refunds
 from gateway.store import idempotency
 from gateway.web.problems import from_error
 
 # Stripe saves no result for a request that failed validation before it executed.
-NOT_EXECUTED = frozenset({"validation_error", "invalid_json", "payload_too_large", "pay_method_unavailable"})
+NOT_EXECUTED = frozenset({"validation_error", "invalid_json", "payload_too_large", "pay_method_unavailable",
+                         "return_url_not_allowed"})
 
 BODY = "raw_body"
+SECRET = "carries_secret"  # set on a response (``response[SECRET] = True``) whose body holds a secret
+_SEALED = "sealed:"  # a kept body that is sealed; a plain one is JSON and starts with "{"
 log = logging.getLogger(__name__)
 
 
@@ -48,8 +64,8 @@ DUPLICATES = frozenset({"duplicate_out_trade_no", "duplicate_out_refund_no"})
 
 def _fingerprint(request: web.Request, body: bytes) -> str:
     try:  # the same JSON document, whatever its whitespace or key order
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+        canonical = json.dumps(jsonbody.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except InvalidJSON:  # refused by the handler anyway (400): any stable fingerprint does
         canonical = body
     return hashlib.sha256(f"{request.method} {request.path}\n".encode() + canonical).hexdigest()
 
@@ -78,7 +94,10 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
             await idempotency.release(conn, merchant_id, key)  # ours, finished; its release was lost
         claim = await idempotency.claim(conn, merchant_id, key, _fingerprint(request, body))
     if claim.state == "replay":
-        response = web.Response(status=claim.status or 200, text=claim.body or "",
+        text = claim.body or ""
+        if text.startswith(_SEALED):
+            text = unseal(svc.settings.secret_key, "idempotency", text.removeprefix(_SEALED))
+        response = web.Response(status=claim.status or 200, text=text,
                                 content_type="application/json" if (claim.status or 200) < 400
                                 else "application/problem+json")
         response.headers["Idempotent-Replayed"] = "true"
@@ -105,13 +124,21 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
         return response
     try:
         async with svc.db.begin() as conn:
-            await idempotency.complete(conn, merchant_id, key, response.status, response.text or "")
+            await idempotency.complete(conn, merchant_id, key, response.status, _kept(svc, response))
     except Exception as exc:  # the answer stands; the key is released at its next use here
         book[(merchant_id, key)] = _Earlier(time.monotonic(), True)
         log.warning("Idempotency-Key answer not kept (%s)", type(exc).__name__)
         return response
     book.pop((merchant_id, key), None)
     return response
+
+
+def _kept(svc: Any, response: web.Response) -> str:
+    """The body to keep for replays: sealed if it carries a secret."""
+    text = response.text or ""
+    if response.get(SECRET):
+        return _SEALED + seal(svc.settings.secret_key, "idempotency", text)
+    return text
 
 
 def _answer(data: Any, status: int = 201) -> web.Response:
@@ -124,8 +151,8 @@ async def _committed_result(request: web.Request, svc: Any, merchant_id: str,
     close that the earlier run completed, as its answer."""
     try:
         problem = json.loads(response.text or "{}")
-        wanted = json.loads(request[BODY] or b"{}")
-    except ValueError:
+        wanted = jsonbody.loads(request[BODY] or b"{}")
+    except (ValueError, InvalidJSON):
         return None
     if not isinstance(wanted, dict) or not isinstance(problem, dict):
         return None

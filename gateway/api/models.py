@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,7 +20,7 @@ from pydantic import (
 from gateway.channels.registry import pay_method_specs, payment_code_rules
 from gateway.domain import barcode
 from gateway.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT, SUPPORTED_CURRENCIES
-from gateway.domain.pay import ActionKind
+from gateway.web import urls
 
 # The pay-method codes and payer-identity fields come from the channel registry.
 SPECS = {spec.code: spec for spec in pay_method_specs()}
@@ -29,15 +30,23 @@ CODE_RULES = tuple(payment_code_rules())
 if TYPE_CHECKING:
     PayMethod = str
     RequestedMethod = str
-    ActionType = str
 else:
     PayMethod = Literal[tuple(SPECS)]
     # A create may also name "barcode": the auth_code's prefix chooses the channel's barcode method.
     RequestedMethod = Literal[(*SPECS, barcode.BARCODE)]
-    ActionType = Literal[tuple(kind.value for kind in ActionKind)]
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="Integer minor units (fen).",
                                     examples=[1999])]
-Url = Annotated[StrictStr, Field(max_length=2048, pattern=r"^https?://[^\s]+$")]
+
+
+def _http_url(value: str) -> str:
+    if urls.parse_http_url(value) is None:
+        raise ValueError("an absolute http(s) URL expected, as a browser reads it: no user info, no "
+                         "whitespace or control characters")
+    return value
+
+
+# Read as a browser reads it (gateway.web.urls): the same parser checks a return_url's host.
+Url = Annotated[StrictStr, Field(max_length=2048, pattern=r"^https?://[^\s]+$"), AfterValidator(_http_url)]
 OrderNo = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-*|.:]+$")]
 
 
@@ -59,10 +68,13 @@ class _PaymentCreate(_Strict):
     subject: Annotated[StrictStr, Field(min_length=1, max_length=256)]
     out_trade_no: Annotated[OrderNo, Field(description="Your order number; unique per merchant.")]
     description: Annotated[StrictStr, Field(max_length=1024)] | None = None
-    channel: Annotated[RequestedMethod | None, Field(description="Fix the pay method; absent = the shopper "
-                                                                 "chooses on the checkout page. `barcode` (with "
-                                                                 "`auth_code`): the code's prefix picks the "
-                                                                 "channel's barcode method.")] = None
+    pay_method: Annotated[RequestedMethod | None, Field(description="Fix the pay method; absent = the shopper "
+                                                                    "chooses on the checkout page. `barcode` (with "
+                                                                    "`auth_code`): the code's prefix picks the "
+                                                                    "channel's barcode method.")] = None
+    channel: Annotated[RequestedMethod | None, Field(json_schema_extra={"deprecated": True},
+                                                     description="Deprecated: the old name of pay_method (the "
+                                                     "same value, or leave it out).")] = None
     return_url: Url | None = None
     notify_url: Url | None = None
     expires_in: Annotated[StrictInt, Field(ge=60, le=604800, description="Seconds until the payment "
@@ -76,7 +88,7 @@ class _PaymentCreate(_Strict):
 
     @model_validator(mode="after")
     def _capture_supported(self) -> _PaymentCreate:
-        spec = SPECS.get(self.channel or "")
+        spec = SPECS.get(self.method or "")
         if not self.capture and (spec is None or not spec.manual_capture):
             raise ValueError("capture=false needs a pay method that can reserve: "
                              + ", ".join(c for c, s in SPECS.items() if s.manual_capture))
@@ -88,46 +100,60 @@ class _PaymentCreate(_Strict):
         # A unit of its own (points) passes here; _method_currency pairs it with its pay method.
         return value if any(spec.currency == value for spec in SPECS.values()) else _currency(value)
 
+    @property
+    def method(self) -> str | None:
+        """The fixed pay method, under its name or its deprecated alias ``channel``."""
+        return self.pay_method or self.channel
+
+    @model_validator(mode="after")
+    def _one_method(self) -> _PaymentCreate:
+        if self.pay_method and self.channel and self.pay_method != self.channel:
+            raise ValueError(f"pay_method {self.pay_method} and its deprecated alias channel {self.channel} "
+                             "differ; send pay_method alone")
+        return self
+
     @model_validator(mode="after")
     def _barcode(self) -> _PaymentCreate:
         """``barcode`` becomes the method the code's prefix names; a channel's own barcode method must get
         that channel's code; an ``auth_code`` goes with a barcode method only."""
         auth_code = getattr(self, barcode.AUTH_CODE_FIELD, None)
-        if self.channel is not None and (self.channel == barcode.BARCODE or self.channel in BARCODE_METHODS):
+        method = self.method
+        if method is not None and (method == barcode.BARCODE or method in BARCODE_METHODS):
             if not auth_code:
-                raise ValueError(f"{barcode.AUTH_CODE_FIELD} is required with channel {self.channel}")
-            self.channel = barcode.resolve(self.channel, auth_code, CODE_RULES)
+                raise ValueError(f"{barcode.AUTH_CODE_FIELD} is required with pay_method {method}")
+            self.pay_method, self.channel = barcode.resolve(method, auth_code, CODE_RULES), None
         elif auth_code:
-            raise ValueError(f"{barcode.AUTH_CODE_FIELD} goes with channel {barcode.BARCODE} "
+            raise ValueError(f"{barcode.AUTH_CODE_FIELD} goes with pay_method {barcode.BARCODE} "
                              f"(or {', '.join(sorted(BARCODE_METHODS))}) only")
         return self
 
     @model_validator(mode="after")
     def _method_currency(self) -> _PaymentCreate:
-        spec = SPECS.get(self.channel or "")
+        spec = SPECS.get(self.method or "")
         own = spec.currency if spec is not None else None
         if (own or self.currency) != self.currency or (own is None and self.currency not in SUPPORTED_CURRENCIES):
-            raise ValueError(f"channel {self.channel} pays in {own}" if own else
+            raise ValueError(f"pay_method {self.method} pays in {own}" if own else
                              f"currency {self.currency} is paid only with its own pay method")
         return self
 
     @property
     def payer_id(self) -> str | None:
         """The payer's identity for the fixed method, from the field that method names."""
-        spec = SPECS.get(self.channel or "")
+        spec = SPECS.get(self.method or "")
         return getattr(self, spec.payer_field, None) if spec is not None and spec.payer_field else None
 
     @model_validator(mode="after")
     def _payer_needed(self) -> _PaymentCreate:
-        spec = SPECS.get(self.channel or "")
+        spec = SPECS.get(self.method or "")
         if spec is not None and spec.needs_payer and not self.payer_id:
-            raise ValueError(f"{spec.payer_field} is required with channel {spec.code}")
+            raise ValueError(f"{spec.payer_field} is required with pay_method {spec.code}")
         return self
 
     def new_payment(self) -> dict[str, Any]:
         """The fields of :class:`gateway.services.payments.NewPayment`."""
-        payer_fields = {spec.payer_field for spec in SPECS.values() if spec.payer_field}
-        return {k: v for k, v in self.model_dump().items() if k not in payer_fields} | {"payer_id": self.payer_id}
+        payer_fields = {spec.payer_field for spec in SPECS.values() if spec.payer_field} | {"pay_method"}
+        return {k: v for k, v in self.model_dump().items() if k not in payer_fields} | {
+            "payer_id": self.payer_id, "channel": self.method}
 
 
 def _payer_field(name: str) -> Any:
@@ -147,20 +173,60 @@ PaymentCreate: type[_PaymentCreate] = create_model(
     **{spec.payer_field: _payer_field(spec.payer_field) for spec in SPECS.values() if spec.payer_field})
 
 
-class NextAction(BaseModel):
-    """What the shopper's browser does next to pay: ``qr`` -- show a code of ``qr``; ``redirect`` --
-    go to ``url`` (which takes the URL to come back to under the query parameter ``return_param``, if
-    given); ``form_post`` -- submit ``fields`` to ``url``; ``jsapi`` / ``app`` -- hand ``params`` to the
-    wallet's JS bridge or app SDK (``alipay_app``: ``order_string`` for ``payV2``; ``wechat_app``: ``appid``,
-    ``partnerid``, ``prepayid``, ``package``, ``noncestr``, ``timestamp``, ``sign`` for ``PayReq``);
-    ``confirm`` -- nothing to show."""
+class QrAction(BaseModel):
+    """Show a code of ``qr`` for the shopper to scan with the wallet app (desktop)."""
 
-    type: ActionType
-    qr: str | None = None
-    url: str | None = None
-    fields: dict[str, str] | None = None
-    params: dict[str, str] | None = None
+    type: Literal["qr"]
+    qr: str = Field(examples=["weixin://wxpay/bizpayurl?pr=abc123"])
+
+
+class RedirectAction(BaseModel):
+    """Send the shopper's browser to ``url`` (a channel's H5 or web cashier). If ``return_param`` is
+    given, append your page to come back to under that query parameter (WeChat H5's ``redirect_url``)."""
+
+    type: Literal["redirect"]
+    url: str
     return_param: str | None = None
+
+
+class FormPostAction(BaseModel):
+    """Have the browser POST the signed ``fields`` to ``url`` (UnionPay's cashier): an auto-submitting
+    form; change nothing in it."""
+
+    type: Literal["form_post"]
+    url: str
+    fields: dict[str, str]
+
+
+class JsapiAction(BaseModel):
+    """Inside the wallet's own browser: hand ``params`` to its JS bridge (``WeixinJSBridge.invoke(
+    'getBrandWCPayRequest', params)``)."""
+
+    type: Literal["jsapi"]
+    params: dict[str, str]
+
+
+class AppAction(BaseModel):
+    """In your native app: hand ``params`` to the wallet's SDK (``alipay_app``: ``order_string`` for
+    ``payV2``; ``wechat_app``: ``appid``, ``partnerid``, ``prepayid``, ``package``, ``noncestr``,
+    ``timestamp``, ``sign`` for ``PayReq``)."""
+
+    type: Literal["app"]
+    params: dict[str, str]
+
+
+class ConfirmAction(BaseModel):
+    """Nothing to show: the payment settles without the shopper (stored value)."""
+
+    type: Literal["confirm"]
+
+
+NextAction = Annotated[QrAction | RedirectAction | FormPostAction | JsapiAction | AppAction | ConfirmAction,
+                       Field(discriminator="type", description="What the shopper's browser does next to pay, "
+                             "while a payment with a fixed pay method is pending; by ``type``.")]
+# next_action ``type`` → its schema's name (every ActionKind has one: tests/api/test_docs.py checks).
+ACTION_SCHEMAS = {"qr": "QrAction", "redirect": "RedirectAction", "form_post": "FormPostAction",
+                  "jsapi": "JsapiAction", "app": "AppAction", "confirm": "ConfirmAction"}
 
 
 class Payment(BaseModel):
@@ -177,15 +243,26 @@ class Payment(BaseModel):
     out_trade_no: str
     subject: str
     description: str | None
-    channel: PayMethod | None
+    pay_method: PayMethod | None = Field(description="The method fixed at create; once paid, the method it "
+                                         "was paid with (whichever the shopper chose).")
+    channel: PayMethod | None = Field(json_schema_extra={"deprecated": True},
+                                      description="Deprecated: the same as pay_method.")
+    channel_trade_no: str | None = Field(description="The channel's transaction id of the payment (Alipay "
+                                         "trade_no, WeChat transaction_id, UnionPay queryId), once paid.")
+    channel_order_no: str | None = Field(description="Our order number at the channel (what the shopper's "
+                                         "receipt shows as the merchant order number), once paid.")
     checkout_url: str
     return_url: str | None
-    notify_url: str | None
+    notify_url: str | None = Field(description="Where this payment's events go instead of your webhook_url.")
     metadata: dict[str, str]
     created_at: str
     expires_at: str
     paid_at: str | None
     closed_at: str | None
+    close_reason: Literal["merchant", "expired", "operator", "cancelled", "declined"] | None = Field(
+        description="Why a closed payment closed: you closed it (merchant), its time ran out (expired), an "
+                    "operator closed it in the console (operator), the sandbox helper's shopper cancelled "
+                    "(cancelled), or the channel refused a scanned payment code (declined).")
     late_payment: bool
     capture_method: Literal["automatic", "manual"] = Field(description=(
         "manual: created with `capture: false`; pending means the amount is reserved until captured."))

@@ -1,14 +1,22 @@
 """Merchant API: payments."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
 from gateway.api.auth import MERCHANT
-from gateway.api.common import json_response, page_request, page_response, parse
+from gateway.api.common import (
+    check_return_url,
+    json_response,
+    page_request,
+    page_response,
+    parse,
+    query_choice,
+    query_str,
+    query_time,
+)
 from gateway.api.models import PaymentCreate
-from gateway.domain.errors import ValidationFailed
 from gateway.domain.states import PaymentStatus
 from gateway.keys import SERVICES
 from gateway.services import barcode
@@ -23,6 +31,7 @@ STATUSES = {s.value for s in PaymentStatus}
 @routes.post("/payments", name="create_payment")
 async def create_payment(request: web.Request) -> web.Response:
     body = await parse(request, PaymentCreate)
+    check_return_url(body.return_url, request[MERCHANT])
     svc = request.config_dict[SERVICES]
     new = service.NewPayment(**body.new_payment())
     create = barcode.pay_by_code if barcode.is_barcode(svc, new.channel) else service.create_payment
@@ -48,29 +57,16 @@ async def capture_payment(request: web.Request) -> web.Response:
     return json_response(await service.capture_payment(svc, request[MERCHANT]["id"], request.match_info["id"]))
 
 
-def _time(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationFailed(f"{name} must be an ISO 8601 time",
-                               errors=[{"field": name, "message": "ISO 8601 expected"}]) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 @routes.get("/payments", name="list_payments")
 async def list_payments(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
     limit, after = page_request(request)
-    status = request.query.get("status")
-    if status is not None and status not in STATUSES:
-        raise ValidationFailed("Unknown status", errors=[{"field": "status", "message": f"one of {sorted(STATUSES)}"}])
+    filters: dict[str, Any] = {"status": query_choice(request, "status", STATUSES),
+               "out_trade_no": query_str(request, "out_trade_no"),
+               "channel_trade_no": query_str(request, "channel_trade_no"),
+               "channel_order_no": query_str(request, "channel_order_no"),
+               "created_gte": query_time(request, "created_gte"), "created_lt": query_time(request, "created_lt")}
     async with svc.db.read() as conn:
-        rows = await repo.list_payments(
-            conn, request[MERCHANT]["id"], limit=limit + 1, status=status,
-            out_trade_no=request.query.get("out_trade_no"), created_gte=_time(request, "created_gte"),
-            created_lt=_time(request, "created_lt"), after=after)
+        rows = await repo.list_payments(conn, request[MERCHANT]["id"], limit=limit + 1, after=after, **filters)
     base_url = svc.settings.public_url or ""
     return page_response(rows, limit, lambda r: payment_view(r, base_url=base_url))

@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway.api.auth import MERCHANT
-from gateway.api.common import json_response, page_request, page_response
+from gateway.api.common import json_response, page_request, page_response, query_choice
 from gateway.domain.errors import NotFound, ValidationFailed
 from gateway.keys import SERVICES
 from gateway.services.reconciliation.engine import batch_view, report
@@ -77,11 +77,11 @@ async def list_batches(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
     limit, after = page_request(request)
     day: date | None = None
-    if (status := request.query.get("status")) is not None:
-        if status not in STATUSES:
-            raise ValidationFailed("Unknown status", errors=[{"field": "status", "message": f"one of {sorted(STATUSES)}"}])
+    status = query_choice(request, "status", STATUSES)
     if (raw := request.query.get("date")) is not None:
         try:
+            if not (raw.isascii() and len(raw) == 10):
+                raise ValueError(raw)
             day = date.fromisoformat(raw)
         except ValueError:
             raise ValidationFailed("date must be YYYY-MM-DD", errors=[{"field": "date", "message": "YYYY-MM-DD"}]) \

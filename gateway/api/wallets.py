@@ -6,7 +6,7 @@ import re
 from aiohttp import web
 
 from gateway.api.auth import MERCHANT
-from gateway.api.common import json_response, page_request, page_response, parse
+from gateway.api.common import check_return_url, json_response, page_request, page_response, parse
 from gateway.api.wallet_models import (
     RechargeCreate,
     RechargePackageCreate,
@@ -71,6 +71,7 @@ async def wallet_statement(request: web.Request) -> web.Response:
 async def create_recharge(request: web.Request) -> web.Response:
     customer_id = _customer(request)
     body = await parse(request, RechargeCreate)
+    check_return_url(body.return_url, request[MERCHANT])
     svc = request.config_dict[SERVICES]
     view = await recharges.create_recharge(
         svc, request[MERCHANT], customer_id, amount=body.amount, package_id=body.package_id,

@@ -2,10 +2,8 @@
 and switching methods (a new attempt; the old one closed at its channel)."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from gateway.channels.registry import Registry
 from gateway.checkout.agent import usable
@@ -18,6 +16,7 @@ from gateway.store import merchants as merchants_repo
 from gateway.store import payments as repo
 from gateway.store.base import Row, utcnow
 from gateway.store.rows import AttemptRow
+from gateway.web import urls
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +100,7 @@ async def switch(svc: Services, data: PageData, method: str, *, client_ip: str |
 
 
 def allowed_return_url(data: PageData) -> str | None:
-    """The merchant's ``return_url``, only when its host is one of the merchant's registered return
-    domains -- the checkout must not become an open redirect."""
-    url = data.payment["return_url"]
-    if not url:
-        return None
-    parts = urlsplit(url)
-    try:
-        domains = {str(d).lower() for d in json.loads(data.merchant["return_domains"] or "[]")}
-    except ValueError:
-        return None
-    if parts.scheme in ("http", "https") and parts.hostname and parts.hostname.lower() in domains:
-        return url
-    return None
+    """The merchant's ``return_url`` as the browser will read it, only when its host is one of the
+    merchant's registered return domains -- the checkout must not become an open redirect. Whatever
+    is stored (an old row, a domain list edited by hand), this answers and never raises."""
+    return urls.allowed_return(data.payment["return_url"], urls.return_domains(data.merchant["return_domains"]))

@@ -28,6 +28,12 @@ class InvalidJSON(GatewayError):
     title = "The body is not valid JSON"
 
 
+class ReturnUrlNotAllowed(GatewayError):
+    """A ``return_url`` whose host (as a browser reads it) is not one of the merchant's return domains."""
+    code = "return_url_not_allowed"
+    title = "return_url is not on one of your return domains"
+
+
 class Unauthorized(GatewayError):
     code = "unauthorized"
     title = "A valid API key is required"

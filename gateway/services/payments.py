@@ -100,7 +100,7 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
     svc.metrics.payments_created.labels(new.channel or "none").inc()
     # The row as stored, without reading it back: the columns the insert left to their defaults.
     row = {**payment, "refundable_amount": 0, "refunded_amount": 0, "paid_attempt_id": None, "late": False,
-           "paid_at": None, "closed_at": None, "lease_until": None}
+           "channel_trade_no": None, "close_reason": None, "paid_at": None, "closed_at": None, "lease_until": None}
     await svc.status.remember(row["id"], row["status"])
     attempt = None
     if new.channel:
@@ -166,7 +166,7 @@ async def _account_for(svc: Services, merchant_id: str, pay_method: str) -> Row:
         if account["channel"] == channel and pay_method in account["pay_methods"]:
             return account
     raise PayMethodUnavailable(f"Pay method {pay_method} is not enabled for this merchant",
-                               errors=[{"field": "channel", "message": "not enabled"}])
+                               errors=[{"field": "pay_method", "message": "not enabled"}])
 
 
 async def enabled_methods(svc: Services, merchant_id: str) -> list[str]:

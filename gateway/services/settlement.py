@@ -78,7 +78,11 @@ class SettleResult:
 
 # -- merchant events ---------------------------------------------------------------------------------
 
-async def _deliver(conn: AsyncConnection, merchant_id: str) -> bool:
+async def _deliver(conn: AsyncConnection, merchant_id: str, notify_url: str | None) -> bool:
+    """Whether an event has somewhere to go: its payment's ``notify_url`` (which takes the place of the
+    merchant's webhook_url, see :func:`gateway.services.webhooks.target_url`), or the webhook_url."""
+    if notify_url:
+        return True
     merchant = await merchants_repo.get_merchant(conn, merchant_id)
     return bool(merchant and merchant["webhook_url"])
 
@@ -89,14 +93,15 @@ async def emit_payment_event(conn: AsyncConnection, type_: str, payment_id: str,
     assert payment is not None
     data = payment_view(payment, base_url=base_url) | extra
     await events.emit(conn, payment["merchant_id"], type_, data,
-                      deliver=await _deliver(conn, payment["merchant_id"]))
+                      deliver=await _deliver(conn, payment["merchant_id"], payment["notify_url"]))
 
 
 async def _emit_refund(conn: AsyncConnection, type_: str, refund_id: str) -> None:
     refund = await refunds_repo.get_refund(conn, refund_id)
     assert refund is not None
+    payment = await payments_repo.get_payment(conn, refund["payment_id"])
     await events.emit(conn, refund["merchant_id"], type_, refund_view(refund),
-                      deliver=await _deliver(conn, refund["merchant_id"]))
+                      deliver=await _deliver(conn, refund["merchant_id"], payment and payment["notify_url"]))
 
 
 # -- paid ----------------------------------------------------------------------------------------------
@@ -190,10 +195,11 @@ async def settle_attempt_failed(conn: AsyncConnection, attempt: Row) -> bool:
 
 async def settle_payment_closed(conn: AsyncConnection, payment_id: str, *, reason: str, base_url: str) -> bool:
     """Every attempt of this pending payment is closed at its channel: the payment closes, and the
-    merchant is told why (``merchant`` or ``expired``). Returns whether it applied."""
-    if not await payments_repo.mark_closed(conn, payment_id, closed_at=utcnow()):
+    merchant is told why (``close_reason``: ``merchant``, ``expired``, ``operator`` or ``cancelled``, kept on
+    the payment). Returns whether it applied."""
+    if not await payments_repo.mark_closed(conn, payment_id, closed_at=utcnow(), reason=reason):
         return False
-    await emit_payment_event(conn, "payment.closed", payment_id, base_url, close_reason=reason)
+    await emit_payment_event(conn, "payment.closed", payment_id, base_url)  # close_reason: on the row
     return True
 
 

@@ -19,12 +19,15 @@ def payment_view(p: Row, *, base_url: str, next_action: PayAction | None = None)
         "id": p["id"], "object": "payment", "status": p["status"], "amount": p["amount"],
         "currency": p["currency"], "refunded_amount": p["refunded_amount"],
         "refundable_amount": p["refundable_amount"], "out_trade_no": p["out_trade_no"],
-        "subject": p["subject"], "description": p["description"], "channel": p["pay_method"],
+        "subject": p["subject"], "description": p["description"],
+        # How it was paid (or the method fixed at create); ``channel`` is its deprecated old name.
+        "pay_method": p["pay_method"], "channel": p["pay_method"],
+        "channel_trade_no": p.get("channel_trade_no"), "channel_order_no": p["paid_attempt_id"],
         "checkout_url": f"{base_url}/pay/{p['id']}", "return_url": p["return_url"],
         "notify_url": p["notify_url"], "metadata": json.loads(p["metadata"] or "{}"),
         "created_at": iso(p["created_at"]), "expires_at": iso(p["expires_at"]),
-        "paid_at": iso(p["paid_at"]), "closed_at": iso(p["closed_at"]), "late_payment": bool(p["late"]),
-        "capture_method": p.get("capture_method") or "automatic",
+        "paid_at": iso(p["paid_at"]), "closed_at": iso(p["closed_at"]), "close_reason": p.get("close_reason"),
+        "late_payment": bool(p["late"]), "capture_method": p.get("capture_method") or "automatic",
         # A manual payment's next step is the merchant's capture, not the shopper's.
         "next_action": next_action.to_json() if next_action and p.get("capture_method") != "manual" else None,
     }

@@ -6,6 +6,13 @@ repeats), ``webhook-timestamp`` (Unix seconds of this attempt) and ``webhook-sig
 merchant's ``whsec_`` secret. While a secret rotation is in its grace period the message is signed with
 both the new and the previous secret, so a receiver holding either one verifies it.
 
+Where: the merchant's ``webhook_url`` -- except for the events of a payment created with a
+``notify_url`` (``payment.*``, and ``refund.*`` of its refunds), which go to that URL *instead* (see
+:func:`target_url`). Instead, not as well: a merchant coming from Jeepay sets ``notify_url`` per order
+and expects that order's notices there alone; sending each event to two endpoints would make a merchant
+with both process it twice (the two could not even share the ``webhook-id`` dedupe across hosts). Signed
+with the same secret, on the same schedule, with the same log.
+
 Delivery is at least once: 2xx is done, anything else (including 3xx, timeouts and refused connections)
 is retried on :data:`gateway.domain.schedule.WEBHOOK_BACKOFF` -- 8 attempts over 27.6 hours. Secrets are
 rotated by :func:`gateway.services.merchants.rotate_webhook_secret`.
@@ -23,12 +30,15 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.crypto.secrets import unseal
 from gateway.domain.errors import InvalidState
 from gateway.services.context import Services
 from gateway.services.views import iso
+from gateway.store import events as events_repo
 from gateway.store import merchants as merchants_repo
+from gateway.store import payments as payments_repo
 from gateway.store.base import Row, utcnow
 
 PREFIX = "whsec_"
@@ -79,11 +89,24 @@ class Attempt:
     error: str | None
 
 
+async def target_url(conn: AsyncConnection, event: Row, merchant: Row | None) -> str | None:
+    """Where an event goes: the ``notify_url`` of the payment it is about (a payment event carries it;
+    a refund event's payment is read), if that payment has one; else the merchant's ``webhook_url``."""
+    data = json.loads(event["payload"]).get("data") or {}
+    notify = None
+    if data.get("object") == "payment":
+        notify = data.get("notify_url")
+    elif data.get("object") == "refund" and data.get("payment_id"):
+        payment = await payments_repo.get_payment(conn, str(data["payment_id"]), event["merchant_id"])
+        notify = payment["notify_url"] if payment is not None else None
+    return notify or (merchant["webhook_url"] if merchant is not None else None) or None
+
+
 async def attempt(svc: Services, http: aiohttp.ClientSession, event: Row) -> Attempt:
-    """POST one event to its merchant's endpoint, once. Never raises for the endpoint's faults."""
+    """POST one event to its endpoint (:func:`target_url`), once. Never raises for the endpoint's faults."""
     async with svc.db.read() as conn:
         merchant = await merchants_repo.get_merchant(conn, event["merchant_id"])
-    url = (merchant or {}).get("webhook_url") or ""
+        url = await target_url(conn, event, merchant) or ""
     if merchant is None or not url:
         return Attempt(url or "-", False, None, 0, None, "no webhook_url configured")
     body = event["payload"].encode()
@@ -117,8 +140,16 @@ def event_view(e: Row, deliveries: list[Row] | None = None) -> dict[str, Any]:
     return view
 
 
-async def require_endpoint(svc: Services, merchant_id: str) -> None:
+async def require_endpoint(svc: Services, merchant_id: str, event_id: str | None = None) -> None:
+    """409 unless there is somewhere to deliver to: the event's own target if ``event_id`` is given
+    (an unknown event passes here, to be a 404 later), else the merchant's webhook_url."""
     async with svc.db.read() as conn:
         merchant = await merchants_repo.get_merchant(conn, merchant_id)
-    if merchant is None or not merchant["webhook_url"]:
-        raise InvalidState("No webhook_url is configured for this merchant; nothing to deliver to")
+        event = await events_repo.get_event(conn, merchant_id, event_id) if event_id else None
+        if event is not None:
+            if await target_url(conn, event, merchant):
+                return
+        elif merchant is not None and merchant["webhook_url"]:
+            return
+    raise InvalidState("No webhook_url is configured for this merchant (nor a notify_url on the payment); "
+                       "nothing to deliver to")

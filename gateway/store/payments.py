@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -52,15 +52,27 @@ async def by_out_trade_no(conn: AsyncConnection, merchant_id: str, out_trade_no:
 
 async def list_payments(conn: AsyncConnection, merchant_id: str, *, limit: int,
                         status: str | None = None, out_trade_no: str | None = None,
+                        channel_trade_no: str | None = None, channel_order_no: str | None = None,
                         created_gte: datetime | None = None, created_lt: datetime | None = None,
                         after: tuple[datetime, str] | None = None) -> list[PaymentRow]:
-    """Newest first, keyset-paginated on ``(created_at, id)``: ``after`` is the last row seen."""
+    """Newest first, keyset-paginated on ``(created_at, id)``: ``after`` is the last row seen.
+
+    ``channel_order_no`` (our order number at the channel: an attempt's id) and ``channel_trade_no`` (the
+    channel's transaction id) find the payment of any of its attempts -- what a shopper's receipt shows,
+    the paid attempt's or a second payment's -- through the attempts' primary key and
+    ``ix_attempts_merchant_trade_no``."""
     c = payments.c
     stmt = sa.select(payments).where(c.merchant_id == merchant_id)
     if status:
         stmt = stmt.where(c.status == status)
     if out_trade_no:
         stmt = stmt.where(c.out_trade_no == out_trade_no)
+    if channel_order_no:
+        stmt = stmt.where(c.id.in_(sa.select(attempts.c.payment_id).where(
+            attempts.c.id == channel_order_no, attempts.c.merchant_id == merchant_id)))
+    if channel_trade_no:
+        stmt = stmt.where(c.id.in_(sa.select(attempts.c.payment_id).where(
+            attempts.c.merchant_id == merchant_id, attempts.c.channel_trade_no == channel_trade_no)))
     if created_gte:
         stmt = stmt.where(c.created_at >= created_gte)
     if created_lt:
@@ -70,23 +82,34 @@ async def list_payments(conn: AsyncConnection, merchant_id: str, *, limit: int,
 
 # -- payment transitions (table in gateway.domain.states): each reports whether it applied ----------
 
+def _how_paid(attempt_id: str) -> dict[str, Any]:
+    """The paid attempt's pay method and channel transaction id, copied onto the payment in the paid
+    transition's own UPDATE (the attempt's success is written first, in the same transaction)."""
+    def of(column: sa.Column[str]) -> sa.ScalarSelect[str]:
+        return sa.select(column).where(attempts.c.id == attempt_id).scalar_subquery()
+    return {"pay_method": of(attempts.c.pay_method), "channel_trade_no": of(attempts.c.channel_trade_no)}
+
+
 async def mark_paid(conn: AsyncConnection, payment_id: str, *, attempt_id: str, amount: int,
                     paid_at: datetime) -> bool:
-    """``pending → paid`` by ``attempt_id``: all of ``amount`` becomes refundable."""
+    """``pending → paid`` by ``attempt_id``: all of ``amount`` becomes refundable; the payment records
+    how it was paid (the attempt's pay method and channel transaction id)."""
     return await transition(conn, payments, states.MARK_PAID, payment_id, paid_attempt_id=attempt_id,
-                            refundable_amount=amount, paid_at=paid_at)
+                            refundable_amount=amount, paid_at=paid_at, **_how_paid(attempt_id))
 
 
 async def mark_paid_late(conn: AsyncConnection, payment_id: str, *, attempt_id: str, amount: int,
                          paid_at: datetime) -> bool:
     """``closed → paid``, flagged ``late``: the channel's success arrived after we closed locally."""
     return await transition(conn, payments, states.MARK_PAID_LATE, payment_id, paid_attempt_id=attempt_id,
-                            refundable_amount=amount, paid_at=paid_at, late=True)
+                            refundable_amount=amount, paid_at=paid_at, late=True, **_how_paid(attempt_id))
 
 
-async def mark_closed(conn: AsyncConnection, payment_id: str, *, closed_at: datetime) -> bool:
-    """``pending → closed``: every attempt is closed at its channel."""
-    return await transition(conn, payments, states.MARK_CLOSED, payment_id, closed_at=closed_at)
+async def mark_closed(conn: AsyncConnection, payment_id: str, *, closed_at: datetime,
+                      reason: str | None = None) -> bool:
+    """``pending → closed``: every attempt is closed at its channel; ``reason``: merchant | expired."""
+    return await transition(conn, payments, states.MARK_CLOSED, payment_id, closed_at=closed_at,
+                            close_reason=reason)
 
 
 # -- attempts -------------------------------------------------------------------------------------

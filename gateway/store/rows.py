@@ -16,7 +16,7 @@ class PaymentRow(TypedDict):
     subject: str
     description: str | None
     status: str  # a PaymentStatus
-    pay_method: str | None  # fixed through the API; None = the shopper chooses
+    pay_method: str | None  # fixed through the API (None = the shopper chooses); once paid, how it was paid
     refundable_amount: int
     refunded_amount: int
     return_url: str | None
@@ -25,6 +25,8 @@ class PaymentRow(TypedDict):
     link_id: str | None
     paid_attempt_id: str | None
     late: bool
+    channel_trade_no: str | None  # the paid attempt's transaction id at its channel
+    close_reason: str | None  # merchant | expired | operator | cancelled
     capture_method: str  # automatic | manual
     expires_at: datetime
     created_at: datetime

@@ -88,7 +88,8 @@ payments = sa.Table(
     sa.Column("subject", sa.String(256), nullable=False),
     sa.Column("description", sa.String(1024)),
     sa.Column("status", sa.String(24), nullable=False),
-    sa.Column("pay_method", sa.String(24)),  # fixed through the API; NULL = the shopper chooses
+    # Fixed through the API (NULL = the shopper chooses); once paid, the paid attempt's method.
+    sa.Column("pay_method", sa.String(24)),
     # Reserved for refunds: set to ``amount`` when paid, decremented by each refund (pending or
     # succeeded) with a conditional update, given back when a refund fails. The CHECK makes an
     # over-refund impossible even for code that forgot to look.
@@ -100,6 +101,8 @@ payments = sa.Table(
     sa.Column("link_id", ID),
     sa.Column("paid_attempt_id", ID),
     sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("channel_trade_no", sa.String(64)),  # the paid attempt's transaction id at its channel
+    sa.Column("close_reason", sa.String(16)),  # merchant | expired | operator | cancelled
     # automatic | manual: a manual payment's channel only reserves the amount (a wallet hold) until
     # the merchant captures it
     sa.Column("capture_method", sa.String(16), nullable=False, server_default="automatic"),
@@ -133,6 +136,8 @@ attempts = sa.Table(
     _ts("created_at"), _ts("updated_at"), _ts("paid_at", True),
     sa.Index("ix_attempts_next_sync", "next_sync_at"),
     sa.Index("ix_attempts_account_paid", "account_id", "paid_at"),  # reconciliation: a day's successes
+    # GET /payments?channel_trade_no=: the payment a channel's transaction id (any attempt's) belongs to.
+    sa.Index("ix_attempts_merchant_trade_no", "merchant_id", "channel_trade_no"),
 )
 
 refunds = sa.Table(

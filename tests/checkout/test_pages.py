@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import sqlalchemy as sa
 
 from gateway.keys import CHECKOUT
+from gateway.services.merchants import update_merchant
 from gateway.store.base import utcnow
 from gateway.store.tables import payments
 from tests.checkout.helpers import ALIPAY_UA, MOBILE_UA, WECHAT_UA, get, nonce_of
@@ -148,9 +149,11 @@ async def test_alipay_return_is_a_hint_verified_then_confirmed_by_query(gateway:
 
 
 async def test_outcomes_and_the_return_url_allow_list(gateway: Gateway) -> None:
-    m = await gateway.merchant(return_domains=["127.0.0.1"])
+    m = await gateway.merchant(return_domains=["127.0.0.1", "evil.example"])
     allowed = await gateway.create_payment(m, return_url=f"{gateway.url}/healthz?o=1")
     offlist = await gateway.create_payment(m, return_url="https://evil.example/phish")
+    # Taken off the list after the payment was made (an off-list one is refused at create now).
+    await update_merchant(gateway.svc.db, m.id, return_domains=["127.0.0.1"])
     for p in (allowed, offlist):
         _, text, _ = await get(gateway, f"/pay/{p['id']}")
         page = re.search(r'id="sandbox-phone" href="([^"]+)"', text).group(1)

@@ -44,6 +44,7 @@ VARIABLES: list[tuple[str, str, str, str]] = [
     ("GATEWAY_RECON_TIME", "HH:MM", "10:30", "When (Asia/Shanghai) the background runner starts reconciling each active channel account's previous day against the channel's bill (bills are published the next morning); retried every 30 minutes while the bill is not ready. `off` = no daily reconciliation (the `reconcile` command still works)."),
     ("GATEWAY_RECON_GIVE_UP", "HH:MM", "20:00", "If a day's bill is still not ready at this time (Asia/Shanghai) the next day, the batch fails with `never_ready` and an error is logged (alert on it)."),
     ("GATEWAY_SANDBOX_BILLS_IMMEDIATE", "bool", "off", "Sandboxes only: publish a day's bill at once instead of on the channels' schedule (the next day from 09:00, today's refused). For tests and demos."),
+    ("GATEWAY_API_KEY_OVERLAP", "seconds", "86400", "After an API key rotation without `--revoke-old` / `revoke_old`, how long the replaced keys keep working."),
     ("GATEWAY_LOG_LEVEL", "str", "INFO", "Python logging level."),
 ]
 
@@ -82,6 +83,7 @@ class Settings:
     webhook_concurrency: int = 4
     recon_time: str = "10:30"  # Asia/Shanghai; "off" = no daily reconciliation
     recon_give_up: str = "20:00"
+    api_key_overlap: float = 86400.0  # seconds
     log_level: str = "INFO"
 
     @classmethod
@@ -90,7 +92,7 @@ class Settings:
         values: dict[str, Any] = {}
         conv: dict[str, Callable[[str], Any]] = {"port": int, "max_body_bytes": int, "rate_limit": int, "sandbox": _bool, "background": _bool,
                 "sandbox_time_scale": float, "channel_timeout": float, "task_time_scale": float, "task_interval": float,
-                "task_lease": float, "webhook_timeout": float, "webhook_concurrency": int, "data_dir": Path,
+                "task_lease": float, "api_key_overlap": float, "webhook_timeout": float, "webhook_concurrency": int, "data_dir": Path,
                 "secret_key": Secret, "redis_url": lambda v: Secret(v) if v else None}
         for f in fields(cls):
             if f.name == "channel_urls":

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,10 @@ from gateway.web.problems import from_error
 NOT_EXECUTED = frozenset({"validation_error", "invalid_json", "payload_too_large", "pay_method_unavailable"})
 
 BODY = "raw_body"
+# An answer holding a secret (a new API key) is kept in another form: the handler puts the text to keep in
+# ``response[KEEP]`` (the secret sealed), and ``OPEN[route name]`` turns it back into the answer on a replay.
+KEEP = "idempotency_keep"
+OPEN: dict[str, Callable[[Any, str], str]] = {}
 log = logging.getLogger(__name__)
 
 
@@ -78,7 +83,9 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
             await idempotency.release(conn, merchant_id, key)  # ours, finished; its release was lost
         claim = await idempotency.claim(conn, merchant_id, key, _fingerprint(request, body))
     if claim.state == "replay":
-        response = web.Response(status=claim.status or 200, text=claim.body or "",
+        opener = OPEN.get(request.match_info.route.name or "")
+        text = opener(svc, claim.body) if opener and claim.body and (claim.status or 200) < 400 else claim.body
+        response = web.Response(status=claim.status or 200, text=text or "",
                                 content_type="application/json" if (claim.status or 200) < 400
                                 else "application/problem+json")
         response.headers["Idempotent-Replayed"] = "true"
@@ -105,7 +112,8 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
         return response
     try:
         async with svc.db.begin() as conn:
-            await idempotency.complete(conn, merchant_id, key, response.status, response.text or "")
+            await idempotency.complete(conn, merchant_id, key, response.status,
+                                       response.get(KEEP, response.text or ""))
     except Exception as exc:  # the answer stands; the key is released at its next use here
         book[(merchant_id, key)] = _Earlier(time.monotonic(), True)
         log.warning("Idempotency-Key answer not kept (%s)", type(exc).__name__)

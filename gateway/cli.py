@@ -343,8 +343,45 @@ def serve(settings: Settings) -> None:
     app = create_app(settings, extra_contexts=[demo_ctx])
     print(f"gateway on {settings.public_url} (database: {'embedded SQLite' if settings.embedded else 'configured'}"
           f", sandbox: {'on' if settings.sandbox_base else 'off'})", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=15,
-                access_log=None)
+    asyncio.run(_serve(app, settings))
+
+
+# SIGTERM/SIGINT: stop listening, then for DRAIN_SECONDS keep answering on the connections already open,
+# each answer with "Connection: close"; only then close what is idle and wait (up to SHUTDOWN_TIMEOUT) for
+# the requests in flight. A proxy therefore never sends a request on a connection we close under it:
+# new connections are refused (nginx tries the next upstream, POSTs included, as nothing was sent), the
+# busy ones are closed by our answer, and the idle ones nginx drops itself (its upstream keepalive_timeout
+# in nginx.conf, 2 s, is shorter than the drain).
+DRAIN_SECONDS = 3.0
+SHUTDOWN_TIMEOUT = 15.0
+
+
+async def _serve(app: web.Application, settings: Settings) -> None:
+    import signal
+
+    draining = False
+
+    async def close_when_draining(request: web.Request, response: web.StreamResponse) -> None:
+        if draining:
+            response.force_close()
+
+    app.on_response_prepare.append(close_when_draining)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        await stop.wait()
+        log.info("stopping: no new connections; draining open ones for %.0f s", DRAIN_SECONDS)
+        await site.stop()
+        draining = True
+        await asyncio.sleep(DRAIN_SECONDS)
+    finally:
+        await runner.cleanup()
 
 
 def serve_sandbox(settings: Settings) -> None:

@@ -3,6 +3,7 @@ last-used time, the Idempotency-Key replay of a rotation (the key sealed in the 
 CLI command and the console's key list."""
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -114,3 +115,30 @@ async def test_console_lists_and_revokes_keys_audited(gateway: Gateway, consoles
     assert (await gateway.api(m, "GET", "/payments")).status == 401
     assert await gateway.count(audit_log, audit_log.c.action == "merchant.api_key_revoke",
                                audit_log.c.object_id == key_id) == 1
+
+
+async def test_migration_keeps_existing_keys_working(tmp_path: Any) -> None:
+    """A merchant made before api_keys existed: its key is copied in as "default" and still authenticates."""
+    from gateway.config import Settings
+    from gateway.crypto.secrets import Secret, hash_api_key, new_api_key
+    from gateway.services.api_keys import Authenticator
+    from gateway.store.db import Database
+    from gateway.store.migrate import upgrade, upgrade_async
+    from gateway.store.tables import merchants
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
+    await asyncio.to_thread(upgrade, url, "0005")
+    settings = Settings(secret_key=Secret("old-deployment-key"))
+    key = new_api_key()
+    db = Database(url)
+    try:
+        async with db.begin() as conn:
+            await conn.execute(sa.insert(merchants).values(
+                id="mch_OLD", name="Old", api_key_hash=hash_api_key(settings.secret_key, key), api_key_hint=key[-4:],
+                webhook_secret_sealed="v1.x", return_domains="[]", created_at=_past()))
+        await upgrade_async(url)
+        found = await Authenticator(db, settings).authenticate(key)
+        assert found is not None and found[0]["id"] == "mch_OLD" and found[1]["name"] == "default"
+        assert found[1]["prefix"].endswith(key[-4:])
+    finally:
+        await db.dispose()

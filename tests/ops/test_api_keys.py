@@ -110,7 +110,7 @@ async def test_console_lists_and_revokes_keys_audited(gateway: Gateway, consoles
     assert status == 200 and 'id="api-keys"' in html and m.api_key not in html
     key_id = (await gateway.api(m, "GET", "/api-keys")).body["data"][0]["id"]
     assert f'id="key-{key_id}"' in html and m.api_key[:12] in html
-    r = await console.post(f"/merchants/{m.id}/api-keys/{key_id}/revoke", token_from=f"/merchants/{m.id}")
+    r = await console.post(f"/merchants/{m.id}/api-keys/revoke", {"key": key_id}, token_from=f"/merchants/{m.id}")
     assert r.status == 303
     assert (await gateway.api(m, "GET", "/payments")).status == 401
     assert await gateway.count(audit_log, audit_log.c.action == "merchant.api_key_revoke",

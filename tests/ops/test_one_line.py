@@ -94,3 +94,19 @@ def test_doctor(tmp_path: Path) -> None:
     assert moved.returncode == 1 and "FAIL secret_key_stable" in moved.stdout, moved.stdout
     no_redis = run("doctor", env=clean_env(**prod, GATEWAY_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"))
     assert no_redis.returncode == 1 and "FAIL redis" in no_redis.stdout and "GATEWAY_REDIS_URL" in no_redis.stdout
+
+
+def test_doctor_tries_each_channel_account(tmp_path: Path) -> None:
+    """Accounts whose channel does not answer are named, each with the credential check's problem."""
+    from tests.factories import seed_sandbox_keys
+
+    seed_sandbox_keys(tmp_path)
+    env = clean_env(GATEWAY_DATA_DIR=str(tmp_path), GATEWAY_DATABASE_URL=sqlite_url(tmp_path),
+                    GATEWAY_SECRET_KEY="k" * 40, GATEWAY_PUBLIC_URL="https://pay.example.com",
+                    GATEWAY_SANDBOX_URL=f"http://127.0.0.1:{free_port()}/sandbox", GATEWAY_CHANNEL_TIMEOUT="2")
+    assert run("migrate", env=env).returncode == 0
+    assert run("create-merchant", "--name", "Shop", env=env).returncode == 0  # with sandbox accounts
+    done = run("doctor", env=env)
+    assert done.returncode == 1 and "FAIL sandbox" in done.stdout, done.stdout
+    for channel in ("alipay", "wechat", "unionpay"):
+        assert f"FAIL channel {channel} " in done.stdout and "unreachable" in done.stdout, done.stdout

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(command: str, settings: Settings, args: argparse.Namespace) -> int:
     if command in NEEDS_KEY:
         settings = preflight.require_secret_key(settings)
-    if command == "serve":
+    if command in ("serve", "sandbox"):
         preflight.check_port(settings)
     if command in NEEDS_DATABASE and not settings.embedded:
         asyncio.run(preflight.check_database(settings))

@@ -346,13 +346,13 @@ def serve(settings: Settings) -> None:
     asyncio.run(_serve(app, settings))
 
 
-# SIGTERM/SIGINT: stop listening, then for DRAIN_SECONDS keep answering on the connections already open,
-# each answer with "Connection: close"; only then close what is idle and wait (up to SHUTDOWN_TIMEOUT) for
-# the requests in flight. A proxy therefore never sends a request on a connection we close under it:
-# new connections are refused (nginx tries the next upstream, POSTs included, as nothing was sent), the
-# busy ones are closed by our answer, and the idle ones nginx drops itself (its upstream keepalive_timeout
-# in nginx.conf, 2 s, is shorter than the drain).
-DRAIN_SECONDS = 3.0
+# SIGTERM/SIGINT: stop listening, then keep answering on the connections already open, each answer with
+# "Connection: close", until the clients have closed them all (at most DRAIN_SECONDS); only then close
+# what is left and wait (up to SHUTDOWN_TIMEOUT) for the requests in flight. A proxy therefore never sends
+# a request on a connection we close under it: new connections are refused (nginx tries the next upstream,
+# POSTs included, as nothing was sent), busy ones are closed by our answer, and idle ones nginx drops
+# itself (its upstream keepalive_timeout in nginx.conf, 2 s).
+DRAIN_SECONDS = 5.0
 SHUTDOWN_TIMEOUT = 15.0
 
 
@@ -376,10 +376,13 @@ async def _serve(app: web.Application, settings: Settings) -> None:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         await stop.wait()
-        log.info("stopping: no new connections; draining open ones for %.0f s", DRAIN_SECONDS)
         await site.stop()
         draining = True
-        await asyncio.sleep(DRAIN_SECONDS)
+        server, deadline = runner.server, loop.time() + DRAIN_SECONDS
+        log.info("stopping: no new connections; draining %d open ones", len(server.connections) if server else 0)
+        while server is not None and server.connections and loop.time() < deadline:  # noqa: ASYNC110
+            # aiohttp has no event for "a connection closed": look again shortly
+            await asyncio.sleep(0.05)
     finally:
         await runner.cleanup()
 

@@ -1,5 +1,9 @@
 """``python run.py [command]``: serve (default), migrate, create-merchant, sandbox, sandbox-credentials,
-config-reference, check-ledger, reconcile, create-operator, check-audit."""
+config-reference, check-ledger, reconcile, create-operator, check-audit, rotate-api-key, doctor.
+
+An operator's mistake (database not migrated or unreachable, busy port, unreadable key file, no
+GATEWAY_SECRET_KEY for a configured database) ends in one line naming the fix and exit code 2
+(:mod:`gateway.preflight`), never a traceback."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import keys
+from gateway import keys, preflight
 from gateway.channels.registry import channel_names, credentials_help
 from gateway.config import VARIABLES, Settings
 from gateway.observability.logging import configure as configure_logging
@@ -83,7 +87,22 @@ def parser() -> argparse.ArgumentParser:
     co.add_argument("--role", required=True, choices=["owner", "operator", "finance", "viewer"])
     co.add_argument("--merchant", help="bind the operator to this merchant: it sees nothing else")
     _common(sub.add_parser("check-audit", help="verify the audit log's hash chain; exit 1 if it is broken"))
+    rk = sub.add_parser("rotate-api-key", help="new API key for a merchant (printed once as JSON); the old keys "
+                        "work for GATEWAY_API_KEY_OVERLAP unless --revoke-old")
+    _common(rk)
+    rk.add_argument("--merchant", required=True)
+    rk.add_argument("--key", help="replace only this key (an id from the console or GET /api/v1/api-keys); "
+                    "default: all the merchant's working keys")
+    rk.add_argument("--name", help="the new key's name (default: the replaced key's)")
+    rk.add_argument("--revoke-old", action="store_true", help="the replaced keys stop working now")
+    _common(sub.add_parser("doctor", help="check this configuration for production; exit 1 if anything is wrong"))
     return p
+
+
+# Commands that seal, hash or open secrets: against a configured database they need GATEWAY_SECRET_KEY.
+NEEDS_KEY = frozenset({"create-merchant", "set-channel", "reconcile", "create-operator", "rotate-api-key"})
+# Commands that need the database at this code's migration (checked first: one line instead of a traceback).
+NEEDS_DATABASE = NEEDS_KEY | {"serve", "update-merchant", "check-ledger", "check-audit"}
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -98,6 +117,29 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     settings = settings_from(args)
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        return dispatch(command, settings, args)
+    except Exception as exc:
+        line = preflight.explain(exc, settings)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return preflight.EXIT
+
+
+def dispatch(command: str, settings: Settings, args: argparse.Namespace) -> int:
+    if command in NEEDS_KEY:
+        settings = preflight.require_secret_key(settings)
+    if command in ("serve", "sandbox"):
+        preflight.check_port(settings)
+    if command in NEEDS_DATABASE and not settings.embedded:
+        asyncio.run(preflight.check_database(settings))
+    if command == "doctor":
+        from gateway import doctor
+
+        return doctor.main(settings)
+    if command == "rotate-api-key":
+        return asyncio.run(rotate_api_key_cmd(settings, args))
     if command == "serve":
         demo_webhook = getattr(args, "demo_webhook_url", None)
         if demo_webhook is not None and not demo_webhook.startswith(("http://", "https://")):
@@ -174,6 +216,25 @@ async def create_operator_cmd(settings: Settings, args: argparse.Namespace) -> i
     return 0
 
 
+async def rotate_api_key_cmd(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.domain.errors import NotFound
+    from gateway.services import api_keys
+
+    if settings.embedded:
+        await upgrade_async(settings.effective_database_url)
+    db = Database(settings.effective_database_url)
+    try:
+        created = await api_keys.rotate(db, settings, args.merchant, replace=args.key, name=args.name,
+                                        revoke_old=args.revoke_old)
+    except NotFound as exc:
+        print(json.dumps({"error": "not_found", "detail": exc.detail}), file=sys.stderr)
+        return 2
+    finally:
+        await db.dispose()
+    print(json.dumps(created, ensure_ascii=False))
+    return 0
+
+
 async def check_audit_cmd(settings: Settings) -> int:
     from gateway.store.audit import verify
 
@@ -202,7 +263,6 @@ async def create_merchant_cmd(settings: Settings, args: argparse.Namespace) -> d
     from gateway.channels.registry import default_registry
     from gateway.services.merchants import create_merchant
 
-    settings = settings.with_secret_key()
     await upgrade_async(settings.effective_database_url) if settings.embedded else None
     db = Database(settings.effective_database_url)
     registry = default_registry()
@@ -241,7 +301,6 @@ async def set_channel_cmd(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.channels.registry import default_registry
     from gateway.services.merchants import CredentialsRejected, set_channel_account
 
-    settings = settings.with_secret_key()
     text = sys.stdin.read() if args.credentials == "-" else Path(args.credentials).read_text(encoding="utf-8")  # noqa: ASYNC240
     if settings.embedded:
         await upgrade_async(settings.effective_database_url)
@@ -306,8 +365,48 @@ def serve(settings: Settings, *, demo_webhook_url: str | None = None) -> None:
     app = create_app(settings, extra_contexts=[lambda a: demo_ctx(a, demo_webhook_url)])
     print(f"gateway on {settings.public_url} (database: {'embedded SQLite' if settings.embedded else 'configured'}"
           f", sandbox: {'on' if settings.sandbox_base else 'off'})", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=15,
-                access_log=None)
+    asyncio.run(_serve(app, settings))
+
+
+# SIGTERM/SIGINT: stop listening, then keep answering on the connections already open, each answer with
+# "Connection: close", until the clients have closed them all (at most DRAIN_SECONDS); only then close
+# what is left and wait (up to SHUTDOWN_TIMEOUT) for the requests in flight. A proxy therefore never sends
+# a request on a connection we close under it: new connections are refused (nginx tries the next upstream,
+# POSTs included, as nothing was sent), busy ones are closed by our answer, and idle ones nginx drops
+# itself (its upstream keepalive_timeout in nginx.conf, 2 s).
+DRAIN_SECONDS = 5.0
+SHUTDOWN_TIMEOUT = 15.0
+
+
+async def _serve(app: web.Application, settings: Settings) -> None:
+    import signal
+
+    draining = False
+
+    async def close_when_draining(request: web.Request, response: web.StreamResponse) -> None:
+        if draining:
+            response.force_close()
+
+    app.on_response_prepare.append(close_when_draining)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        await stop.wait()
+        await site.stop()
+        draining = True
+        server, deadline = runner.server, loop.time() + DRAIN_SECONDS
+        log.info("stopping: no new connections; draining %d open ones", len(server.connections) if server else 0)
+        while server is not None and server.connections and loop.time() < deadline:  # noqa: ASYNC110
+            # aiohttp has no event for "a connection closed": look again shortly
+            await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
 
 
 def serve_sandbox(settings: Settings) -> None:

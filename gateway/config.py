@@ -44,6 +44,7 @@ VARIABLES: list[tuple[str, str, str, str]] = [
     ("GATEWAY_RECON_TIME", "HH:MM", "10:30", "When (Asia/Shanghai) the background runner starts reconciling each active channel account's previous day against the channel's bill (bills are published the next morning); retried every 30 minutes while the bill is not ready. `off` = no daily reconciliation (the `reconcile` command still works)."),
     ("GATEWAY_RECON_GIVE_UP", "HH:MM", "20:00", "If a day's bill is still not ready at this time (Asia/Shanghai) the next day, the batch fails with `never_ready` and an error is logged (alert on it)."),
     ("GATEWAY_SANDBOX_BILLS_IMMEDIATE", "bool", "off", "Sandboxes only: publish a day's bill at once instead of on the channels' schedule (the next day from 09:00, today's refused). For tests and demos."),
+    ("GATEWAY_API_KEY_OVERLAP", "seconds", "86400", "After an API key rotation without `--revoke-old` / `revoke_old`, how long the replaced keys keep working."),
     ("GATEWAY_LOG_LEVEL", "str", "INFO", "Python logging level."),
     ("GATEWAY_LOG_FORMAT", "str", "text", "`text` (one readable line per record) or `json` (one JSON object per line: time, level, logger, message, request_id and the record's context). Secrets, signatures, keys, phone and ID numbers are redacted either way."),
     ("GATEWAY_ACCESS_LOG", "bool", "on", "One log line per request (`gateway.access`: method, route pattern, path, status, duration, request id). Off when the reverse proxy's access log is enough: it costs some 25-60 µs a request."),
@@ -95,6 +96,7 @@ class Settings:
     webhook_concurrency: int = 4
     recon_time: str = "10:30"  # Asia/Shanghai; "off" = no daily reconciliation
     recon_give_up: str = "20:00"
+    api_key_overlap: float = 86400.0  # seconds
     log_level: str = "INFO"
     log_format: str = "text"  # text | json
     access_log: bool = True
@@ -121,7 +123,7 @@ class Settings:
         values: dict[str, Any] = {}
         conv: dict[str, Callable[[str], Any]] = {"port": int, "max_body_bytes": int, "rate_limit": int, "sandbox": _bool, "background": _bool, "access_log": _bool,
                 "sandbox_time_scale": float, "channel_timeout": float, "task_time_scale": float, "task_interval": float,
-                "task_lease": float, "webhook_timeout": float, "webhook_concurrency": int, "data_dir": Path,
+                "task_lease": float, "api_key_overlap": float, "webhook_timeout": float, "webhook_concurrency": int, "data_dir": Path,
                 "secret_key": Secret, "redis_url": lambda v: Secret(v) if v else None,
                 "loop_stale_after": float, "alert_interval": float, "alert_renotify": float,
                 **{name: Secret for name in ("metrics_token", "alert_webhook_url", "alert_webhook_secret",

@@ -7,15 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.channels.base import CredentialCheck
-from gateway.crypto.secrets import hash_api_key, new_api_key
 from gateway.domain.errors import NotFound
 from gateway.domain.states import AttemptStatus, RefundStatus
+from gateway.services import api_keys, webhooks
 from gateway.services import merchants as merchant_service
 from gateway.services import payments as payment_service
 from gateway.services import refunds as refund_service
-from gateway.services import webhooks
 from gateway.services.context import Services
-from gateway.store import merchant_keys, outbox
+from gateway.store import outbox
 from gateway.store import payments as payments_repo
 from gateway.store import refunds as refunds_repo
 from gateway.store.base import Row
@@ -60,16 +59,29 @@ async def rotate_webhook_secret(svc: Services, merchant_id: str) -> str:
 
 
 async def rotate_api_key(svc: Services, merchant_id: str, *, revoke: bool = False) -> str | None:
-    """A new API key (shown once), or with ``revoke`` none at all: the old key stops working at once in
-    this process and within the authenticator's cache time (10 s) in the others."""
-    key = new_api_key()
-    async with svc.db.begin() as conn:
-        replaced = await merchant_keys.replace_api_key(conn, merchant_id, hash_api_key(svc.settings.secret_key, key),
-                                                       "----" if revoke else key[-4:])
-    if not replaced:
-        raise NotFound(f"No merchant {merchant_id}")
+    """A new API key (shown once) replacing all the merchant's keys at once, or with ``revoke`` none at all:
+    the old keys stop working at once in this process and within the authenticator's cache time (10 s) in
+    the others."""
+    if revoke:
+        for key in await api_keys.list_keys(svc.db, merchant_id):
+            if key["status"] == "active":
+                await api_keys.revoke(svc.db, merchant_id, key["id"])
+        svc.auth.forget_all()
+        return None
+    created = await api_keys.rotate(svc.db, svc.settings, merchant_id, revoke_old=True)
     svc.auth.forget_all()
-    return None if revoke else key
+    return str(created["api_key"])
+
+
+async def revoke_api_key(svc: Services, merchant_id: str, key_id: str) -> None:
+    """Stop one of the merchant's keys now."""
+    await api_keys.revoke(svc.db, merchant_id, key_id)
+    svc.auth.forget_all()
+
+
+async def merchant_api_keys(svc: Services, merchant_id: str) -> list[dict[str, Any]]:
+    """The merchant's keys as the console lists them: name, prefix, status, last use; never a secret."""
+    return await api_keys.list_keys(svc.db, merchant_id)
 
 
 async def sync_refund(svc: Services, refund_id: str) -> None:

@@ -54,6 +54,7 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "name": ("名称", "Name"), "webhook_url": ("通知地址", "Webhook URL"), "api_key": ("API 密钥", "API key"),
     "rotate_key": ("轮换 API 密钥", "Rotate API key"), "revoke_key": ("吊销 API 密钥", "Revoke API key"),
     "rotate_webhook_secret": ("轮换通知密钥", "Rotate webhook secret"),
+    "api_keys": ("API 密钥列表", "API keys"), "key_prefix": ("前缀", "Prefix"), "last_used": ("最近使用", "Last used"),
     "shown_once": ("仅显示这一次，请立即保存：", "Shown this once; store it now:"),
     "accounts": ("渠道账户", "Channel accounts"), "return_domains": ("回跳域名", "Return domains"),
     "test_credentials": ("测试凭据", "Test credentials"),

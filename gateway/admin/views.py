@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import keys
-from gateway.admin import charts
+from gateway.admin import actions, charts
 from gateway.admin.access import AUDIT, EXPORT, OPERATORS, guard, operator_of, record
 from gateway.admin.common import BEIJING, csv_line, page, when
 from gateway.admin.dashboard import figures
@@ -281,7 +281,8 @@ async def merchant_page(request: web.Request, extra: Mapping[str, Any]) -> web.R
         if m is None:
             raise NotFound("No merchant")
         accounts = await stats.merchant_accounts(conn, m["id"])
-    return page(request, "admin/merchant.html", {"m": m, "accounts": accounts,
+    api_keys = await actions.merchant_api_keys(request.config_dict[keys.SERVICES], m["id"])
+    return page(request, "admin/merchant.html", {"m": m, "accounts": accounts, "api_keys": api_keys,
                                                  "channels": sorted(request.config_dict[keys.SERVICES].registry.channels),
                                                  "domains": json.loads(m["return_domains"] or "[]"), **extra})
 

@@ -104,6 +104,17 @@ async def merchant_api_key(request: web.Request) -> web.Response:
     return page(request, "admin/shown_once.html", {"m": m, "label": "api_key", "secret": key})
 
 
+@routes.post("/merchants/{id}/api-keys/revoke", name="merchant_api_key_revoke")
+@guard(MERCHANT_KEYS, step_up=True)
+async def merchant_api_key_revoke(request: web.Request) -> web.Response:
+    """Revoke one of the merchant's keys (form field ``key``: its id)."""
+    m, key_id = await _merchant(request), str((await request.post()).get("key", ""))
+    async with audited(request, "merchant.api_key_revoke", object_type="api_key", object_id=key_id,
+                       merchant_id=m["id"]):
+        await actions.revoke_api_key(request.config_dict[keys.SERVICES], m["id"], key_id)
+    raise web.HTTPSeeOther(f"/admin/merchants/{m['id']}?done=revoke_key")
+
+
 @routes.post("/merchants/{id}/webhook-secret/rotate", name="merchant_webhook_secret")
 @guard(MERCHANT_KEYS, step_up=True)
 async def merchant_webhook_secret(request: web.Request) -> web.Response:

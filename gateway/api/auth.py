@@ -1,4 +1,4 @@
-"""``Authorization: Bearer <api_key>`` → the merchant, or 401."""
+"""``Authorization: Bearer <api_key>`` → the merchant, or 401 (unknown, revoked or past its overlap)."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,6 +9,7 @@ from gateway.domain.errors import Unauthorized
 from gateway.keys import SERVICES
 
 MERCHANT = "merchant"
+API_KEY = "api_key"  # the key row the request came with (never its secret)
 PUBLIC = frozenset({"/openapi.json", "/docs"})
 
 
@@ -19,8 +20,8 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Send your API key as 'Authorization: Bearer <api_key>'")
-    merchant = await request.config_dict[SERVICES].auth.merchant_for(key.strip())
-    if merchant is None:
+    found = await request.config_dict[SERVICES].auth.authenticate(key.strip())
+    if found is None:
         raise Unauthorized("The API key is not valid")
-    request[MERCHANT] = merchant
+    request[MERCHANT], request[API_KEY] = found
     return await handler(request)

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gateway.api import events, link_models, models, reconciliation, sandbox_helpers
+from gateway.api import events, keys, link_models, models, reconciliation, sandbox_helpers
 from gateway.api import wallet_models as wm
 from gateway.web.problems import STATUS
 
@@ -110,6 +110,14 @@ OPERATIONS: list[Operation] = [
     Operation("post", "/webhook-secret/rotate", "rotateWebhookSecret",
               "New webhook signing secret (shown once); the old one stays valid for 24 h", events.WebhookSecret,
               201, errors=(401,)),
+    Operation("get", "/api-keys", "listApiKeys", "List your API keys (name, prefix, status, last used; never the "
+              "secret)", keys.ApiKeyList, errors=(401,)),
+    Operation("post", "/api-keys/rotate", "rotateApiKey", "New API key (shown once) replacing the calling key or "
+              "key_id; the old one works for the overlap (24 h) unless revoke_old. Under an Idempotency-Key the "
+              "answer is kept with the key sealed and a replay returns the same key", keys.NewApiKey, 201,
+              keys.ApiKeyRotate, errors=(400, 401, 404, 422)),
+    Operation("post", "/api-keys/{id}/revoke", "revokeApiKey", "Revoke an API key now: it gets 401 from then on",
+              keys.ApiKey, errors=(401, 404)),
     # Stored value: customers' wallets (a payment with channel balance|points and customer_id pays from one).
     Operation("get", "/customers/{customer_id}/wallet", "getWallet", "A customer's wallet: cash, bonus, held, "
               "points", wm.Wallet, errors=(401, 422)),

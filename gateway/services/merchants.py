@@ -3,7 +3,6 @@ secret rotation."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -13,12 +12,13 @@ from gateway.channels.base import CredentialCheck
 from gateway.channels.pool import ChannelPool, seal_credentials
 from gateway.channels.registry import account_ref
 from gateway.config import Settings
-from gateway.crypto.secrets import hash_api_key, new_api_key, new_webhook_secret, seal
+from gateway.crypto.secrets import new_webhook_secret, seal
 from gateway.domain.errors import NotFound
 from gateway.domain.ids import new_id
+from gateway.services import api_keys
 from gateway.services.views import iso
 from gateway.store import merchants as repo
-from gateway.store.base import Row, utcnow
+from gateway.store.base import utcnow
 from gateway.store.db import Database
 
 ROTATION_GRACE = timedelta(hours=24)  # how long the previous webhook secret still signs deliveries
@@ -29,15 +29,16 @@ async def create_merchant(db: Database, settings: Settings, *, name: str, return
                           channel_credentials: dict[str, dict[str, Any]] | None = None,
                           registry_methods: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Create a merchant; returns its id and, this once, its API key and webhook secret."""
-    api_key, webhook_secret = new_api_key(), new_webhook_secret()
+    webhook_secret = new_webhook_secret()
     merchant_id = new_id("mch")
     now = utcnow()
     async with db.begin() as conn:
         await repo.insert_merchant(conn, {
-            "id": merchant_id, "name": name, "api_key_hash": hash_api_key(settings.secret_key, api_key),
-            "api_key_hint": api_key[-4:], "webhook_url": webhook_url,
-            "webhook_secret_sealed": seal(settings.secret_key, "webhook", webhook_secret),
+            # the key columns are a mirror of the newest api_keys row, which issue() writes next
+            "id": merchant_id, "name": name, "api_key_hash": new_id("unset"), "api_key_hint": "----",
+            "webhook_url": webhook_url, "webhook_secret_sealed": seal(settings.secret_key, "webhook", webhook_secret),
             "return_domains": json.dumps([d.lower() for d in (return_domains or [])]), "created_at": now})
+        api_key = (await api_keys.issue(conn, settings, merchant_id, "default", now))["api_key"]
         for channel, credentials in (channel_credentials or {}).items():
             await add_account(conn, settings, merchant_id, channel, credentials,
                               (registry_methods or {}).get(channel, []))
@@ -153,27 +154,4 @@ async def rotate_webhook_secret(db: Database, settings: Settings, merchant_id: s
             "previous_valid_until": iso(now + ROTATION_GRACE)}
 
 
-class Authenticator:
-    """API key → merchant, with a short in-process cache so a hot API does not read the merchant row on
-    every request. A key is stored only as its keyed hash."""
-
-    def __init__(self, db: Database, settings: Settings, ttl: float = 10.0) -> None:
-        self._db, self._settings, self._ttl = db, settings, ttl
-        self._cache: dict[str, tuple[float, Row]] = {}
-
-    async def merchant_for(self, api_key: str) -> Row | None:
-        digest = hash_api_key(self._settings.secret_key, api_key)
-        hit = self._cache.get(digest)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
-        async with self._db.read() as conn:
-            row = await repo.by_key_hash(conn, digest)
-        if row is not None:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (time.monotonic() + self._ttl, row)
-        return row
-
-    def forget_all(self) -> None:
-        """Drop the cache: a key just rotated or revoked stops working in this process at once."""
-        self._cache.clear()
+Authenticator = api_keys.Authenticator  # API key → merchant; kept here for its older importers

@@ -33,3 +33,18 @@ async def current_revision(conn: AsyncConnection) -> str | None:
     """The migration the database is at (``alembic_version``)."""
     head = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
     return None if head is None else str(head)
+
+
+def head_revision() -> str:
+    """The migration this code needs (the scripts' head)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    return str(head)
+
+
+async def migration_state(conn: AsyncConnection) -> tuple[str | None, str]:
+    """``(where the database is, where this code needs it)``; a database never migrated is at None."""
+    if not await conn.run_sync(lambda c: sa.inspect(c).has_table("alembic_version")):
+        return None, head_revision()
+    return await current_revision(conn), head_revision()

@@ -65,6 +65,22 @@ merchants = sa.Table(
     _ts("created_at"),
 )
 
+# A merchant's API keys (gateway.store.merchant_keys). Authentication reads only this table; the merchant row's
+# api_key_hash / api_key_hint mirror the newest key. A key works while revoked_at is null and expires_at (the
+# end of a rotation's overlap) is null or in the future.
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("merchant_id", ID, sa.ForeignKey("merchants.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(32), nullable=False),  # "sk_test_AbCd…wxyz": enough to tell keys apart
+    _ts("created_at"),
+    _ts("expires_at", True),
+    _ts("revoked_at", True),
+    _ts("last_used_at", True),
+)
+
 channel_accounts = sa.Table(
     "channel_accounts", metadata,
     sa.Column("id", ID, primary_key=True),

@@ -44,6 +44,10 @@ VARIABLES: list[tuple[str, str, str, str]] = [
     ("GATEWAY_RECON_TIME", "HH:MM", "10:30", "When (Asia/Shanghai) the background runner starts reconciling each active channel account's previous day against the channel's bill (bills are published the next morning); retried every 30 minutes while the bill is not ready. `off` = no daily reconciliation (the `reconcile` command still works)."),
     ("GATEWAY_RECON_GIVE_UP", "HH:MM", "20:00", "If a day's bill is still not ready at this time (Asia/Shanghai) the next day, the batch fails with `never_ready` and an error is logged (alert on it)."),
     ("GATEWAY_SANDBOX_BILLS_IMMEDIATE", "bool", "off", "Sandboxes only: publish a day's bill at once instead of on the channels' schedule (the next day from 09:00, today's refused). For tests and demos."),
+    ("GATEWAY_NOTIFY_LOG_KEEP_DAYS", "int", "30", "Days the notify log keeps refused channel callbacks (bad signature, unknown trade, oversized: an excerpt of each) before the background runner purges them; applied ones stay as long as the payments."),
+    ("GATEWAY_ANON_IP_LIMIT", "int", "120", "Payment-link opens and checkout pay-method switches per minute from one IP address (across processes with Redis); 0 = no limit. Beyond it: a 429 page."),
+    ("GATEWAY_ANON_LINK_LIMIT", "int", "600", "Payments opened per minute through one payment link; 0 = no limit."),
+    ("GATEWAY_ANON_SWITCH_LIMIT", "int", "20", "Pay-method switches (each opens a channel order) per minute on one payment; 0 = no limit."),
     ("GATEWAY_LOG_LEVEL", "str", "INFO", "Python logging level."),
 ]
 
@@ -82,6 +86,10 @@ class Settings:
     webhook_concurrency: int = 4
     recon_time: str = "10:30"  # Asia/Shanghai; "off" = no daily reconciliation
     recon_give_up: str = "20:00"
+    notify_log_keep_days: int = 30
+    anon_ip_limit: int = 120  # per minute
+    anon_link_limit: int = 600  # per minute
+    anon_switch_limit: int = 20  # per minute
     log_level: str = "INFO"
 
     @classmethod
@@ -91,6 +99,7 @@ class Settings:
         conv: dict[str, Callable[[str], Any]] = {"port": int, "max_body_bytes": int, "rate_limit": int, "sandbox": _bool, "background": _bool,
                 "sandbox_time_scale": float, "channel_timeout": float, "task_time_scale": float, "task_interval": float,
                 "task_lease": float, "webhook_timeout": float, "webhook_concurrency": int, "data_dir": Path,
+                "notify_log_keep_days": int, "anon_ip_limit": int, "anon_link_limit": int, "anon_switch_limit": int,
                 "secret_key": Secret, "redis_url": lambda v: Secret(v) if v else None}
         for f in fields(cls):
             if f.name == "channel_urls":

@@ -2,6 +2,7 @@
 document -- one definition for both."""
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -59,6 +60,16 @@ class _PaymentCreate(_Strict):
                                                                           "expires.")] = 900
     metadata: Annotated[dict[Annotated[str, Field(max_length=40)], Annotated[StrictStr, Field(max_length=500)]],
                         Field(max_length=20)] | None = None
+    customer_ip: Annotated[StrictStr, Field(max_length=45, description="The shopper's IP address as you saw it: "
+                                            "risk rules by IP use it (else this request's address), and channels "
+                                            "that want the payer's IP (WeChat H5) get it.")] | None = None
+
+    @field_validator("customer_ip")
+    @classmethod
+    def _check_ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.ip_address(value)
+        return value
 
     @field_validator("currency")
     @classmethod
@@ -120,6 +131,22 @@ class NextAction(BaseModel):
     return_param: str | None = None
 
 
+class RiskHit(BaseModel):
+    id: str = Field(description="The rule's id (default:… for the built-in list rules).")
+    type: str
+    action: Literal["block", "throttle", "review"]
+    mode: Literal["monitor", "enforce"]
+    reason: str
+
+
+class RiskSummary(BaseModel):
+    """The risk decision taken with the payment: the strongest action of the enforce-mode rules that
+    fired (``allow`` when none), and every rule that fired, monitor-mode ones included."""
+
+    decision: Literal["allow", "review", "throttle", "block"]
+    rules: list[RiskHit]
+
+
 class Payment(BaseModel):
     """A payment. While a payment with a fixed pay method is pending, ``next_action`` says how the
     shopper pays it."""
@@ -145,6 +172,7 @@ class Payment(BaseModel):
     closed_at: str | None
     late_payment: bool
     next_action: NextAction | None = None
+    risk: RiskSummary
 
 
 class PaymentList(BaseModel):

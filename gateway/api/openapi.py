@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gateway.api import events, link_models, models, reconciliation
+from gateway.api import events, link_models, models, reconciliation, risk
 from gateway.api import wallet_models as wm
 
 
@@ -33,8 +33,9 @@ _LIST_QUERY = [("limit", "integer", "1–100, default 20"),
                ("cursor", "string", "next_cursor of the previous page")]
 
 OPERATIONS: list[Operation] = [
-    Operation("post", "/payments", "createPayment", "Create a payment", models.Payment, 201,
-              models.PaymentCreate, errors=(400, 401, 409, 413, 422, 502, 503)),
+    Operation("post", "/payments", "createPayment", "Create a payment (risk rules run first: 403 risk_blocked, "
+              "429 when throttled)", models.Payment, 201,
+              models.PaymentCreate, errors=(400, 401, 403, 409, 413, 422, 429, 502, 503)),
     Operation("get", "/payments", "listPayments", "List payments, newest first", models.PaymentList,
               query=[("status", "string", "pending | paid | partially_refunded | refunded | closed"),
                      ("out_trade_no", "string", "your order number"),
@@ -47,7 +48,7 @@ OPERATIONS: list[Operation] = [
               errors=(401, 404, 409, 503)),
     Operation("post", "/payments/{id}/refunds", "createRefund",
               "Refund a paid payment, in part or in full (repeatable up to the paid amount)", models.Refund, 201,
-              models.RefundCreate, errors=(400, 401, 404, 409, 413, 422)),
+              models.RefundCreate, errors=(400, 401, 403, 404, 409, 413, 422)),
     Operation("get", "/payments/{id}/refunds", "listPaymentRefunds", "List a payment's refunds, oldest first",
               models.RefundList),
     Operation("get", "/refunds/{id}", "getRefund", "Retrieve a refund", models.Refund),
@@ -106,6 +107,28 @@ OPERATIONS: list[Operation] = [
               errors=(400, 401, 422)),
     Operation("get", "/recharge_packages", "listRechargePackages", "List recharge packages",
               wm.RechargePackageList, errors=(401,)),
+    # Risk controls: rules as typed data, IP and payer lists, the decisions taken.
+    Operation("post", "/risk/rules", "createRiskRule", "Create a risk rule (typed by `type`; monitor or enforce)",
+              risk.RiskRule, 201, risk.RiskRuleCreate, errors=(400, 401, 413, 422)),
+    Operation("get", "/risk/rules", "listRiskRules", "List your risk rules, oldest first", risk.RiskRuleList,
+              errors=(401,)),
+    Operation("get", "/risk/rules/{id}", "getRiskRule", "Retrieve a risk rule", risk.RiskRule),
+    Operation("patch", "/risk/rules/{id}", "updateRiskRule", "Change a rule's mode, parameters or enabled",
+              risk.RiskRule, request=risk.RiskRulePatch, errors=(400, 401, 404, 422)),
+    Operation("delete", "/risk/rules/{id}", "deleteRiskRule", "Delete a risk rule", risk.Deleted),
+    Operation("post", "/risk/lists/{kind}", "addRiskListEntry", "Add an IP (address or network) or a payer to "
+              "your block list (kind ip | payer), optionally expiring", risk.RiskListEntry, 201,
+              risk.RiskListEntryCreate, errors=(400, 401, 404, 413, 422)),
+    Operation("get", "/risk/lists/{kind}", "listRiskListEntries", "List a block list's live entries, newest first",
+              risk.RiskListEntryList),
+    Operation("delete", "/risk/lists/{kind}/{id}", "deleteRiskListEntry", "Remove a block-list entry",
+              risk.Deleted),
+    Operation("get", "/risk/decisions", "listRiskDecisions", "List risk decisions with a rule fired, newest first",
+              risk.RiskDecisionList, query=[("hook", "string", "payment.create | checkout.pay | refund.create | "
+                                                              "callback"),
+                                            ("decision", "string", "allow | review | throttle | block"),
+                                            ("object_id", "string", "a payment id"), *_LIST_QUERY],
+              errors=(401, 422)),
 ]
 
 

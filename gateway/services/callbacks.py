@@ -14,6 +14,7 @@ from gateway.channels.base import Channel, Notification, RawCallback, Verificati
 from gateway.domain.errors import Rejected
 from gateway.domain.outcomes import Outcome
 from gateway.services import refunds as refund_service
+from gateway.services import risk
 from gateway.services.context import Services
 from gateway.services.payments import after_settle
 from gateway.services.settlement import Settled, SettleResult, settle_attempt_closed, settle_paid_with_policy
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 # Headers worth keeping in the log, besides those the channel's factory names; never Authorization or cookies.
 _LOGGED_HEADERS = ("content-type", "user-agent", "x-forwarded-for")
+EXCERPT_BYTES = 2048  # how much of a refused callback's body the notify log keeps
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ async def handle(svc: Services, channel_name: str, raw: RawCallback) -> Ack:
     note: Notification | None = None
     try:
         account, channel, note = await _verify(svc, channel_name, raw)
+        if await risk.check_callback(svc, channel_name, raw.remote, account["merchant_id"]):
+            raise Rejected("source_refused", f"source {raw.remote} is outside the channel's address ranges")
         if note.kind == "unsupported":
             # Genuine, but an event we do not act on: acknowledged so the channel stops retrying.
             log.info("ignored %s callback for %s", channel_name, note.trade_no or "no trade")
@@ -125,8 +129,9 @@ async def handle(svc: Services, channel_name: str, raw: RawCallback) -> Ack:
     except Rejected as exc:
         log.warning("rejected %s callback from %s: %s", channel_name, raw.remote, exc)
         async with svc.db.begin() as conn:
-            await notify_log.record(conn, channel=channel_name, headers=headers, body=raw.body, remote=raw.remote,
-                                    result="rejected", error=f"{exc.code}: {exc}",
+            # An excerpt only: what we refuse is anyone's junk, and the log of it is purged on a schedule.
+            await notify_log.record(conn, channel=channel_name, headers=headers, body=raw.body[:EXCERPT_BYTES],
+                                    remote=raw.remote, result="rejected", error=f"{exc.code}: {exc}",
                                     account_id=account["id"] if account else None,
                                     trade_no=note.trade_no if note else None)
         status, ctype, body = factory.acknowledge(False)

@@ -1,7 +1,7 @@
 """Everything a use case needs, built once by the app and passed explicitly -- no globals."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.cache.base import Cache
 from gateway.cache.status import StatusBus
@@ -9,6 +9,7 @@ from gateway.channels.pool import ChannelPool
 from gateway.channels.registry import Registry
 from gateway.config import Settings
 from gateway.services.merchants import Authenticator
+from gateway.services.risk_state import RiskState
 from gateway.store.db import Database
 
 
@@ -21,6 +22,7 @@ class Services:
     pool: ChannelPool
     status: StatusBus
     auth: Authenticator
+    risk: RiskState = field(default_factory=RiskState)  # the risk engine's rules and lists, cached
 
     def url(self, path: str) -> str:
         return f"{self.settings.public_url}{path}"

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.domain.pay import PayAction
+from gateway.services.risk_rules import risk_summary
 from gateway.store.base import Row
 
 
@@ -25,6 +26,7 @@ def payment_view(p: Row, *, base_url: str, next_action: PayAction | None = None)
         "created_at": iso(p["created_at"]), "expires_at": iso(p["expires_at"]),
         "paid_at": iso(p["paid_at"]), "closed_at": iso(p["closed_at"]), "late_payment": bool(p["late"]),
         "next_action": next_action.to_json() if next_action else None,
+        "risk": risk_summary(p.get("risk")),
     }
     return view
 

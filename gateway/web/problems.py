@@ -22,6 +22,7 @@ STATUS: dict[str, int] = {
     "refund_exceeds_refundable": 422, "pay_method_unavailable": 422, "channel_declined": 502,
     "channel_unavailable": 503, "database_unavailable": 503, "rate_limited": 429, "method_not_allowed": 405,
     "unsupported_media_type": 415, "internal_error": 500, "insufficient_balance": 402, "wallet_frozen": 409,
+    "risk_blocked": 403,
 }
 PROBLEM = "application/problem+json"
 

@@ -12,7 +12,7 @@ from gateway.api.common import json_response, page_request, page_response, parse
 from gateway.domain.errors import InvalidJSON, ValidationFailed
 from gateway.keys import SERVICES
 from gateway.services import risk_manage as manage
-from gateway.services.risk_rules import HOOKS, SEVERITY, Rule
+from gateway.services.risk_rules import HOOKS, RULE_TYPES, SEVERITY, Rule
 from gateway.store import risk as repo
 
 routes = web.RouteTableDef()
@@ -118,9 +118,24 @@ def _listing(data: list[dict[str, Any]]) -> web.Response:
     return json_response({"object": "list", "data": data, "has_more": False, "next_cursor": None})
 
 
+def _rule_fields(exc: ValidationFailed) -> ValidationFailed:
+    """Pydantic names a union member first (``amount_max.amount``) and a bad tag nowhere: name the field."""
+    named = []
+    for error in exc.errors:
+        head, dot, rest = str(error.get("field", "")).partition(".")
+        field = "type" if str(error.get("type", "")).startswith("union_tag") else rest if dot and head in RULE_TYPES \
+            else error.get("field")
+        named.append({**error, "field": field})
+    exc.errors = named
+    return exc
+
+
 @routes.post("/risk/rules", name="create_risk_rule")
 async def create_rule(request: web.Request) -> web.Response:
-    body = await parse(request, RiskRuleCreate)
+    try:
+        body = await parse(request, RiskRuleCreate)
+    except ValidationFailed as exc:
+        raise _rule_fields(exc) from None
     svc = request.config_dict[SERVICES]
     return json_response(await manage.create_rule(svc, request[MERCHANT]["id"], body.root, _actor(request)), 201)
 

@@ -112,6 +112,9 @@ async def rules_for(svc: Services, merchant_id: str | None) -> list[Loaded]:
     for implicit in (IpBlocklist(type="ip_blocklist"), PayerBlocklist(type="payer_blocklist")):
         if implicit.type not in types:
             loaded.append(Loaded(f"default:{implicit.type}", merchant_id, implicit))
+    # The lists first: a value a rule lists during this evaluation (unpaid-code velocity) is blocked by the
+    # list from the next request on, not counted twice now.
+    loaded.sort(key=lambda item: item.rule.type not in ("ip_blocklist", "payer_blocklist"))
     svc.risk.keep(svc.risk.rules, merchant_id, loaded)
     return loaded
 
@@ -148,6 +151,10 @@ def _day_start() -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+class StateUnavailable(Exception):
+    """The shared cache is being skipped (Redis down): counts would be this process's only."""
+
+
 class _Probe:
     def __init__(self, svc: Services, subject: Subject) -> None:
         self.svc, self.subject = svc, subject
@@ -155,8 +162,13 @@ class _Probe:
         self._today: tuple[int, int] | None = None
         self._lists: Lists | None = None
 
+    def _shared(self) -> None:
+        if getattr(self.svc.cache, "healthy", True) is False:
+            raise StateUnavailable("the shared cache is unavailable")
+
     async def count(self, key: str, window: int) -> int:
         assert self.current is not None
+        self._shared()
         return await self.svc.cache.incr(f"risk:{self.current.id}:{key}:{_bucket(window)}", window + 1)
 
     async def listed(self, kind: str, value: str) -> bool:
@@ -173,6 +185,7 @@ class _Probe:
         return self._today
 
     async def payer_history(self) -> tuple[int, int]:
+        self._shared()
         raw = await self.svc.cache.get(f"risk:ph:{self.subject.merchant_id}:{self.subject.payer}")
         if not raw:
             return 0, 0
@@ -180,6 +193,7 @@ class _Probe:
         return int(count), int(total)
 
     async def paid_since(self, key: str, window: int) -> bool:
+        self._shared()
         raw = await self.svc.cache.get(f"risk:paid:{self.subject.merchant_id}:{key}")
         return raw is not None and time.time() - float(raw) <= window
 

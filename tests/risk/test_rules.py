@@ -4,12 +4,13 @@ records the hit on the payment and in the decisions, and changes nothing."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from gateway.services.risk_rules import BEIJING
 from gateway.store.tables import payments, risk_lists
-from tests.factories import Gateway, unique
+from tests.factories import Gateway, start_gateway, unique
 from tests.risk.helpers import add_rule, create, decisions, expect, fund
 
 MODES = ["enforce", "monitor"]
@@ -203,3 +204,20 @@ async def test_rules_scoped_to_a_pay_method(gateway: Gateway) -> None:
     assert (await create(gateway, m, amount=600)).status == 201  # the shopper chooses: not scoped out
     assert (await create(gateway, m, amount=600, channel="wechat_native")).status == 201
     assert (await create(gateway, m, amount=600, channel="alipay_qr")).status == 403
+
+
+@pytest.mark.parametrize("fails", ["open", "closed"])
+async def test_a_rule_whose_state_is_unavailable_fails_as_it_says(tmp_path: Path, fails: str) -> None:
+    """Redis configured but down: the breaker skips it, counts would be per process -- a counting rule
+    fails open (does not fire) or closed (fires), as it says. Payments themselves are unaffected."""
+    async with start_gateway(tmp_path, redis_url="redis://127.0.0.1:9/0") as gw:
+        m = await gw.merchant()
+        await add_rule(gw, m, type="velocity", count=1000, action="block", mode="enforce", on_unavailable=fails)
+        await create(gw, m)  # by now some call found Redis gone and opened the breaker
+        answer = await create(gw, m)
+        if fails == "closed":
+            assert answer.status == 403 and answer.body["code"] == "risk_blocked"
+            seen = await decisions(gw, m, decision="block")
+            assert seen and all(d["rules"][0]["reason"] == "state unavailable" for d in seen)
+        else:
+            assert answer.status == 201 and answer.body["risk"]["rules"] == []

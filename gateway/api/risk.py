@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
@@ -120,7 +121,7 @@ def _listing(data: list[dict[str, Any]]) -> web.Response:
 
 def _rule_fields(exc: ValidationFailed) -> ValidationFailed:
     """Pydantic names a union member first (``amount_max.amount``) and a bad tag nowhere: name the field."""
-    named = []
+    named: list[Mapping[str, Any]] = []
     for error in exc.errors:
         head, dot, rest = str(error.get("field", "")).partition(".")
         field = "type" if str(error.get("type", "")).startswith("union_tag") else rest if dot and head in RULE_TYPES \

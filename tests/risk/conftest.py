@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.admin.conftest import consoles  # noqa: F401  (the console tests sign operators in)
 from tests.conftest import REDIS_URL, USED_DATABASES
 from tests.factories import Gateway, start_gateway
 

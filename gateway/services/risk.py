@@ -159,7 +159,6 @@ class _Probe:
     def __init__(self, svc: Services, subject: Subject) -> None:
         self.svc, self.subject = svc, subject
         self.current: Loaded | None = None
-        self._today: tuple[int, int] | None = None
         self._lists: Lists | None = None
 
     def _shared(self) -> None:
@@ -177,12 +176,16 @@ class _Probe:
         return self._lists.has_ip(value) if kind == "ip" else value in self._lists.payers
 
     async def today(self) -> tuple[int, int]:
-        if self._today is None:
-            if self.subject.merchant_id is None:
-                return 0, 0
+        merchant_id = self.subject.merchant_id
+        if merchant_id is None:
+            return 0, 0
+        key = (merchant_id, _day_start().date().isoformat())
+        totals = self.svc.risk.fresh(self.svc.risk.totals, key)
+        if totals is None:
             async with self.svc.db.read() as conn:
-                self._today = await repo.created_totals(conn, self.subject.merchant_id, _day_start())
-        return self._today
+                totals = list(await repo.created_totals(conn, merchant_id, _day_start()))
+            self.svc.risk.keep(self.svc.risk.totals, key, totals)
+        return totals[0], totals[1]
 
     async def payer_history(self) -> tuple[int, int]:
         self._shared()
@@ -293,6 +296,7 @@ async def check_create(svc: Services, *, merchant_id: str, payment_id: str, amou
     with the payment (None: nothing fired)."""
     subject = Subject(CREATE, merchant_id, amount, currency, pay_method, ip, payer, opens_code=bool(pay_method))
     decision = await check(svc, subject, object_id=payment_id)
+    svc.risk.created(merchant_id, _day_start().date().isoformat(), amount)
     await _remember(svc, payment_id, merchant_id, amount, ip, payer, expires_in)
     return dumps(decision.summary()) if decision.hits else None
 

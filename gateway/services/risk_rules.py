@@ -94,9 +94,12 @@ class _Rule(BaseModel):
         raise NotImplementedError
 
 
+_KEY_FIELDS = {"ip": "ip", "payer": "payer", "merchant": "merchant_id"}
+
+
 def _key(probe: Probe, key: str) -> str | None:
-    s = probe.subject
-    return {"ip": s.ip, "payer": s.payer, "merchant": s.merchant_id}.get(key)
+    value: str | None = getattr(probe.subject, _KEY_FIELDS[key])
+    return value
 
 
 class IpBlocklist(_Rule):

@@ -30,12 +30,22 @@ class Lists:
 class RiskState:
     rules: dict[str | None, tuple[float, list[Any]]] = field(default_factory=dict)
     lists: dict[str | None, tuple[float, Lists]] = field(default_factory=dict)
+    # (merchant, Beijing day) → [count, amount] created: read from the database at most every FRESH_FOR
+    # seconds, this process's own creates added in between
+    totals: dict[Any, tuple[float, list[int]]] = field(default_factory=dict)
 
-    def fresh(self, cache: dict[str | None, tuple[float, Any]], merchant_id: str | None) -> Any | None:
+    def created(self, merchant_id: str, day: str, amount: int) -> None:
+        """A payment this process is creating: counted in the day's totals it keeps."""
+        item = self.totals.get((merchant_id, day))
+        if item is not None:
+            item[1][0] += 1
+            item[1][1] += amount
+
+    def fresh(self, cache: dict[Any, tuple[float, Any]], merchant_id: Any) -> Any | None:
         item = cache.get(merchant_id)
         return item[1] if item is not None and item[0] > time.monotonic() else None
 
-    def keep(self, cache: dict[str | None, tuple[float, Any]], merchant_id: str | None, value: Any) -> None:
+    def keep(self, cache: dict[Any, tuple[float, Any]], merchant_id: Any, value: Any) -> None:
         if len(cache) > 10_000:
             cache.clear()
         cache[merchant_id] = (time.monotonic() + FRESH_FOR, value)

@@ -74,10 +74,10 @@ async def rule_create(request: web.Request) -> web.Response:
     raise _back(request, "risk_rules", "created")
 
 
-@routes.post("/risk/rules/{id}/{change:mode|enable|disable|delete}", name="risk_rule_change")
+@routes.post("/risk/rules/{id}/{what:mode|enable|disable|delete}", name="risk_rule_change")
 @guard(RISK)
 async def rule_change(request: web.Request) -> web.Response:
-    row, change = await _rule(request), request.match_info["change"]
+    row, change = await _rule(request), request.match_info["what"]
     svc = request.config_dict[keys.SERVICES]
     if change == "delete":
         await manage.delete_rule(svc, row["merchant_id"], row["id"], _actor(request))

@@ -102,9 +102,8 @@ async def handle(svc: Services, channel_name: str, raw: RawCallback) -> Ack:
     note: Notification | None = None
     try:
         account, channel, note = await _verify(svc, channel_name, raw)
-        if await risk.check_callback(svc, channel_name, raw.remote, account["merchant_id"]):
-            raise Rejected("source_refused", f"source {raw.remote} is outside the channel's address ranges")
         if note.kind == "unsupported":
+            await _check_source(svc, channel_name, raw, account)
             # Genuine, but an event we do not act on: acknowledged so the channel stops retrying.
             log.info("ignored %s callback for %s", channel_name, note.trade_no or "no trade")
             async with svc.db.begin() as conn:
@@ -116,6 +115,7 @@ async def handle(svc: Services, channel_name: str, raw: RawCallback) -> Ack:
         async with svc.db.read() as conn:
             attempt = await repo.get_attempt(conn, note.trade_no)
         account, channel, note = await _owner(svc, channel_name, raw, account, channel, note, attempt)
+        await _check_source(svc, channel_name, raw, account)  # the rules of the merchant owning the trade
         async with svc.db.begin() as conn:
             attempt = _cross_check(account, channel, factory.required_identities, note,
                                    await repo.get_attempt(conn, note.trade_no))
@@ -136,6 +136,12 @@ async def handle(svc: Services, channel_name: str, raw: RawCallback) -> Ack:
                                     trade_no=note.trade_no if note else None)
         status, ctype, body = factory.acknowledge(False)
     return Ack(status, ctype, body)
+
+
+async def _check_source(svc: Services, channel_name: str, raw: RawCallback, account: Row) -> None:
+    """Callback source rules (gateway.services.risk): log-only unless a rule enforces them."""
+    if await risk.check_callback(svc, channel_name, raw.remote, account["merchant_id"]):
+        raise Rejected("source_refused", f"source {raw.remote} is outside the channel's address ranges")
 
 
 async def _apply(svc: Services, conn, attempt: Row, note: Notification) -> SettleResult:  # type: ignore[no-untyped-def]

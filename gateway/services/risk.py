@@ -168,7 +168,10 @@ class _Probe:
     async def count(self, key: str, window: int) -> int:
         assert self.current is not None
         self._shared()
-        return await self.svc.cache.incr(f"risk:{self.current.id}:{key}:{_bucket(window)}", window + 1)
+        # With the breaker around Redis: wait for the shared count (the rate limiter's few-ms budget would
+        # let counts fall back to this process's own under load).
+        incr = getattr(self.svc.cache, "incr_waiting", self.svc.cache.incr)
+        return int(await incr(f"risk:{self.current.id}:{key}:{_bucket(window)}", window + 1))
 
     async def listed(self, kind: str, value: str) -> bool:
         if self._lists is None:

@@ -160,18 +160,24 @@ class _Probe:
         self.svc, self.subject = svc, subject
         self.current: Loaded | None = None
         self._lists: Lists | None = None
+        self._counted: dict[str, int] = {}
 
     def _shared(self) -> None:
         if getattr(self.svc.cache, "healthy", True) is False:
             raise StateUnavailable("the shared cache is unavailable")
 
     async def count(self, key: str, window: int) -> int:
+        """One count per request and counter, whatever the number of rules reading it: rules of the same
+        owner (a merchant, or the global ones) with the same key and window share it."""
         assert self.current is not None
-        self._shared()
-        # With the breaker around Redis: wait for the shared count (the rate limiter's few-ms budget would
-        # let counts fall back to this process's own under load).
-        incr = getattr(self.svc.cache, "incr_waiting", self.svc.cache.incr)
-        return int(await incr(f"risk:{self.current.id}:{key}:{_bucket(window)}", window + 1))
+        name = f"risk:{self.current.merchant_id or '*'}:{key}:{window}:{_bucket(window)}"
+        if name not in self._counted:
+            self._shared()
+            # With the breaker around Redis: wait for the shared count (the rate limiter's few-ms budget
+            # would let counts fall back to this process's own under load).
+            incr = getattr(self.svc.cache, "incr_waiting", self.svc.cache.incr)
+            self._counted[name] = int(await incr(name, window + 1))
+        return self._counted[name]
 
     async def listed(self, kind: str, value: str) -> bool:
         if self._lists is None:

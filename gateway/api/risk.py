@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt, StrictS
 
 from gateway.api.auth import MERCHANT
 from gateway.api.common import json_response, page_request, page_response, parse
-from gateway.domain.errors import InvalidJSON, ValidationFailed
+from gateway.domain.errors import InvalidJSON, NotFound, ValidationFailed
 from gateway.keys import SERVICES
 from gateway.services import risk_manage as manage
 from gateway.services.risk_rules import HOOKS, RULE_TYPES, SEVERITY, Rule
@@ -187,7 +187,8 @@ async def add_entry(request: web.Request) -> web.Response:
 @routes.get("/risk/lists/{kind}", name="list_risk_list_entries")
 async def list_entries(request: web.Request) -> web.Response:
     svc, kind = request.config_dict[SERVICES], request.match_info["kind"]
-    manage.check_value(kind, "0.0.0.0" if kind == "ip" else "x")  # the kind exists
+    if kind not in manage.KINDS:
+        raise NotFound(f"No list {kind}; ip or payer")
     async with svc.db.read() as conn:
         rows = await repo.list_entries(conn, request[MERCHANT]["id"], kind)
     return _listing([manage.entry_view(r) for r in rows])

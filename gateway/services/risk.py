@@ -15,6 +15,7 @@ rule says. Nothing here changes a payment's state or money: correctness never de
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
@@ -39,7 +40,7 @@ from gateway.services.risk_rules import (
     parse_rule,
     risk_summary,
 )
-from gateway.services.risk_state import Lists
+from gateway.services.risk_state import FRESH_FOR, Lists
 from gateway.store import risk as repo
 from gateway.store.base import Row, dumps, utcnow
 
@@ -123,8 +124,6 @@ async def lists_for(svc: Services, merchant_id: str | None) -> Lists:
     cached = svc.risk.fresh(svc.risk.lists, merchant_id)
     if cached is not None:
         return cached
-    import ipaddress
-
     async with svc.db.read() as conn:
         rows = await repo.list_entries(conn, merchant_id, with_global=True, limit=100_000)
     networks = []
@@ -135,8 +134,10 @@ async def lists_for(svc: Services, merchant_id: str | None) -> Lists:
             except ValueError:
                 continue
     lists = Lists(tuple(networks), frozenset(r["value"] for r in rows if r["kind"] == "payer"))
-    # The earliest expiry bounds how long this may be kept.
-    svc.risk.keep(svc.risk.lists, merchant_id, lists)
+    # Kept until the earliest entry expires, at most a few seconds.
+    now = utcnow()
+    expiries = [(r["expires_at"] - now).total_seconds() for r in rows if r["expires_at"] is not None]
+    svc.risk.keep(svc.risk.lists, merchant_id, lists, min(expiries, default=FRESH_FOR))
     return lists
 
 

@@ -45,10 +45,11 @@ class RiskState:
         item = cache.get(merchant_id)
         return item[1] if item is not None and item[0] > time.monotonic() else None
 
-    def keep(self, cache: dict[Any, tuple[float, Any]], merchant_id: Any, value: Any) -> None:
+    def keep(self, cache: dict[Any, tuple[float, Any]], merchant_id: Any, value: Any,
+             for_seconds: float = FRESH_FOR) -> None:
         if len(cache) > 10_000:
             cache.clear()
-        cache[merchant_id] = (time.monotonic() + FRESH_FOR, value)
+        cache[merchant_id] = (time.monotonic() + min(FRESH_FOR, for_seconds), value)
 
     def forget(self, merchant_id: str | None) -> None:
         """After a change: this merchant's (all, for a global change) rules and lists are read again."""

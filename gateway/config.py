@@ -45,6 +45,10 @@ VARIABLES: list[tuple[str, str, str, str]] = [
     ("GATEWAY_RECON_GIVE_UP", "HH:MM", "20:00", "If a day's bill is still not ready at this time (Asia/Shanghai) the next day, the batch fails with `never_ready` and an error is logged (alert on it)."),
     ("GATEWAY_SANDBOX_BILLS_IMMEDIATE", "bool", "off", "Sandboxes only: publish a day's bill at once instead of on the channels' schedule (the next day from 09:00, today's refused). For tests and demos."),
     ("GATEWAY_API_KEY_OVERLAP", "seconds", "86400", "After an API key rotation without `--revoke-old` / `revoke_old`, how long the replaced keys keep working."),
+    ("GATEWAY_NOTIFY_LOG_KEEP_DAYS", "int", "30", "Days the notify log keeps refused channel callbacks (bad signature, unknown trade, oversized: an excerpt of each) before the background runner purges them; applied ones stay as long as the payments."),
+    ("GATEWAY_ANON_IP_LIMIT", "int", "120", "Payment-link opens and checkout pay-method switches per minute from one IP address (across processes with Redis); 0 = no limit. Beyond it: a 429 page."),
+    ("GATEWAY_ANON_LINK_LIMIT", "int", "600", "Payments opened per minute through one payment link; 0 = no limit."),
+    ("GATEWAY_ANON_SWITCH_LIMIT", "int", "20", "Pay-method switches (each opens a channel order) per minute on one payment; 0 = no limit."),
     ("GATEWAY_LOG_LEVEL", "str", "INFO", "Python logging level."),
     ("GATEWAY_LOG_FORMAT", "str", "text", "`text` (one readable line per record) or `json` (one JSON object per line: time, level, logger, message, request_id and the record's context). Secrets, signatures, keys, phone and ID numbers are redacted either way."),
     ("GATEWAY_ACCESS_LOG", "bool", "on", "One log line per request (`gateway.access`: method, route pattern, path, status, duration, request id). Off when the reverse proxy's access log is enough: it costs some 25-60 µs a request."),
@@ -97,6 +101,10 @@ class Settings:
     recon_time: str = "10:30"  # Asia/Shanghai; "off" = no daily reconciliation
     recon_give_up: str = "20:00"
     api_key_overlap: float = 86400.0  # seconds
+    notify_log_keep_days: int = 30
+    anon_ip_limit: int = 120  # per minute
+    anon_link_limit: int = 600  # per minute
+    anon_switch_limit: int = 20  # per minute
     log_level: str = "INFO"
     log_format: str = "text"  # text | json
     access_log: bool = True
@@ -124,6 +132,7 @@ class Settings:
         conv: dict[str, Callable[[str], Any]] = {"port": int, "max_body_bytes": int, "rate_limit": int, "sandbox": _bool, "background": _bool, "access_log": _bool,
                 "sandbox_time_scale": float, "channel_timeout": float, "task_time_scale": float, "task_interval": float,
                 "task_lease": float, "api_key_overlap": float, "webhook_timeout": float, "webhook_concurrency": int, "data_dir": Path,
+                "notify_log_keep_days": int, "anon_ip_limit": int, "anon_link_limit": int, "anon_switch_limit": int,
                 "secret_key": Secret, "redis_url": lambda v: Secret(v) if v else None,
                 "loop_stale_after": float, "alert_interval": float, "alert_renotify": float,
                 **{name: Secret for name in ("metrics_token", "alert_webhook_url", "alert_webhook_secret",

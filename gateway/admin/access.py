@@ -29,11 +29,12 @@ SESSION_MFA_AT = "mfa_at"  # session key: unix time of the last TOTP code this s
 STEP_UP_FIELD = "totp"  # the form field a step-up code comes in
 STEP_UP_FOR = 300.0  # seconds a TOTP code counts as fresh for a money-moving action
 
-READ, EXPORT, PAY_ACTIONS, REFUND, RESEND, MERCHANT_KEYS, OPERATORS, AUDIT, RECONCILE = (
-    "read", "export", "pay_actions", "refund", "resend", "merchant_keys", "operators", "audit", "reconcile")
+READ, EXPORT, PAY_ACTIONS, REFUND, RESEND, MERCHANT_KEYS, OPERATORS, AUDIT, RECONCILE, RISK = (
+    "read", "export", "pay_actions", "refund", "resend", "merchant_keys", "operators", "audit", "reconcile", "risk")
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "owner": frozenset({READ, EXPORT, PAY_ACTIONS, REFUND, RESEND, MERCHANT_KEYS, OPERATORS, AUDIT, RECONCILE}),
-    "operator": frozenset({READ, EXPORT, PAY_ACTIONS, REFUND, RESEND}),
+    "owner": frozenset({READ, EXPORT, PAY_ACTIONS, REFUND, RESEND, MERCHANT_KEYS, OPERATORS, AUDIT, RECONCILE,
+                        RISK}),
+    "operator": frozenset({READ, EXPORT, PAY_ACTIONS, REFUND, RESEND, RISK}),
     "finance": frozenset({READ, EXPORT, AUDIT, RECONCILE}),
     "viewer": frozenset({READ}),
 }

@@ -84,6 +84,15 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "recon_key": ("交易号 / 退款号", "Trade / refund no."), "recon_resolve": ("处理", "Resolve"),
     "recon_accept_channel": ("以渠道为准", "Accept the channel's side"),
     "recon_accept_ours": ("以本地记录为准", "Accept ours"), "recon_ignore": ("忽略", "Ignore"),
+    "risk": ("风控", "Risk"), "risk_rules": ("风控规则", "Risk rules"), "risk_lists": ("黑名单", "Block lists"),
+    "risk_decisions": ("风控决策", "Risk decisions"), "risk_mode": ("模式", "Mode"),
+    "risk_params": ("参数（JSON）", "Parameters (JSON)"), "risk_enabled": ("启用", "Enabled"),
+    "risk_scope": ("范围", "Scope"), "risk_global": ("全局", "Global"), "risk_new_rule": ("新建规则", "New rule"),
+    "risk_kind": ("名单", "List"), "risk_value": ("值", "Value"), "risk_expires_h": ("有效期（小时，空为永久）", "Expires in (hours, empty = never)"),
+    "risk_expires": ("到期", "Expires"), "risk_note": ("备注", "Note"), "risk_add": ("加入名单", "Add to list"),
+    "risk_delete": ("删除", "Delete"), "risk_decision": ("决策", "Decision"), "risk_hook": ("环节", "Where"),
+    "risk_fired": ("触发的规则", "Rules fired"), "risk_switch_mode": ("切换模式", "Switch mode"),
+    "risk_created_by": ("添加人", "Added by"),
 }
 
 CATALOGUE = Catalogue({"zh-CN": {k: v[0] for k, v in _MESSAGES.items()},

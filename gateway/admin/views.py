@@ -20,6 +20,7 @@ from gateway.admin.dashboard import figures
 from gateway.domain.errors import NotFound, ValidationFailed
 from gateway.domain.money import format_major, parse_major
 from gateway.domain.states import PaymentStatus
+from gateway.services.risk_rules import risk_summary
 from gateway.store import audit, migrate, stats
 from gateway.store import operators as operators_repo
 from gateway.store.base import Row, utcnow
@@ -200,6 +201,7 @@ async def payment(request: web.Request) -> web.Response:
         actions = await audit.recent(conn, limit=50, object_id=p["id"])
     return page(request, "admin/payment.html", {
         "p": p, "story": story, "timeline": _timeline(p, story, actions), "done": request.query.get("done"),
+        "risk": risk_summary(p.get("risk")),
         "refund_no": "console-" + secrets.token_urlsafe(12)})
 
 

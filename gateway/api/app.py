@@ -4,7 +4,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.api import events, keys, links, payments, reconciliation, refunds, sandbox_helpers, wallets
+from gateway.api import events, keys, links, payments, reconciliation, refunds, risk, sandbox_helpers, wallets
 from gateway.api.auth import auth_middleware
 from gateway.api.common import json_response
 from gateway.api.idempotency import idempotency_middleware
@@ -50,6 +50,7 @@ def create_api_app(extra_routes: list[web.RouteTableDef] | None = None) -> web.A
     app.add_routes(wallets.routes)
     app.add_routes(keys.routes)
     app.add_routes(sandbox_helpers.routes)  # they answer 404 unless the sandboxes are on
+    app.add_routes(risk.routes)
     for table in extra_routes or []:
         app.add_routes(table)
     return app

@@ -2,6 +2,7 @@
 document -- one definition for both."""
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -85,6 +86,9 @@ class _PaymentCreate(_Strict):
         "false: only reserve the amount now (a hold on the customer's balance; pay methods that can "
         "reserve: " + ", ".join(c for c, s in SPECS.items() if s.manual_capture) + "); the payment stays "
         "pending until `POST /payments/{id}/capture` pays it, or closing or expiry releases it."))] = True
+    customer_ip: Annotated[StrictStr, Field(max_length=45, description="The shopper's IP address as you saw it: "
+                                            "risk rules by IP use it (else this request's address), and channels "
+                                            "that want the payer's IP (WeChat H5) get it.")] | None = None
 
     @model_validator(mode="after")
     def _capture_supported(self) -> _PaymentCreate:
@@ -93,6 +97,13 @@ class _PaymentCreate(_Strict):
             raise ValueError("capture=false needs a pay method that can reserve: "
                              + ", ".join(c for c, s in SPECS.items() if s.manual_capture))
         return self
+
+    @field_validator("customer_ip")
+    @classmethod
+    def _check_ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.ip_address(value)
+        return value
 
     @field_validator("currency")
     @classmethod
@@ -229,6 +240,22 @@ ACTION_SCHEMAS = {"qr": "QrAction", "redirect": "RedirectAction", "form_post": "
                   "jsapi": "JsapiAction", "app": "AppAction", "confirm": "ConfirmAction"}
 
 
+class RiskHit(BaseModel):
+    id: str = Field(description="The rule's id (default:… for the built-in list rules).")
+    type: str
+    action: Literal["block", "throttle", "review"]
+    mode: Literal["monitor", "enforce"]
+    reason: str
+
+
+class RiskSummary(BaseModel):
+    """The risk decision taken with the payment: the strongest action of the enforce-mode rules that
+    fired (``allow`` when none), and every rule that fired, monitor-mode ones included."""
+
+    decision: Literal["allow", "review", "throttle", "block"]
+    rules: list[RiskHit]
+
+
 class Payment(BaseModel):
     """A payment. While a payment with a fixed pay method is pending, ``next_action`` says how the
     shopper pays it."""
@@ -267,6 +294,7 @@ class Payment(BaseModel):
     capture_method: Literal["automatic", "manual"] = Field(description=(
         "manual: created with `capture: false`; pending means the amount is reserved until captured."))
     next_action: NextAction | None = None
+    risk: RiskSummary
 
 
 class PaymentList(BaseModel):

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gateway.api import events, keys, link_models, models, reconciliation, sandbox_helpers
+from gateway.api import events, keys, link_models, models, reconciliation, risk, sandbox_helpers
 from gateway.api import wallet_models as wm
 from gateway.web.problems import STATUS
 
@@ -44,8 +44,9 @@ _LIST_QUERY = [("limit", "integer", "1–100, default 20"),
                ("cursor", "string", "next_cursor of the previous page")]
 
 OPERATIONS: list[Operation] = [
-    Operation("post", "/payments", "createPayment", "Create a payment", models.Payment, 201,
-              models.PaymentCreate, errors=(400, 401, 402, 409, 413, 422, 502, 503), examples={
+    Operation("post", "/payments", "createPayment", "Create a payment (risk rules run first: 403 risk_blocked, "
+              "429 when throttled)", models.Payment, 201,
+              models.PaymentCreate, errors=(400, 401, 402, 403, 409, 413, 422, 429, 502, 503), examples={
                   "request": {"amount": 1999, "currency": "CNY", "subject": "Green tea", "out_trade_no": "1001",
                               "pay_method": "wechat_native", "return_url": "https://shop.example.com/thanks",
                               "notify_url": "https://shop.example.com/hooks/pay"},
@@ -59,7 +60,7 @@ OPERATIONS: list[Operation] = [
                                "notify_url": "https://shop.example.com/hooks/pay", "metadata": {},
                                "created_at": "2026-11-30T08:00:00Z", "expires_at": "2026-11-30T08:15:00Z",
                                "paid_at": None, "closed_at": None, "close_reason": None, "late_payment": False,
-                               "capture_method": "automatic",
+                               "capture_method": "automatic", "risk": {"decision": "allow", "rules": []},
                                "next_action": {"type": "qr", "qr": "weixin://wxpay/bizpayurl?pr=abc123"}}}),
     Operation("get", "/payments", "listPayments", "List payments, newest first", models.PaymentList,
               query=[("status", "string", "pending | paid | partially_refunded | refunded | closed"),
@@ -79,7 +80,7 @@ OPERATIONS: list[Operation] = [
               errors=(401, 402, 404, 409, 503)),
     Operation("post", "/payments/{id}/refunds", "createRefund",
               "Refund a paid payment, in part or in full (repeatable up to the paid amount)", models.Refund, 201,
-              models.RefundCreate, errors=(400, 401, 404, 409, 413, 422), examples={
+              models.RefundCreate, errors=(400, 401, 403, 404, 409, 413, 422), examples={
                   "request": {"amount": 500, "out_refund_no": "1001-r1", "reason": "one cup returned"}}),
     Operation("get", "/payments/{id}/refunds", "listPaymentRefunds", "List a payment's refunds, oldest first",
               models.RefundList),
@@ -156,6 +157,28 @@ OPERATIONS: list[Operation] = [
               "Sandbox only: the shopper cancels at the channel; then the payment closes "
               "(close_reason cancelled)", models.Payment, 200, sandbox_helpers.SandboxPay,
               errors=(401, 404, 409, 422, 502, 503)),
+    # Risk controls: rules as typed data, IP and payer lists, the decisions taken.
+    Operation("post", "/risk/rules", "createRiskRule", "Create a risk rule (typed by `type`; monitor or enforce)",
+              risk.RiskRule, 201, risk.RiskRuleCreate, errors=(400, 401, 413, 422)),
+    Operation("get", "/risk/rules", "listRiskRules", "List your risk rules, oldest first", risk.RiskRuleList,
+              errors=(401,)),
+    Operation("get", "/risk/rules/{id}", "getRiskRule", "Retrieve a risk rule", risk.RiskRule),
+    Operation("patch", "/risk/rules/{id}", "updateRiskRule", "Change a rule's mode, parameters or enabled",
+              risk.RiskRule, request=risk.RiskRulePatch, errors=(400, 401, 404, 422)),
+    Operation("delete", "/risk/rules/{id}", "deleteRiskRule", "Delete a risk rule", risk.Deleted),
+    Operation("post", "/risk/lists/{kind}", "addRiskListEntry", "Add an IP (address or network) or a payer to "
+              "your block list (kind ip | payer), optionally expiring", risk.RiskListEntry, 201,
+              risk.RiskListEntryCreate, errors=(400, 401, 404, 413, 422)),
+    Operation("get", "/risk/lists/{kind}", "listRiskListEntries", "List a block list's live entries, newest first",
+              risk.RiskListEntryList),
+    Operation("delete", "/risk/lists/{kind}/{id}", "deleteRiskListEntry", "Remove a block-list entry",
+              risk.Deleted),
+    Operation("get", "/risk/decisions", "listRiskDecisions", "List risk decisions with a rule fired, newest first",
+              risk.RiskDecisionList, query=[("hook", "string", "payment.create | checkout.pay | refund.create | "
+                                                              "callback"),
+                                            ("decision", "string", "allow | review | throttle | block"),
+                                            ("object_id", "string", "a payment id"), *_LIST_QUERY],
+              errors=(401, 422)),
 ]
 
 # Every event, its ``data`` object and when it is sent (gateway.services.settlement, .wallets).

@@ -152,6 +152,19 @@ class BreakerCache:
                     self._probing = False
         return await self._local.incr(key, ttl)
 
+    async def incr_waiting(self, key: str, ttl: int) -> int:
+        """:meth:`incr` that waits for Redis up to the normal timeout rather than the rate limiter's few
+        milliseconds: risk counters, which should agree across processes (in process only while Redis is
+        skipped)."""
+        op = self.inner.incr(key, ttl)
+        if not self._allow():
+            self._skip(op)
+            return await self._local.incr(key, ttl)
+        try:
+            return await self._call(op)
+        except CacheUnavailable:
+            return await self._local.incr(key, ttl)
+
     def _incr_finished(self, task: asyncio.Future[Any]) -> None:
         if task.cancelled():
             return

@@ -15,7 +15,9 @@ from gateway.checkout.security import form_targets
 from gateway.checkout.state import Checkout
 from gateway.web.pages import DEFAULT_TITLES, Pages, setup_pages
 
-ERROR_TITLES = {**DEFAULT_TITLES, 502: "channel_error", 503: "channel_error"}
+# By status, or by an error's code (risk decisions get a friendly page, without the rules' detail).
+ERROR_TITLES = {**DEFAULT_TITLES, 502: "channel_error", 503: "channel_error", "risk_blocked": "risk_blocked",
+                "rate_limited": "too_many"}
 
 
 async def checkout_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ from gateway.checkout.agent import usable
 from gateway.domain.errors import NotFound, ValidationFailed
 from gateway.domain.pay import Browser, PayAction
 from gateway.domain.states import AttemptStatus, PaymentStatus
-from gateway.services import payments
+from gateway.services import payments, risk, risk_limits
 from gateway.services.context import Services
 from gateway.store import merchants as merchants_repo
 from gateway.store import payments as repo
@@ -92,6 +92,8 @@ async def switch(svc: Services, data: PageData, method: str, *, client_ip: str |
     current = data.current([method])
     if current is not None and (payer_id is None or not svc.registry.spec(method).needs_payer):
         return current
+    await risk_limits.method_switch(svc, client_ip, data.payment["id"])  # anonymous: bounded per IP and payment
+    await risk.check_checkout(svc, data.payment, method, ip=client_ip, payer=payer_id)
     await payments.close_attempts_at_channel(svc, data.payment["id"])
     async with svc.db.read() as conn:
         fresh = await repo.get_payment(conn, data.payment["id"])

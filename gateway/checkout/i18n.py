@@ -24,6 +24,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "enter_amount": "请输入金额（元）", "amount_range": "金额范围", "create": "去支付",
         "bad_amount": "请输入有效金额", "link_inactive": "该收款链接已停用", "try_again": "重试",
         "in_app_unavailable": "请在浏览器中打开此页面以使用其他支付方式。",
+        "risk_blocked": "暂时无法完成此支付。如有疑问，请联系商户。",
+        "too_many": "操作过于频繁，请稍等片刻再试。",
     },
     "en": {
         "title": "Checkout", "amount": "Amount due", "merchant": "Merchant", "order": "Order",
@@ -44,6 +46,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "bad_amount": "Please enter a valid amount", "link_inactive": "This payment link is no longer active",
         "try_again": "Try again",
         "in_app_unavailable": "Open this page in a browser to use other pay methods.",
+        "risk_blocked": "This payment cannot be made right now. Please contact the merchant if you need help.",
+        "too_many": "Too many tries in a short time; please wait a moment and try again.",
     },
 }
 

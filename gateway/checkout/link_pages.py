@@ -10,7 +10,7 @@ from gateway.checkout.poster import amount_text, render_poster
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.money import MoneyError, parse_major
 from gateway.keys import SERVICES
-from gateway.services import links
+from gateway.services import links, risk_limits
 from gateway.store.base import Row
 from gateway.web.i18n import format_amount
 from gateway.web.pages import render_page
@@ -34,6 +34,7 @@ async def open_link(request: web.Request) -> web.StreamResponse:
     link, merchant = await links.active_link(svc, request.match_info["slug"])
     if link["amount"] is None:
         return _form(request, link, merchant)
+    await risk_limits.link_open(svc, request.remote, link["id"])
     payment_id = await links.pay(svc, link, merchant, link["amount"], client_ip=request.remote)
     raise web.HTTPSeeOther(f"/pay/{payment_id}")
 
@@ -50,6 +51,7 @@ async def pay_link(request: web.Request) -> web.StreamResponse:
         links.check_amount(link, amount)
     except (MoneyError, ValidationFailed):
         return _form(request, link, merchant, error=True, value=raw)
+    await risk_limits.link_open(svc, request.remote, link["id"])
     payment_id = await links.pay(svc, link, merchant, amount, client_ip=request.remote)
     raise web.HTTPSeeOther(f"/pay/{payment_id}")
 

@@ -130,6 +130,13 @@ class RateLimited(GatewayError):
     title = "Too many requests"
 
 
+class RiskBlocked(GatewayError):
+    """A risk rule in enforce mode refused the request (gateway.services.risk); nothing was written but
+    the decision. The shopper sees a friendly page, the merchant the decision's id."""
+    code = "risk_blocked"
+    title = "The request was refused by a risk rule"
+
+
 class Rejected(Exception):
     """A channel callback we refuse: forged, tampered, stale, unknown or not matching our records. The
     channel gets its failure answer and nothing changes but the notify log. Raised by the ingress

@@ -15,6 +15,7 @@ from gateway.channels.base import Channel, Notification, RawCallback, Verificati
 from gateway.domain.errors import Rejected
 from gateway.domain.outcomes import Outcome
 from gateway.services import refunds as refund_service
+from gateway.services import risk
 from gateway.services.context import Services
 from gateway.services.payments import after_settle
 from gateway.services.settlement import Settled, SettleResult, settle_attempt_closed, settle_paid_with_policy
@@ -36,6 +37,7 @@ REJECTION_CODES = frozenset({
     "malformed", "bad_signature", "missing_signature", "wrong_account", "wrong_owner", "bad_certificate",
     "missing_certificate", "unknown_serial", "stale_timestamp", "signature_probe", "no_callbacks",
     "decrypt_failed", "unsupported_sign_type", "unsupported_sign_method"})
+EXCERPT_BYTES = 2048  # how much of a refused callback's body the notify log keeps
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ async def _handle(svc: Services, channel_name: str, raw: RawCallback, counted: l
     try:
         account, channel, note = await _verify(svc, channel_name, raw)
         if note.kind == "unsupported":
+            await _check_source(svc, channel_name, raw, account)
             # Genuine, but an event we do not act on: acknowledged so the channel stops retrying.
             log.info("ignored %s callback for %s", channel_name, note.trade_no or "no trade")
             async with svc.db.begin() as conn:
@@ -134,6 +137,7 @@ async def _handle(svc: Services, channel_name: str, raw: RawCallback, counted: l
         async with svc.db.read() as conn:
             attempt = await repo.get_attempt(conn, note.trade_no)
         account, channel, note = await _owner(svc, channel_name, raw, account, channel, note, attempt)
+        await _check_source(svc, channel_name, raw, account)  # the rules of the merchant owning the trade
         async with svc.db.begin() as conn:
             attempt = _cross_check(account, channel, factory.required_identities, note,
                                    await repo.get_attempt(conn, note.trade_no))
@@ -154,12 +158,19 @@ async def _handle(svc: Services, channel_name: str, raw: RawCallback, counted: l
         log.warning("rejected %s callback from %s: %s", channel_name, raw.remote, exc,
                     extra={"channel": channel_name, "reason": exc.code})
         async with svc.db.begin() as conn:
-            await notify_log.record(conn, channel=channel_name, headers=headers, body=raw.body, remote=raw.remote,
-                                    result="rejected", error=f"{exc.code}: {exc}",
+            # An excerpt only: what we refuse is anyone's junk, and the log of it is purged on a schedule.
+            await notify_log.record(conn, channel=channel_name, headers=headers, body=raw.body[:EXCERPT_BYTES],
+                                    remote=raw.remote, result="rejected", error=f"{exc.code}: {exc}",
                                     account_id=account["id"] if account else None,
                                     trade_no=note.trade_no if note else None)
         status, ctype, body = factory.acknowledge(False)
     return Ack(status, ctype, body)
+
+
+async def _check_source(svc: Services, channel_name: str, raw: RawCallback, account: Row) -> None:
+    """Callback source rules (gateway.services.risk): log-only unless a rule enforces them."""
+    if await risk.check_callback(svc, channel_name, raw.remote, account["merchant_id"]):
+        raise Rejected("source_refused", f"source {raw.remote} is outside the channel's address ranges")
 
 
 async def _apply(svc: Services, conn, attempt: Row, note: Notification) -> SettleResult:  # type: ignore[no-untyped-def]

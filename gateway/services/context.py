@@ -10,6 +10,7 @@ from gateway.channels.registry import Registry
 from gateway.config import Settings
 from gateway.observability.metrics import Metrics
 from gateway.services.merchants import Authenticator
+from gateway.services.risk_state import RiskState
 from gateway.store.db import Database
 
 
@@ -23,6 +24,7 @@ class Services:
     status: StatusBus
     auth: Authenticator
     metrics: Metrics = field(default_factory=Metrics)  # the app's own (a fresh one for tools and tests)
+    risk: RiskState = field(default_factory=RiskState)  # the risk engine's rules and lists, cached
 
     def url(self, path: str) -> str:
         return f"{self.settings.public_url}{path}"

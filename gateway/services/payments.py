@@ -26,6 +26,7 @@ from gateway.domain.outcomes import Outcome
 from gateway.domain.pay import PayAction
 from gateway.domain.schedule import first_sync
 from gateway.domain.states import AttemptStatus, PaymentStatus
+from gateway.services import risk
 from gateway.services.context import Services
 from gateway.services.refunds import submit_automatic
 from gateway.services.settlement import (
@@ -60,6 +61,7 @@ class NewPayment:
     link_id: str | None = None
     capture: bool = True  # False: the channel only reserves the amount until capture_payment
     payer_id: str | None = None  # the payer's identity the fixed method needs (``PayMethodSpec.needs_payer``)
+    customer_ip: str | None = None  # the shopper's IP as the merchant saw it (API); risk rules and the channel
     # Written in the payment's own insert transaction: what the payment is for (e.g. a wallet recharge).
     with_row: Callable[[AsyncConnection, Row], Awaitable[None]] | None = None
 
@@ -79,13 +81,18 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
     Money(new.amount, new.currency)
     if new.channel:
         await _account_for(svc, merchant["id"], new.channel)  # refuse before writing anything
+    client_ip = new.customer_ip or client_ip
+    payment_id = new_id("pay")
+    risk_record = await risk.check_create(svc, merchant_id=merchant["id"], payment_id=payment_id, amount=new.amount,
+                                          currency=new.currency, pay_method=new.channel, ip=client_ip,
+                                          payer=new.payer_id, expires_in=new.expires_in)
     now = utcnow()
     payment = {
-        "id": new_id("pay"), "merchant_id": merchant["id"], "out_trade_no": new.out_trade_no,
+        "id": payment_id, "merchant_id": merchant["id"], "out_trade_no": new.out_trade_no,
         "amount": new.amount, "currency": new.currency, "subject": new.subject,
         "description": new.description, "status": PaymentStatus.PENDING.value, "pay_method": new.channel,
         "return_url": new.return_url, "notify_url": new.notify_url,
-        "metadata": dumps(new.metadata or {}), "link_id": new.link_id,
+        "metadata": dumps(new.metadata or {}), "link_id": new.link_id, "risk": risk_record,
         "capture_method": "automatic" if new.capture else "manual",
         "expires_at": now + timedelta(seconds=new.expires_in), "created_at": now, "updated_at": now,
     }
@@ -305,6 +312,8 @@ async def after_settle(svc: Services, result: SettleResult) -> None:
     """After the settlement's commit: publish the status change, and send an automatic refund."""
     if result.status_changed and result.payment_id and result.status:
         await svc.status.changed(result.payment_id, result.status)
+        if result.outcome == Settled.PAID:
+            await risk.after_paid(svc, result.payment_id)  # feeds the payer's and the IP's history
     if result.outcome == Settled.MISMATCH:
         log.error("channel amount mismatch on payment %s: nothing changed", result.payment_id)
     if result.refund_id:  # double or late payment: its refund row is committed, send it now

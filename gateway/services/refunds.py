@@ -19,6 +19,7 @@ from gateway.domain.errors import NotFound, Rejected
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
 from gateway.domain.states import RefundStatus
+from gateway.services import risk
 from gateway.services.context import Services
 from gateway.services.settlement import (
     Settled,
@@ -43,6 +44,8 @@ async def create_refund(svc: Services, merchant_id: str, payment_id: str, *, amo
     """Reserve and record (committed first, so a crash after it loses nothing: the sync task finds the
     pending row), then ask the channel. The answer is the refund as it stands: pending when the channel
     is still processing or did not answer."""
+    if automatic is None:  # the gateway's own refunds (late or double payments) are never refused
+        await risk.check_refund(svc, merchant_id, payment_id, amount)
     async with svc.db.begin() as conn:
         refund = await open_refund(conn, merchant_id, payment_id, amount=amount, out_refund_no=out_refund_no,
                                    reason=reason, automatic=automatic, attempt_id=attempt_id,

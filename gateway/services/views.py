@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.domain.pay import PayAction
+from gateway.services.risk_rules import risk_summary
 from gateway.store.base import Row
 
 
@@ -30,6 +31,7 @@ def payment_view(p: Row, *, base_url: str, next_action: PayAction | None = None)
         "late_payment": bool(p["late"]), "capture_method": p.get("capture_method") or "automatic",
         # A manual payment's next step is the merchant's capture, not the shopper's.
         "next_action": next_action.to_json() if next_action and p.get("capture_method") != "manual" else None,
+        "risk": risk_summary(p.get("risk")),
     }
     return view
 

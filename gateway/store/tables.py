@@ -124,6 +124,8 @@ payments = sa.Table(
     sa.Column("capture_method", sa.String(16), nullable=False, server_default="automatic"),
     _ts("expires_at"), _ts("created_at"), _ts("updated_at"), _ts("paid_at", True), _ts("closed_at", True),
     _ts("lease_until", True),  # held by the process expiring this payment (background tasks)
+    # The risk decision taken with it, JSON {"decision", "rules"} (gateway.services.risk); NULL = allow.
+    sa.Column("risk", sa.Text),
     sa.UniqueConstraint("merchant_id", "out_trade_no", name="uq_payments_merchant_out_trade_no"),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
     sa.CheckConstraint("refundable_amount >= 0", name="refundable_nonnegative"),
@@ -240,6 +242,7 @@ notify_log = sa.Table(
     sa.Column("result", sa.String(16), nullable=False),  # applied | duplicate | ignored | rejected | error
     sa.Column("error", sa.String(256)),
     _ts("created_at"),
+    sa.Index("ix_notify_log_result_created", "result", "created_at"),  # the purge of refused callbacks
 )
 
 idempotency_keys = sa.Table(
@@ -357,4 +360,47 @@ wallet_holds = sa.Table(
     sa.CheckConstraint("amount > 0 AND cash >= 0 AND bonus >= 0 AND cash + bonus = amount", name="parts"),
     sa.Index("ix_wallet_holds_status_expires", "status", "expires_at"),
     sa.Index("uq_wallet_holds_trade_no", "trade_no", unique=True),
+)
+
+# -- risk controls (gateway.services.risk) -------------------------------------------------------------
+# Rules are typed data: ``params`` is the JSON of the rule's validated model; merchant_id NULL = global.
+
+risk_rules = sa.Table(
+    "risk_rules", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("merchant_id", ID),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),  # monitor | enforce
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("params", sa.Text, nullable=False),
+    _ts("created_at"), _ts("updated_at"),
+    sa.Index("ix_risk_rules_merchant", "merchant_id"),
+)
+
+risk_lists = sa.Table(
+    "risk_lists", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("merchant_id", ID),
+    sa.Column("kind", sa.String(16), nullable=False),  # ip (an address or a network) | payer
+    sa.Column("value", sa.String(128), nullable=False),
+    sa.Column("note", sa.String(256)),
+    sa.Column("created_by", sa.String(254), nullable=False),
+    _ts("expires_at", True), _ts("created_at"),
+    sa.Index("ix_risk_lists_merchant_kind", "merchant_id", "kind"),
+)
+
+risk_decisions = sa.Table(
+    "risk_decisions", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("merchant_id", ID),
+    sa.Column("hook", sa.String(24), nullable=False),  # payment.create | checkout.pay | refund.create | callback
+    sa.Column("object_id", ID),  # the payment or refund, when there is one
+    sa.Column("decision", sa.String(16), nullable=False),  # allow | review | throttle | block
+    sa.Column("rules", sa.Text, nullable=False),  # JSON list of the rules that fired, enforce and monitor
+    sa.Column("ip", sa.String(64)),
+    sa.Column("payer", sa.String(32)),  # masked
+    sa.Column("amount", Money),
+    _ts("created_at"),
+    sa.Index("ix_risk_decisions_merchant_created", "merchant_id", "created_at", "id"),
+    sa.Index("ix_risk_decisions_created", "created_at"),
 )

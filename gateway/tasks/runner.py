@@ -22,8 +22,8 @@ from gateway.domain.errors import DatabaseUnavailable
 from gateway.observability.alerts import Notifier
 from gateway.services import wallets
 from gateway.services.context import Services
-from gateway.store import idempotency, leases, outbox, rollup
-from gateway.store.base import Row
+from gateway.store import idempotency, leases, notify_log, outbox, rollup
+from gateway.store.base import Row, utcnow
 from gateway.store.leases import ATTEMPT_SYNC, EXPIRY, REFUND_SYNC, Queue
 from gateway.store.outbox import DELIVERY
 from gateway.tasks import jobs
@@ -79,6 +79,9 @@ class Runner:
             "reconcile": (RECON_EVERY, lambda: recon_tasks.tick(self.svc), False, False),
             # the dashboard's rollup; a process starting writes nothing (the dashboard fills missing days)
             "stats-rollup": (ROLLUP_EVERY * scale, lambda: rollup.refresh(self.svc.db), False, False),
+            # refused callbacks (anyone's junk) kept GATEWAY_NOTIFY_LOG_KEEP_DAYS, then purged
+            "notify-log-purge": (max(self.svc.settings.task_interval, 3600 * scale), self._purge_notify_log,
+                                 True, True),
         }
         if self.svc.settings.alerting:  # the built-in notifier (GATEWAY_ALERT_*), one sender under a lease
             periodic["alerts"] = (self.svc.settings.alert_interval, Notifier(self.svc, self.http).round, True, True)
@@ -158,6 +161,13 @@ class Runner:
     async def _purge_idempotency(self) -> None:
         async with self.svc.db.begin() as conn:
             await idempotency.purge_expired(conn)
+
+    async def _purge_notify_log(self) -> None:
+        before = utcnow() - timedelta(days=self.svc.settings.notify_log_keep_days)
+        while True:  # in batches, each its own short transaction
+            async with self.svc.db.begin() as conn:
+                if await notify_log.purge_refused(conn, before) < 1000:
+                    return
 
     async def _every(self, name: str, every: float, job: Callable[[], Awaitable[object]], *, at_start: bool,
                      back_off: bool) -> None:

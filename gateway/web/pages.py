@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 NONCE = "csp_nonce"  # request key: this response's CSP nonce
 PAGES = "web_pages"  # request key: the Pages of the sub-app answering
 
-DEFAULT_TITLES: Mapping[int, str] = {403: "forbidden", 404: "not_found"}
+DEFAULT_TITLES: Mapping[int | str, str] = {403: "forbidden", 404: "not_found"}
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class Pages:
     error_template: str = "errors/error.html"
     # Hosts a form may post to beyond our own ('self'); browsers check a form's redirects against them too.
     form_targets: Iterable[str] = ()
-    # Status → message key of the error page's title; any other status gets "error" and the error's detail.
-    titles: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_TITLES))
+    # Status (or a domain error's code, which wins) → message key of the error page's title; any other
+    # status gets "error" and the error's detail.
+    titles: Mapping[int | str, str] = field(default_factory=lambda: dict(DEFAULT_TITLES))
 
 
 def form_action(targets: Iterable[str]) -> str:
@@ -90,7 +91,8 @@ def page_middleware(pages: Pages) -> Middleware:
             response = await handler(request)
         except GatewayError as exc:
             status = STATUS.get(exc.code, 400)
-            title = "unavailable" if exc.code == "database_unavailable" else pages.titles.get(status)
+            title = "unavailable" if exc.code == "database_unavailable" else \
+                pages.titles.get(exc.code) or pages.titles.get(status)
             response = error_page(request, status, title or "error", None if title else exc.detail)
             if "retry_after" in exc.extra:
                 response.headers["Retry-After"] = str(exc.extra["retry_after"])

@@ -24,6 +24,7 @@ STATUS: dict[str, int] = {
     "channel_unavailable": 503, "database_unavailable": 503, "rate_limited": 429, "method_not_allowed": 405,
     "unsupported_media_type": 415, "internal_error": 500, "insufficient_balance": 402, "wallet_frozen": 409,
     "payment_declined": 402,
+    "risk_blocked": 403,
 }
 PROBLEM = "application/problem+json"
 

@@ -53,7 +53,7 @@ async def test_every_post_route_refuses_a_missing_token_and_another_origin(gatew
         op = await operators_repo.by_email(conn, owner.email)
     assert op is not None
     ids = {"/refunds/": refunded.body["id"], "/payments/": p["id"], "/webhooks/": event_id, "/merchants/": m.id, "/operators/": op["id"],
-           "/reconciliation/": discrepancy["id"]}
+           "/reconciliation/": discrepancy["id"], "/risk/": "rrule_none"}
     routes = post_routes()
     assert len(routes) >= 10, routes
     token = await owner.token()

@@ -169,7 +169,8 @@ class GatewayProcess:
         extra = {"GATEWAY_BACKGROUND": "1" if self.background else "0", "GATEWAY_LOG_LEVEL": "WARNING",
                  "GATEWAY_SANDBOX": "1",
                  # the limiter stays in the request path (its cost is measured) but never refuses the load
-                 "GATEWAY_RATE_LIMIT": "1000000000"}
+                 "GATEWAY_RATE_LIMIT": "1000000000", "GATEWAY_ANON_IP_LIMIT": "0", "GATEWAY_ANON_LINK_LIMIT": "0",
+                 "GATEWAY_ANON_SWITCH_LIMIT": "0"}
         if self.db == "mysql":
             extra["GATEWAY_DATABASE_URL"] = self.mysql_url
             if self.redis_url:

@@ -109,6 +109,9 @@ class Metrics:
                                     ["kind", "result"], registry=r)
         self.recon_runs = Counter("gateway_reconciliation_runs_total", "Reconciliation batches finished",
                                   ["status"], registry=r)
+        self.risk_decisions = Counter("gateway_risk_decisions_total",
+                                      "Risk decisions with a rule fired, by hook and decision (monitor-mode hits "
+                                      "count under the decision taken: allow)", ["hook", "decision"], registry=r)
         self.loop_lag = Gauge("gateway_event_loop_lag_seconds", "How late the last event-loop probe woke up",
                               registry=r)
         self.job_last_round = Gauge("gateway_job_last_run_timestamp_seconds",

@@ -270,6 +270,7 @@ async def record_decision(svc: Services, subject: Subject, decision: Decision, *
     if not decision.hits:
         return decision
     decision.id = new_id("rdec")
+    svc.metrics.risk_decisions.labels(subject.hook, decision.decision).inc()
     log.info("risk %s at %s for %s: %s", decision.decision, subject.hook, object_id or subject.merchant_id,
              ", ".join(f"{h.type}({h.mode})" for h in decision.hits))
     async with svc.db.begin() as conn:

@@ -132,3 +132,19 @@ async def test_a_declined_call_and_a_lost_callback_are_counted_and_logged(
     assert value(after, "gateway_callbacks_total", channel="alipay", result="applied") == 0
     assert any(r.levelname == "WARNING" and "wechat create declined: NO_AUTH" in r.getMessage()
                for r in caplog.records), [r.getMessage() for r in caplog.records]
+
+
+async def test_risk_decisions_are_counted_by_hook_and_decision(tmp_path: Path) -> None:
+    async with start_gateway(tmp_path, metrics_token=Secret(TOKEN), **FAST) as gw:
+        m = await gw.merchant()
+        rule = await gw.api(m, "POST", "/risk/rules", json_body={"type": "amount_max", "amount": 500, "mode": "enforce"})
+        assert rule.status == 201, rule.text
+        blocked = await gw.api(m, "POST", "/payments", json_body={
+            "amount": 501, "subject": "s", "out_trade_no": "risk-1", "pay_method": "alipay_qr"})
+        assert blocked.status == 403 and blocked.body["code"] == "risk_blocked", blocked.text
+        allowed = await gw.api(m, "POST", "/payments", json_body={
+            "amount": 500, "subject": "s", "out_trade_no": "risk-2", "pay_method": "alipay_qr"})
+        assert allowed.status == 201, allowed.text
+        samples = await scrape(gw)
+        assert value(samples, "gateway_risk_decisions_total", hook="payment.create", decision="block") == 1
+        assert value(samples, "gateway_risk_decisions_total", decision="allow") == 0  # nothing fired: not recorded

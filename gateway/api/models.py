@@ -144,6 +144,7 @@ class Payment(BaseModel):
     paid_at: str | None
     closed_at: str | None
     late_payment: bool
+    link_id: Annotated[str | None, Field(description="The payment link a shopper made this payment from.")] = None
     next_action: NextAction | None = None
 
 

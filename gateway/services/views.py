@@ -24,6 +24,7 @@ def payment_view(p: Row, *, base_url: str, next_action: PayAction | None = None)
         "notify_url": p["notify_url"], "metadata": json.loads(p["metadata"] or "{}"),
         "created_at": iso(p["created_at"]), "expires_at": iso(p["expires_at"]),
         "paid_at": iso(p["paid_at"]), "closed_at": iso(p["closed_at"]), "late_payment": bool(p["late"]),
+        "link_id": p.get("link_id"),
         "next_action": next_action.to_json() if next_action else None,
     }
     return view

@@ -33,7 +33,7 @@ async def test_wallet_list_statement_freeze_and_adjust(gateway: Gateway, console
     status, html = await console.get(f"/merchants/{m.id}/wallets")
     assert status == 200 and alice in html and bob in html and "¥50.00" in html
     status, html = await console.get(f"/merchants/{m.id}/wallets", params={"customer": alice[:8]})
-    assert alice in html and bob not in html or alice[:8] == bob[:8]
+    assert alice in html and bob not in html
     page = f"/merchants/{m.id}/wallets/{alice}"
     status, html = await console.get(page)
     assert status == 200 and 'id="statement"' in html and "test float" in html and "¥50.00" in html

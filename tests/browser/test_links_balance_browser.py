@@ -12,6 +12,7 @@ from gateway.services.merchants import set_channel_account
 from gateway.store.tables import payments
 from tests.browser.test_checkout_browser import _context, _watch
 from tests.checkout.helpers import DESKTOP_UA, WECHAT_UA
+from tests.contract.steps import refund
 from tests.factories import Gateway, unique
 from tests.wallets.conftest import adjust, enable_stored_value, wallet
 
@@ -113,4 +114,25 @@ async def test_nothing_to_offer_reads_so_and_does_not_wait(gateway: Gateway, bro
     assert await page.locator("#no-methods").is_visible()
     assert await page.locator("#status, #choose, #countdown").count() == 0
     await shot(page, "unavailable")
+    await ctx.close()
+
+
+async def test_refunded_reads_refunded_without_a_promise_to_go_back(gateway: Gateway, browser: Any,
+                                                                    shot: Any) -> None:
+    m = await gateway.merchant(return_domains=["127.0.0.1"])
+    await enable_stored_value(gateway, m)
+    customer = unique("c")
+    await adjust(gateway, m, customer, cash=5000)
+    p = (await gateway.api(m, "POST", "/payments", json_body={
+        "amount": 700, "subject": "Tea", "out_trade_no": unique("o"), "channel": "balance",
+        "customer_id": customer, "return_url": f"{gateway.url}/healthz"})).body
+    await refund(gateway, m, p["id"], 700)
+    ctx = await _context(browser, DESKTOP_UA)
+    page = await ctx.new_page()
+    await page.goto(f"{gateway.url}/pay/{p['id']}")
+    text = await page.locator("#result").inner_text()
+    assert "已退款" in text and "正在返回" not in text
+    await page.wait_for_timeout(2500)  # longer than a paid page's redirect delay: it stays
+    assert page.url == f"{gateway.url}/pay/{p['id']}"
+    await shot(page, "refunded")
     await ctx.close()

@@ -39,7 +39,7 @@ def _customer(request: web.Request, data: flow.PageData, token: str) -> str | No
     return customer_tokens.tokens(svc).verify(data.payment["merchant_id"], data.payment["id"], token)
 
 
-async def balance_offer(request: web.Request, data: flow.PageData) -> dict[str, Any] | None:
+def balance_offer(request: web.Request, data: flow.PageData) -> dict[str, Any] | None:
     """The "pay with balance" entry for the cashier page, when this page may offer it."""
     token = request.query.get("customer_token", "")
     if _customer(request, data, token) is None:

@@ -69,7 +69,9 @@ def csrf_token(request: web.Request) -> str:
 
 
 def _exempt(request: web.Request) -> bool:
-    return request.path.endswith("/return")
+    """The channels' return: ``/pay/{id}/return`` (and nothing under ``/l``)."""
+    parts = request.path.split("/")
+    return len(parts) == 4 and parts[1] == "pay" and parts[3] == "return"
 
 
 @web.middleware

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.channels.base import PayerIdentityFailed, VerificationError
+from gateway.channels.registry import Registry
 from gateway.checkout import browser, flow, oauth
 from gateway.checkout.agent import detect, in_app_methods, kind_of
 from gateway.checkout.balance import balance_offer
@@ -61,12 +62,13 @@ def _render(request: web.Request, data: flow.PageData, **extra: Any) -> web.Resp
     return render_page(request, "checkout/pay.html", context)
 
 
-def _aggregated_applies(svc: Any, data: flow.PageData) -> bool:
-    """The aggregated code stands for the shopper's choice of wallet app: only without a fixed method, and
-    only when the wallets of at least two channels can continue from it."""
+def _aggregated_channels(registry: Registry, data: flow.PageData) -> list[str]:
+    """The channels whose wallet apps can continue from the aggregated code -- which stands for the
+    shopper's choice of app, so it applies only without a fixed method and with at least two of them."""
     if data.payment["pay_method"]:
-        return False
-    return len({svc.registry.for_method(m).name for m in in_app_methods(svc.registry, data.allowed)}) >= 2
+        return []
+    channels = sorted({registry.for_method(m).name for m in in_app_methods(registry, data.allowed)})
+    return channels if len(channels) >= 2 else []
 
 
 def _phone_page(request: web.Request, attempt: Any) -> str | None:
@@ -121,11 +123,11 @@ async def page(request: web.Request) -> web.StreamResponse:
     aggregated = None
     # A desktop shows one code: the aggregated one while the shopper has not picked a channel and two
     # wallets apply (opening it writes nothing), otherwise the one channel's own code.
-    if current is None and client.kind is BrowserKind.DESKTOP and _aggregated_applies(svc, data):
+    if current is None and client.kind is BrowserKind.DESKTOP and \
+            (channels := _aggregated_channels(svc.registry, data)):
         url = svc.url(f"/pay/{data.payment['id']}/scan")
         aggregated = {"svg": request.config_dict[CHECKOUT].qr.svg("scan:" + data.payment["id"], url), "url": url,
-                      "channels": sorted({svc.registry.for_method(m).name
-                                          for m in in_app_methods(svc.registry, data.allowed)})}
+                      "channels": channels}
     elif current is None and client.kind is BrowserKind.DESKTOP and \
             (qr := [m for m in methods if kind_of(svc.registry, m) is ActionKind.QR]):
         try:  # a desktop shopper expects a code to scan at once
@@ -136,7 +138,7 @@ async def page(request: web.Request) -> web.StreamResponse:
             return _render(request, await flow.load(svc, data.payment["id"]))
     return _render(request, data, methods=methods, notice=notice, aggregated=aggregated, client=client.value,
                    current=await _current_view(request, current) if current else None,
-                   balance=await balance_offer(request, data))
+                   balance=balance_offer(request, data))
 
 
 @routes.post("/{id}/method", name="method")

@@ -6,6 +6,11 @@ import base64
 import re
 from urllib.parse import parse_qs, urlsplit
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.crypto.secrets import Secret
+from gateway.services.customer_tokens import CustomerTokens
 from tests.checkout.helpers import Shopper
 from tests.factories import Gateway, Merchant, unique
 from tests.wallets.conftest import adjust, books_balance, enable_stored_value, wallet
@@ -86,3 +91,19 @@ async def test_short_balance_is_shown_and_declined_without_a_debit(gateway: Gate
 
 def _b64(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+_ids = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=64)
+
+
+@given(_ids, _ids, _ids, _ids)
+def test_a_customer_token_names_one_customer_for_one_payment(merchant: str, payment: str, customer: str,
+                                                             other: str) -> None:
+    tokens = CustomerTokens(Secret("k"))
+    token = tokens.sign(merchant, payment, customer)
+    assert tokens.verify(merchant, payment, token) == customer
+    assert tokens.verify(other, payment, token) == (customer if other == merchant else None)
+    assert tokens.verify(merchant, other, token) == (customer if other == payment else None)
+    forged = tokens.sign(merchant, payment, other).split(".")[0] + "." + token.split(".")[1]
+    assert tokens.verify(merchant, payment, forged) == (customer if other == customer else None)
+    assert CustomerTokens(Secret("other key")).verify(merchant, payment, token) is None

@@ -44,7 +44,7 @@ def balance_offer(request: web.Request, data: flow.PageData) -> dict[str, Any] |
     token = request.query.get("customer_token", "")
     if _customer(request, data, token) is None:
         return None
-    return {"url": f"/pay/{data.payment['id']}/balance?{urlencode({'customer_token': token})}"}
+    return {"url": f"/pay/{data.payment['id']}/balance?{urlencode({'customer_token': token})}", "token": token}
 
 
 async def _confirm_page(request: web.Request, data: flow.PageData, customer_id: str, token: str,

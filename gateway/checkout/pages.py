@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -98,7 +99,8 @@ async def _current_view(request: web.Request, attempt: Any) -> dict[str, Any]:
 @routes.get("/{id}", name="page")
 async def page(request: web.Request) -> web.StreamResponse:
     if request.query.get("lang") in LANGS:  # the language switch: remember it, then a clean URL
-        response = web.HTTPSeeOther(request.path)
+        token = request.query.get("customer_token")  # (keeping the balance offer)
+        response = web.HTTPSeeOther(request.path + (f"?{urlencode({'customer_token': token})}" if token else ""))
         response.set_cookie(COOKIE, request.query["lang"], max_age=365 * 86400, samesite="Lax", httponly=True,
                             path="/")
         raise response

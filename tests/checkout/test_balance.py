@@ -43,7 +43,10 @@ async def test_balance_is_offered_with_a_token_confirmed_then_paid(gateway: Gate
         assert 'id="pay-balance"' not in text, bad
         status, _, headers = await shopper.get(f"/pay/{p['id']}/balance?customer_token={bad}")
         assert status == 303 and headers["Location"] == f"/pay/{p['id']}"
+    status, _, headers = await shopper.get(f"/pay/{p['id']}?lang=en&customer_token={token}")
+    assert status == 303 and headers["Location"] == f"/pay/{p['id']}?customer_token={token}"  # the offer stays
     _, text, _ = await shopper.get(url)
+    assert f"customer_token={token}" in text.split('class="lang"')[1].split(">")[0]
     confirm_url = re.search(r'id="pay-balance" href="([^"]+)"', text).group(1).replace("&amp;", "&")
     status, text, _ = await shopper.get(confirm_url)
     assert status == 200 and "¥19.99" in text and "¥50.00" in text and 'id="confirm"' in text

@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway import keys
-from gateway.admin import views, views_actions, views_auth, views_recon, views_risk
+from gateway.admin import views, views_actions, views_auth, views_recon, views_risk, views_wallets
 from gateway.admin.i18n import CATALOGUE
 from gateway.web.pages import Pages, setup_pages
 from gateway.web.sessions import DatabaseStorage, setup_sessions
@@ -29,6 +29,7 @@ def create_admin_app(storage: DatabaseStorage | None = None) -> web.Application:
     app.router.add_routes(views_actions.routes)
     app.router.add_routes(views_recon.routes)
     app.router.add_routes(views_risk.routes)
+    app.router.add_routes(views_wallets.routes)
     return app
 
 

@@ -93,6 +93,16 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "risk_delete": ("删除", "Delete"), "risk_decision": ("决策", "Decision"), "risk_hook": ("环节", "Where"),
     "risk_fired": ("触发的规则", "Rules fired"), "risk_switch_mode": ("切换模式", "Switch mode"),
     "risk_created_by": ("添加人", "Added by"),
+    # customers' wallets (stored value)
+    "wallets": ("客户余额", "Customer wallets"), "wallet": ("余额账户", "Wallet"), "customer": ("客户编号", "Customer id"),
+    "cash": ("现金", "Cash"), "bonus": ("赠送", "Bonus"), "held": ("冻结中", "Held"), "points": ("积分", "Points"),
+    "wallet_active": ("正常", "Active"), "wallet_frozen": ("已冻结", "Frozen"),
+    "wallet_freeze": ("冻结账户", "Freeze"), "wallet_unfreeze": ("解冻账户", "Unfreeze"),
+    "wallet_adjust": ("调整余额", "Adjust"),
+    "wallet_adjust_hint": ("金额以元计，负数为扣减；原因必填，记入流水与审计日志。",
+                           "Amounts in yuan, negative to take away; the reason is required and kept on the "
+                           "statement and in the audit log."),
+    "statement": ("流水", "Statement"), "ending_balance": ("余额（现金+赠送）", "Balance (cash + bonus)"),
 }
 
 CATALOGUE = Catalogue({"zh-CN": {k: v[0] for k, v in _MESSAGES.items()},

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictStr, field_validator, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictStr, field_validator, model_validator
 
 from gateway.api.models import SPECS, Amount, Url, _currency, _Strict
 
@@ -38,6 +38,27 @@ class PaymentLinkCreate(_Strict):
             raise ValueError("give either amount, or min_amount/max_amount for a shopper-entered amount")
         if self.min_amount is not None and self.max_amount is not None and self.min_amount > self.max_amount:
             raise ValueError("min_amount must not exceed max_amount")
+        return self
+
+
+class PaymentLinkUpdate(_Strict):
+    """Edit a link, or deactivate it with ``"active": false`` (its page then says it is no longer active;
+    ``true`` reactivates it). ``amount`` applies to a fixed-amount link, ``min_amount``/``max_amount`` to a
+    shopper-entered one (``null`` removes a bound). Payments already made are not changed."""
+
+    subject: Annotated[StrictStr, Field(min_length=1, max_length=256)] | None = None
+    amount: Amount | None = None
+    min_amount: Amount | None = None
+    max_amount: Amount | None = None
+    active: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> PaymentLinkUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of subject, amount, min_amount, max_amount, active")
+        for name in ("subject", "active"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
         return self
 
 

@@ -5,7 +5,7 @@ from aiohttp import web
 
 from gateway.api.auth import MERCHANT
 from gateway.api.common import json_response, page_request, page_response, parse
-from gateway.api.link_models import PaymentLinkCreate
+from gateway.api.link_models import PaymentLinkCreate, PaymentLinkUpdate
 from gateway.keys import SERVICES
 from gateway.services import links as service
 from gateway.store import links as repo
@@ -25,6 +25,14 @@ async def create_link(request: web.Request) -> web.Response:
 async def get_link(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
     return json_response(await service.get_link(svc, request[MERCHANT]["id"], request.match_info["id"]))
+
+
+@routes.patch("/links/{id}", name="update_link")
+async def update_link(request: web.Request) -> web.Response:
+    body = await parse(request, PaymentLinkUpdate)
+    svc = request.config_dict[SERVICES]
+    changes = body.model_dump(include=body.model_fields_set)
+    return json_response(await service.update_link(svc, request[MERCHANT]["id"], request.match_info["id"], changes))
 
 
 @routes.get("/links", name="list_links")

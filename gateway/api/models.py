@@ -293,6 +293,7 @@ class Payment(BaseModel):
     late_payment: bool
     capture_method: Literal["automatic", "manual"] = Field(description=(
         "manual: created with `capture: false`; pending means the amount is reserved until captured."))
+    link_id: Annotated[str | None, Field(description="The payment link a shopper made this payment from.")] = None
     next_action: NextAction | None = None
     risk: RiskSummary
 

@@ -91,6 +91,9 @@ OPERATIONS: list[Operation] = [
     Operation("get", "/links", "listPaymentLinks", "List payment links, newest first",
               link_models.PaymentLinkList, query=list(_LIST_QUERY), errors=(401, 422)),
     Operation("get", "/links/{id}", "getPaymentLink", "Retrieve a payment link", link_models.PaymentLink),
+    Operation("patch", "/links/{id}", "updatePaymentLink", "Edit a payment link (subject, amount or bounds), or "
+              "deactivate it with active: false", link_models.PaymentLink, 200, link_models.PaymentLinkUpdate,
+              idempotent_post=False, errors=(400, 401, 404, 422)),
     Operation("get", "/events", "listEvents", "List the events sent (or to send) to your webhook, newest first",
               events.EventList, query=[("type", "string", "e.g. payment.succeeded"),
                                        ("object_id", "string", "the payment or refund id"), *_LIST_QUERY],
@@ -132,6 +135,10 @@ OPERATIONS: list[Operation] = [
               "Freeze a wallet: it takes credits only", wm.Wallet, errors=(401, 422)),
     Operation("post", "/customers/{customer_id}/wallet/unfreeze", "unfreezeWallet", "Unfreeze a wallet",
               wm.Wallet, errors=(401, 422)),
+    Operation("post", "/customers/{customer_id}/checkout_tokens", "createCheckoutToken",
+              "Let the checkout offer this customer's balance for one pending payment: a customer_token and "
+              "the checkout_url that carries it", wm.CheckoutToken, 201, wm.CheckoutTokenCreate,
+              errors=(400, 401, 404, 409, 422)),
     Operation("post", "/customers/{customer_id}/recharges", "createRecharge",
               "Top up a wallet: a payment through a real channel, credited once when paid", models.Payment, 201,
               wm.RechargeCreate, errors=(400, 401, 404, 409, 422, 502, 503)),

@@ -173,3 +173,21 @@ class WalletHold(BaseModel):
     reason: str | None
     expires_at: str
     created_at: str
+
+
+class CheckoutTokenCreate(_Strict):
+    """A pending payment of yours that this customer is about to pay at the checkout."""
+
+    payment_id: Annotated[StrictStr, Field(min_length=1, max_length=40)]
+
+
+class CheckoutToken(BaseModel):
+    """``customer_token`` names this customer for this one payment (an HMAC by the gateway: a shopper can
+    neither change the customer nor reuse it on another payment). Send the shopper to ``checkout_url``:
+    the checkout offers the customer's balance there, with a confirmation step."""
+
+    object: Literal["checkout_token"]
+    customer_id: str
+    payment_id: str
+    customer_token: str
+    checkout_url: str

@@ -8,6 +8,7 @@ from aiohttp import web
 from gateway.api.auth import MERCHANT
 from gateway.api.common import check_return_url, json_response, page_request, page_response, parse
 from gateway.api.wallet_models import (
+    CheckoutTokenCreate,
     RechargeCreate,
     RechargePackageCreate,
     WalletAdjustmentCreate,
@@ -16,7 +17,7 @@ from gateway.api.wallet_models import (
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.wallet import Parts
 from gateway.keys import SERVICES
-from gateway.services import recharges, wallets
+from gateway.services import customer_tokens, recharges, wallets
 
 routes = web.RouteTableDef()
 _CUSTOMER = re.compile(r"^[A-Za-z0-9_\-.:@]{1,64}$")
@@ -43,6 +44,15 @@ async def adjust_wallet(request: web.Request) -> web.Response:
     svc = request.config_dict[SERVICES]
     view = await wallets.adjust(svc.db, request[MERCHANT]["id"], customer_id,
                                 Parts(cash=body.cash, bonus=body.bonus, points=body.points), body.reason)
+    return json_response(view, status=201)
+
+
+@routes.post("/customers/{customer_id}/checkout_tokens", name="create_checkout_token")
+async def create_checkout_token(request: web.Request) -> web.Response:
+    customer_id = _customer(request)
+    body = await parse(request, CheckoutTokenCreate)
+    svc = request.config_dict[SERVICES]
+    view = await customer_tokens.issue(svc, request[MERCHANT]["id"], body.payment_id, customer_id)
     return json_response(view, status=201)
 
 

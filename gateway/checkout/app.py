@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway import keys
-from gateway.checkout import link_pages, pages, status
+from gateway.checkout import balance, link_pages, pages, status
+from gateway.checkout.browser import BrowserKeys, csrf_middleware
 from gateway.checkout.i18n import CATALOGUE
 from gateway.checkout.oauth_state import OAuthState
 from gateway.checkout.security import form_targets
@@ -21,7 +22,8 @@ ERROR_TITLES = {**DEFAULT_TITLES, 502: "channel_error", 503: "channel_error", "r
 
 
 async def checkout_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[keys.CHECKOUT] = Checkout(OAuthState(app[keys.SETTINGS].secret_key))
+    secret = app[keys.SETTINGS].secret_key
+    app[keys.CHECKOUT] = Checkout(OAuthState(secret), BrowserKeys(secret))
     yield
 
 
@@ -36,8 +38,10 @@ def setup_checkout(app: web.Application) -> None:
     config = Pages(CATALOGUE, error_template="checkout/error.html", form_targets=targets, titles=ERROR_TITLES)
     # The status endpoint is the hot path: its own sub-app-free route on the root, no page middleware.
     app.router.add_get("/pay/{id}/status", status.status, name="checkout_status")
-    for prefix, routes in (("/pay", pages.routes), ("/l", link_pages.routes)):
+    for prefix, tables in (("/pay", (pages.routes, balance.routes)), ("/l", (link_pages.routes,))):
         sub = web.Application()
         setup_pages(sub, config)
-        sub.add_routes(routes)
+        sub.middlewares.append(csrf_middleware)  # inside the page middleware: a refusal is a readable page
+        for routes in tables:
+            sub.add_routes(routes)
         app.add_subapp(prefix, sub)

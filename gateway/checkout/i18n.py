@@ -26,6 +26,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "in_app_unavailable": "请在浏览器中打开此页面以使用其他支付方式。",
         "risk_blocked": "暂时无法完成此支付。如有疑问，请联系商户。",
         "too_many": "操作过于频繁，请稍等片刻再试。",
+        "refunded_detail": "此订单的款项已原路退回。", "unavailable": "暂时无法支付",
+        "link_inactive_detail": "请联系商户获取新的付款方式。", "pay_link": "去支付",
+        "other_methods": "或选择其他支付方式", "scan_any": "请使用{apps}扫码支付",
+        "pay_with_balance": "使用余额支付", "balance_title": "确认余额支付", "balance_available": "可用余额",
+        "confirm_pay": "确认支付", "balance_insufficient": "余额不足，请选择其他支付方式。",
+        "balance_declined": "余额支付未成功，请稍后再试或选择其他支付方式。",
+        "balance_frozen": "余额账户已冻结，暂不能使用。", "back": "返回收银台",
     },
     "en": {
         "title": "Checkout", "amount": "Amount due", "merchant": "Merchant", "order": "Order",
@@ -48,6 +55,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "in_app_unavailable": "Open this page in a browser to use other pay methods.",
         "risk_blocked": "This payment cannot be made right now. Please contact the merchant if you need help.",
         "too_many": "Too many tries in a short time; please wait a moment and try again.",
+        "refunded_detail": "This payment has been refunded to how it was paid.", "unavailable": "Cannot be paid now",
+        "link_inactive_detail": "Please ask the merchant for another way to pay.", "pay_link": "Pay",
+        "other_methods": "Or choose another way to pay", "scan_any": "Scan with {apps} to pay",
+        "pay_with_balance": "Pay with balance", "balance_title": "Confirm payment from balance",
+        "balance_available": "Available balance", "confirm_pay": "Confirm and pay",
+        "balance_insufficient": "Your balance does not cover this; please choose another way to pay.",
+        "balance_declined": "Paying from balance did not succeed; try again or choose another way to pay.",
+        "balance_frozen": "This balance is frozen and cannot be used now.", "back": "Back to the checkout",
     },
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gateway.channels.registry import Registry
 from gateway.checkout.i18n import STRINGS
 
-_WITH_APPS = ("aggregated", "other_scanner", "other_scanner_detail")
+_WITH_APPS = ("aggregated", "other_scanner", "other_scanner_detail", "scan_any")
 
 
 def texts(registry: Registry, lang: str) -> dict[str, str]:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from gateway.channels.base import PayerIdentityFailed, VerificationError
-from gateway.checkout import flow, oauth
+from gateway.channels.registry import Registry
+from gateway.checkout import browser, flow, oauth
 from gateway.checkout.agent import detect, in_app_methods, kind_of
+from gateway.checkout.balance import balance_offer
+from gateway.checkout.browser import csrf_token
 from gateway.checkout.i18n import COOKIE, language
 from gateway.checkout.labels import scan_prompt, texts
 from gateway.domain.errors import ChannelDeclined, ChannelUnavailable, InvalidState, NotFound
@@ -33,21 +37,39 @@ def _outcome(data: flow.PageData) -> str:
     if status == PaymentStatus.REFUNDED:
         return "refunded"
     if status == PaymentStatus.CLOSED:
-        return "closed"
+        # Closed by the expiry task (or by anyone once the time had run out): the shopper's story is
+        # still "the time to pay has passed", not a merchant's decision.
+        closed_at = data.payment["closed_at"]
+        return "expired" if closed_at is not None and closed_at >= data.payment["expires_at"] else "closed"
     return "expired" if data.expired else "pending"
 
 
 def _render(request: web.Request, data: flow.PageData, **extra: Any) -> web.Response:
     svc, lang = request.config_dict[SERVICES], language(request)
     p = data.payment
+    choices = [m for m in extra.get("methods", []) if not svc.registry.spec(m).needs_payer]
+    state = _outcome(data)
+    if state == "pending" and not choices and not extra.get("current") and not extra.get("aggregated") \
+            and not extra.get("balance"):
+        state = "unavailable"  # nothing this browser can do: say so, and do not wait for a payment
     context = {
-        "t": texts(svc.registry, lang), "payment": p, "merchant_name": data.merchant["name"], "amount_text": format_amount(p["amount"], p["currency"], lang),
-        "state": _outcome(data), "remaining": data.remaining, "return_url": flow.allowed_return_url(data),
+        "t": texts(svc.registry, lang), "payment": p, "merchant_name": data.merchant["name"],
+        "amount_text": format_amount(p["amount"], p["currency"], lang),
+        "state": state, "remaining": data.remaining, "return_url": flow.allowed_return_url(data),
         "status_url": svc.url(f"/pay/{p['id']}/status"), "page_url": f"/pay/{p['id']}",
-        "methods": [], "current": None, "aggregated": None, "notice": None, "sandbox": svc.settings.sandbox_base,
-        "payer_methods": [s.code for s in svc.registry.specs if s.needs_payer],
-    } | extra
+        "current": None, "aggregated": None, "notice": None, "balance": None, "sandbox": svc.settings.sandbox_base,
+        "csrf": csrf_token(request), "marks": {m: svc.registry.for_method(m).name for m in svc.registry.pay_methods},
+    } | extra | {"methods": choices}
     return render_page(request, "checkout/pay.html", context)
+
+
+def _aggregated_channels(registry: Registry, data: flow.PageData) -> list[str]:
+    """The channels whose wallet apps can continue from the aggregated code -- which stands for the
+    shopper's choice of app, so it applies only without a fixed method and with at least two of them."""
+    if data.payment["pay_method"]:
+        return []
+    channels = sorted({registry.for_method(m).name for m in in_app_methods(registry, data.allowed)})
+    return channels if len(channels) >= 2 else []
 
 
 def _phone_page(request: web.Request, attempt: Any) -> str | None:
@@ -77,7 +99,8 @@ async def _current_view(request: web.Request, attempt: Any) -> dict[str, Any]:
 @routes.get("/{id}", name="page")
 async def page(request: web.Request) -> web.StreamResponse:
     if request.query.get("lang") in LANGS:  # the language switch: remember it, then a clean URL
-        response = web.HTTPSeeOther(request.path)
+        token = request.query.get("customer_token")  # (keeping the balance offer)
+        response = web.HTTPSeeOther(request.path + (f"?{urlencode({'customer_token': token})}" if token else ""))
         response.set_cookie(COOKIE, request.query["lang"], max_age=365 * 86400, samesite="Lax", httponly=True,
                             path="/")
         raise response
@@ -91,7 +114,7 @@ async def page(request: web.Request) -> web.StreamResponse:
     for method in [m for m in methods if svc.registry.spec(m).needs_payer]:
         if data.current([method]) is not None:
             continue
-        state = request.config_dict[CHECKOUT].oauth.sign(data.payment["id"])
+        state = request.config_dict[CHECKOUT].oauth.sign(data.payment["id"], browser.nonce(request))
         step = await oauth.payer_step(svc, data.payment["merchant_id"], method,
                                       svc.url(f"/pay/{data.payment['id']}/oauth"), state)
         if step is not None:  # identify the payer first; the attempt opens when the channel sends them back
@@ -99,7 +122,15 @@ async def page(request: web.Request) -> web.StreamResponse:
         methods = [m for m in methods if m != method]
         notice = "in_app_unavailable"
     current = data.current(methods)
+    aggregated = None
+    # A desktop shows one code: the aggregated one while the shopper has not picked a channel and two
+    # wallets apply (opening it writes nothing), otherwise the one channel's own code.
     if current is None and client.kind is BrowserKind.DESKTOP and \
+            (channels := _aggregated_channels(svc.registry, data)):
+        url = svc.url(f"/pay/{data.payment['id']}/scan")
+        aggregated = {"svg": request.config_dict[CHECKOUT].qr.svg("scan:" + data.payment["id"], url), "url": url,
+                      "channels": channels}
+    elif current is None and client.kind is BrowserKind.DESKTOP and \
             (qr := [m for m in methods if kind_of(svc.registry, m) is ActionKind.QR]):
         try:  # a desktop shopper expects a code to scan at once
             current = await flow.switch(svc, data, qr[0], client_ip=request.remote)
@@ -107,13 +138,9 @@ async def page(request: web.Request) -> web.StreamResponse:
             notice = "channel_error"
         except InvalidState:  # paid or closed meanwhile
             return _render(request, await flow.load(svc, data.payment["id"]))
-    aggregated = None
-    if client.kind is BrowserKind.DESKTOP and not data.payment["pay_method"] and \
-            in_app_methods(svc.registry, data.allowed):
-        url = svc.url(f"/pay/{data.payment['id']}/scan")
-        aggregated = {"svg": request.config_dict[CHECKOUT].qr.svg("scan:" + data.payment["id"], url), "url": url}
     return _render(request, data, methods=methods, notice=notice, aggregated=aggregated, client=client.value,
-                   current=await _current_view(request, current) if current else None)
+                   current=await _current_view(request, current) if current else None,
+                   balance=balance_offer(request, data))
 
 
 @routes.post("/{id}/method", name="method")
@@ -146,7 +173,7 @@ async def oauth_return(request: web.Request) -> web.StreamResponse:
     state, code = request.query.get("state", ""), request.query.get("code", "")
     if not data.payable:
         raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")
-    if not code or not request.config_dict[CHECKOUT].oauth.check(data.payment["id"], state):
+    if not code or not request.config_dict[CHECKOUT].oauth.check(data.payment["id"], browser.nonce(request), state):
         raise web.HTTPBadRequest(text="invalid OAuth state")
     client = detect(svc.registry, request.headers.get("User-Agent"))
     needing = [m for m in data.allowed if svc.registry.spec(m).needs_payer]

@@ -1,60 +1,61 @@
-"""The payment link's printable poster: its QR code with the merchant's name, subject and amount."""
+"""The payment link's printable poster: its QR code with the merchant's name, subject and amount.
+
+An SVG with real text, not a raster drawn on the server: the server needs no CJK font (a Debian host
+without ``fonts-noto-cjk`` drew boxes for Chinese into the former PNG), the viewer's or printer's own fonts
+set the Chinese, and the vector prints sharp at any size. Its nominal size is 1200 × 1700 px (A-series
+proportions, 10 cm wide at 300 dpi); the QR code is one path of whole modules, so scaling keeps it
+scannable.
+"""
 from __future__ import annotations
 
-import io
-from pathlib import Path
-from typing import Any
+from xml.sax.saxutils import escape
 
-from PIL import Image, ImageDraw, ImageFont
+import qrcode
+from qrcode.constants import ERROR_CORRECT_M
 
-from gateway.checkout.qr import png
 from gateway.store.base import Row
 from gateway.web.i18n import format_amount
 
-# A CJK-capable font where the system has one (Debian: fonts-noto-cjk, fonts-wqy-*); DejaVu otherwise.
-_FONT_CANDIDATES = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-)
+WIDTH, HEIGHT = 1200, 1700
+_FONTS = "'PingFang SC','Hiragino Sans GB','Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei',sans-serif"
 
 
-def _font_path() -> str | None:
-    return next((p for p in _FONT_CANDIDATES if Path(p).exists()), None)
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    path = _font_path()
-    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
+def qr_path(data: str, x: int, y: int, size: int) -> str:
+    """The code as one ``<path>`` of unit squares, scaled to ``size`` px at ``(x, y)``."""
+    code = qrcode.QRCode(border=2, error_correction=ERROR_CORRECT_M)
+    code.add_data(data)
+    code.make(fit=True)
+    matrix = code.get_matrix()
+    n = len(matrix)
+    d = "".join(f"M{c} {r}h1v1h-1z" for r, row in enumerate(matrix) for c, on in enumerate(row) if on)
+    scale = size / n
+    return (f'<g transform="translate({x} {y}) scale({scale:.5f})"><rect width="{n}" height="{n}" fill="#fff"/>'
+            f'<path d="{d}" fill="#000" shape-rendering="crispEdges"/></g>')
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, size: int, width: int) -> tuple[str, Any]:
-    font = _font(size)
-    while draw.textlength(text, font=font) > width and len(text) > 1:
-        text = text[:-2] + "…"
-    return text, font
-
-
-def render_poster(url: str, merchant_name: str, subject: str, amount_text: str | None, caption: str) -> bytes:
-    """A 600×860 printable PNG: merchant name, subject, amount (if fixed), the QR code, a caption."""
-    width, margin = 600, 40
-    img = Image.new("RGB", (width, 860), "white")
-    draw = ImageDraw.Draw(img)
-    y = margin
-    for text, size in ((merchant_name, 34), (subject, 24), (amount_text or "", 40)):
-        if text:
-            text, font = _fit(draw, text, size, width - 2 * margin)
-            draw.text((width // 2, y), text, fill="#1d2129", font=font, anchor="ma")
-            y += size + 24
-    code = Image.open(io.BytesIO(png(url, box_size=10))).convert("RGB").resize((440, 440), Image.Resampling.NEAREST)
-    img.paste(code, ((width - 440) // 2, y + 10))
-    caption_text, font = _fit(draw, caption, 22, width - 2 * margin)
-    draw.text((width // 2, y + 470), caption_text, fill="#6b7280", font=font, anchor="ma")
-    out = io.BytesIO()
-    img.save(out, format="PNG", optimize=True)
-    return out.getvalue()
+def render_poster(url: str, merchant_name: str, subject: str, amount_text: str | None, caption: str) -> str:
+    """A standalone SVG document: merchant name, subject, amount (if fixed), the QR code, a caption."""
+    lines = [(_clip(merchant_name, 24), 64, "700", "#1d2129"), (_clip(subject, 32), 46, "400", "#1d2129")]
+    if amount_text:
+        lines.append((amount_text, 84, "700", "#1d2129"))
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+           f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="{_FONTS}">',
+           f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>']
+    y = 150
+    for text, size, weight, colour in lines:
+        out.append(f'<text x="{WIDTH // 2}" y="{y}" font-size="{size}" font-weight="{weight}" fill="{colour}" '
+                   f'text-anchor="middle">{escape(text)}</text>')
+        y += size + 50
+    side = 900
+    out.append(qr_path(url, (WIDTH - side) // 2, y, side))
+    out.append(f'<text x="{WIDTH // 2}" y="{y + side + 90}" font-size="44" fill="#4b5563" '
+               f'text-anchor="middle">{escape(_clip(caption, 40))}</text>')
+    out.append("</svg>")
+    return "".join(out)
 
 
 def amount_text(link: Row, lang: str) -> str | None:

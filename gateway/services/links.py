@@ -1,5 +1,6 @@
-"""Payment links: create (API) and visit (``/l/{slug}`` makes a payment and forwards to its checkout).
-The printable poster is drawn by :mod:`gateway.checkout.poster`."""
+"""Payment links: create, edit and (de)activate (API); visit (``/l/{slug}`` shows the link, its form's POST
+makes a payment carrying ``link_id`` and forwards to its checkout). The printable poster is drawn by
+:mod:`gateway.checkout.poster`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ class NewLink:
 def link_view(row: Row, base_url: str) -> dict[str, Any]:
     url = f"{base_url}/l/{row['slug']}"
     return {"id": row["id"], "object": "payment_link", "slug": row["slug"], "url": url,
-            "poster_url": f"{url}/poster.png", "subject": row["subject"], "currency": row["currency"],
+            "poster_url": f"{url}/poster.svg", "subject": row["subject"], "currency": row["currency"],
             "amount": row["amount"], "min_amount": row["min_amount"], "max_amount": row["max_amount"],
             "pay_method": row["pay_method"], "return_url": row["return_url"], "active": bool(row["active"]),
             "created_at": iso(row["created_at"])}
@@ -58,12 +59,39 @@ async def get_link(svc: Services, merchant_id: str, link_id: str) -> dict[str, A
     return link_view(row, svc.settings.public_url or "")
 
 
-async def active_link(svc: Services, slug: str) -> tuple[Row, Row]:
-    """The link and its merchant, or NotFound (also for an inactive link: nothing to pay there)."""
+async def update_link(svc: Services, merchant_id: str, link_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Edit a link (``subject``; ``amount`` of a fixed link, or ``min_amount``/``max_amount`` of an open
+    one) or (de)activate it (``active``). Payments made before keep what they were made with."""
+    async with svc.db.begin() as conn:
+        row = await repo.get_link(conn, merchant_id, link_id)
+        if row is None:
+            raise NotFound(f"No payment link {link_id}")
+        fixed = row["amount"] is not None
+        if fixed and ({"min_amount", "max_amount"} & changes.keys()):
+            raise ValidationFailed("A fixed-amount link has no bounds; change its amount",
+                                   errors=[{"field": "min_amount", "message": "fixed-amount link"}])
+        if not fixed and "amount" in changes:
+            raise ValidationFailed("A shopper-entered link has no fixed amount; change its bounds",
+                                   errors=[{"field": "amount", "message": "shopper-entered amount link"}])
+        if fixed and changes.get("amount", 1) is None:
+            raise ValidationFailed("amount cannot be removed", errors=[{"field": "amount", "message": "required"}])
+        merged = {**row, **changes}
+        lo, hi = merged["min_amount"], merged["max_amount"]
+        if lo is not None and hi is not None and lo > hi:
+            raise ValidationFailed("min_amount must not exceed max_amount",
+                                   errors=[{"field": "min_amount", "message": "exceeds max_amount"}])
+        if changes:
+            await repo.update_link(conn, merchant_id, link_id, changes)
+    return link_view(merged, svc.settings.public_url or "")
+
+
+async def link_for_visit(svc: Services, slug: str) -> tuple[Row, Row]:
+    """The link (active or not: an inactive one still has a page that says so) and its merchant; NotFound
+    for no such link."""
     async with svc.db.read() as conn:
         link = await repo.by_slug(conn, slug) if slug.isalnum() and len(slug) <= 32 else None
         merchant = await merchants_repo.get_merchant(conn, link["merchant_id"]) if link else None
-    if link is None or merchant is None or not link["active"]:
+    if link is None or merchant is None:
         raise NotFound("No such payment link")
     return link, merchant
 

@@ -81,6 +81,9 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
     Money(new.amount, new.currency)
     if new.channel:
         await _account_for(svc, merchant["id"], new.channel)  # refuse before writing anything
+    elif not await checkout_methods(svc, merchant["id"]):  # a checkout page that could only wait forever
+        raise PayMethodUnavailable("The merchant has no pay method a shopper can use at the checkout",
+                                   errors=[{"field": "pay_method", "message": "no usable pay method"}])
     client_ip = new.customer_ip or client_ip
     payment_id = new_id("pay")
     risk_record = await risk.check_create(svc, merchant_id=merchant["id"], payment_id=payment_id, amount=new.amount,
@@ -180,6 +183,11 @@ async def enabled_methods(svc: Services, merchant_id: str) -> list[str]:
     async with svc.db.read() as conn:
         accounts = await merchants_repo.accounts_of(conn, merchant_id)
     return sorted({m for a in accounts for m in a["pay_methods"] if m in svc.registry.pay_methods})
+
+
+async def checkout_methods(svc: Services, merchant_id: str) -> list[str]:
+    """The merchant's enabled methods some shopper's browser can complete at the checkout."""
+    return [m for m in await enabled_methods(svc, merchant_id) if svc.registry.spec(m).browsers]
 
 
 async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_ip: str | None = None,

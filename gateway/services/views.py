@@ -28,7 +28,8 @@ def payment_view(p: Row, *, base_url: str, next_action: PayAction | None = None)
         "notify_url": p["notify_url"], "metadata": json.loads(p["metadata"] or "{}"),
         "created_at": iso(p["created_at"]), "expires_at": iso(p["expires_at"]),
         "paid_at": iso(p["paid_at"]), "closed_at": iso(p["closed_at"]), "close_reason": p.get("close_reason"),
-        "late_payment": bool(p["late"]), "capture_method": p.get("capture_method") or "automatic",
+        "late_payment": bool(p["late"]), "link_id": p.get("link_id"),
+        "capture_method": p.get("capture_method") or "automatic",
         # A manual payment's next step is the merchant's capture, not the shopper's.
         "next_action": next_action.to_json() if next_action and p.get("capture_method") != "manual" else None,
         "risk": risk_summary(p.get("risk")),

@@ -29,3 +29,10 @@ async def list_links(conn: AsyncConnection, merchant_id: str, *, limit: int,
     c = payment_links.c
     stmt = sa.select(payment_links).where(c.merchant_id == merchant_id)
     return await all_rows(conn, newest_first(stmt, payment_links, after, limit))
+
+
+async def update_link(conn: AsyncConnection, merchant_id: str, link_id: str, values: Row) -> bool:
+    """Change a link's editable fields; whether it exists for this merchant."""
+    result = await conn.execute(sa.update(payment_links).where(
+        payment_links.c.id == link_id, payment_links.c.merchant_id == merchant_id).values(**values))
+    return result.rowcount > 0

@@ -106,6 +106,17 @@ async def get_wallet(conn: AsyncConnection, merchant_id: str, customer_id: str, 
     return cast(WalletRow | None, await one(conn, stmt.with_for_update() if lock else stmt))
 
 
+async def list_wallets(conn: AsyncConnection, merchant_id: str, *, limit: int,
+                       after: tuple[datetime, str] | None = None, customer_prefix: str = "") -> list[WalletRow]:
+    """A merchant's wallets, newest first (the console's list), optionally those whose customer id starts
+    with ``customer_prefix``."""
+    stmt = sa.select(wallets).where(wallets.c.merchant_id == merchant_id)
+    if customer_prefix:
+        escaped = customer_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(wallets.c.customer_id.like(escaped + "%", escape="\\"))
+    return cast(list[WalletRow], await all_rows(conn, newest_first(stmt, wallets, after, limit)))
+
+
 async def wallet_by_id(conn: AsyncConnection, wallet_id: str, *, lock: bool = False) -> WalletRow | None:
     stmt = sa.select(wallets).where(wallets.c.id == wallet_id)
     return cast(WalletRow | None, await one(conn, stmt.with_for_update() if lock else stmt))

@@ -63,7 +63,9 @@ async def test_every_post_route_refuses_a_missing_token_and_another_origin(gatew
         for prefix, value in ids.items():
             if path.startswith(prefix):
                 path = path.replace("{id}", value)
-        path = path.replace("{what}", "rotate" if path.startswith("/merchants/") else "disable")
+        path = path.replace("{customer}", "someone")
+        path = path.replace("{what}", "freeze" if "/wallets/" in path else
+                            "rotate" if path.startswith("/merchants/") else "disable")
         path = path.replace("{token}", "x" * 43)
         assert "{" not in path, path
         form = {"amount": "1.00", "refund_no": "console-csrf", "totp": owner.code(owner.base + 1),

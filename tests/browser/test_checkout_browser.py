@@ -41,8 +41,10 @@ async def test_desktop_qr_paid_in_second_tab_then_return_url(gateway: Gateway, b
     page = await ctx.new_page()
     problems = _watch(page)
     await page.goto(f"{gateway.url}/pay/{p['id']}")
-    await page.locator("#qr svg").wait_for()
+    await page.locator("#qr[data-method=aggregated] figure svg").wait_for()
     assert await page.locator("#amount").inner_text() == "¥19.99"
+    await page.click("#method-wechat_native")  # the shopper picks one channel's own code
+    await page.locator("#qr[data-method=wechat_native] figure svg").wait_for()
     await shot(page, "qr")
     phone = await ctx.new_page()
     await phone.goto(await page.locator("#sandbox-phone").get_attribute("href"))
@@ -83,7 +85,8 @@ async def test_inside_wechat_oauth_then_jsapi(gateway: Gateway, browser: Any, sh
     ctx = await _context(browser, WECHAT_UA, mobile=True)
     page = await ctx.new_page()
     await page.goto(f"{gateway.url}/pay/{p['id']}")  # → WeChat OAuth (silent) → back with the openid
-    await page.locator("#pay-now").wait_for()
+    await page.locator("#pay-now").wait_for()  # the state was bound to this browser's cookie: it came back
+    assert await page.locator("#choose").count() == 0  # no empty "choose how to pay" inside WeChat
     # (the browser keeps the authorize URL's #wechat_redirect fragment across the redirects)
     assert page.url.split("#")[0] == f"{gateway.url}/pay/{p['id']}"
     await shot(page, "jsapi")
@@ -117,7 +120,14 @@ async def test_aggregated_code(gateway: Gateway, browser: Any, shot: Any) -> Non
     desk = await _context(browser, DESKTOP_UA)
     page = await desk.new_page()
     await page.goto(f"{gateway.url}/pay/{p['id']}")
-    await page.locator("#aggregated svg").wait_for()
+    await page.locator("#qr[data-method=aggregated] figure svg").wait_for()
+    assert await page.locator("#checkout figure").count() == 1  # one code on a desktop
+    assert await page.locator("#qr .mark-wechat").count() == 1 and await page.locator("#qr .mark-alipay").count() == 1
+    trust = await page.locator("#qr-trust").inner_text()
+    assert "Test Shop" in trust and p["out_trade_no"] in trust and "¥19.99" in trust
+    for method in ("wechat_native", "alipay_qr"):  # each method button carries its channel's mark
+        assert await page.locator(f"#method-{method} svg.mark").count() == 1
+    await shot(page, "aggregated")
     other = await desk.new_page()  # a scanner that is neither app
     await other.goto(f"{gateway.url}/pay/{p['id']}/scan")
     await other.locator("#open-cashier").wait_for()
@@ -156,7 +166,10 @@ async def test_method_switch(gateway: Gateway, browser: Any, shot: Any) -> None:
     ctx = await _context(browser, DESKTOP_UA)
     page = await ctx.new_page()
     await page.goto(f"{gateway.url}/pay/{p['id']}")
-    assert await page.locator("#qr").get_attribute("data-method") == "wechat_native"
+    assert await page.locator("#qr").get_attribute("data-method") == "aggregated"
+    await page.click("#method-wechat_native")
+    await page.locator("#qr[data-method=wechat_native]").wait_for()
+    assert await page.locator("#checkout figure").count() == 1  # the channel's code instead, not beside it
     await page.click("#method-alipay_qr")
     await page.locator("#qr[data-method=alipay_qr]").wait_for()
     await shot(page, "alipay")
@@ -179,7 +192,7 @@ async def test_hostile_subject_and_merchant_name_are_inert(gateway: Gateway, bro
     page = await ctx.new_page()
     problems = _watch(page)
     await page.goto(f"{gateway.url}/pay/{p['id']}")
-    await page.locator("#qr svg").wait_for()
+    await page.locator("#qr figure svg").wait_for()
     assert await page.locator("#merchant-name").inner_text() == evil
     assert await page.locator("#subject").inner_text() == evil
     await page.hover("#subject")
@@ -197,6 +210,7 @@ async def test_return_url_off_the_allow_list_is_not_followed(gateway: Gateway, b
     ctx = await _context(browser, DESKTOP_UA)
     page = await ctx.new_page()
     await page.goto(f"{gateway.url}/pay/{p['id']}")
+    await page.click("#method-wechat_native")
     phone = await ctx.new_page()
     await phone.goto(await page.locator("#sandbox-phone").get_attribute("href"))
     await phone.click(PAY)

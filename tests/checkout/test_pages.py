@@ -14,7 +14,7 @@ from gateway.keys import CHECKOUT
 from gateway.services.merchants import update_merchant
 from gateway.store.base import utcnow
 from gateway.store.tables import payments
-from tests.checkout.helpers import ALIPAY_UA, MOBILE_UA, WECHAT_UA, get, nonce_of
+from tests.checkout.helpers import ALIPAY_UA, MOBILE_UA, WECHAT_UA, Shopper, get, nonce_of
 from tests.factories import Gateway
 from tests.support.paying import press
 from tests.support.waiting import wait_status
@@ -53,6 +53,7 @@ async def test_hostile_names_are_inert_and_the_csp_is_strict(gateway: Gateway) -
 async def test_desktop_qr_is_rendered_once_per_attempt_and_downloadable(gateway: Gateway) -> None:
     m = await gateway.merchant()
     p = await gateway.create_payment(m)
+    await Shopper(gateway).post(f"/pay/{p['id']}/method", {"method": "wechat_native"})
     _, text, _ = await get(gateway, f"/pay/{p['id']}")
     assert 'id="qr" data-method="wechat_native"' in text and "<svg" in text and 'id="sandbox-phone"' in text
     cache = gateway.app[CHECKOUT].qr
@@ -69,18 +70,17 @@ async def test_desktop_qr_is_rendered_once_per_attempt_and_downloadable(gateway:
 async def test_switching_method_opens_a_new_attempt_and_closes_the_old_at_its_channel(gateway: Gateway) -> None:
     m = await gateway.merchant()
     p = await gateway.create_payment(m)
-    await get(gateway, f"/pay/{p['id']}")
-    async with gateway.http.post(f"{gateway.url}/pay/{p['id']}/method", data={"method": "alipay_qr"},
-                                 allow_redirects=False) as r:
-        assert r.status == 303 and r.headers["Location"] == f"/pay/{p['id']}"
+    shopper = Shopper(gateway)
+    await shopper.post(f"/pay/{p['id']}/method", {"method": "wechat_native"})
+    status, _, headers = await shopper.post(f"/pay/{p['id']}/method", {"method": "alipay_qr"})
+    assert status == 303 and headers["Location"] == f"/pay/{p['id']}"
     first, second = await gateway.attempts(p["id"])
     assert (first["pay_method"], first["status"]) == ("wechat_native", "closed")
     assert (second["pay_method"], second["status"]) == ("alipay_qr", "pending")
     _, text, _ = await get(gateway, f"/pay/{p['id']}")
     assert 'data-method="alipay_qr"' in text
-    async with gateway.http.post(f"{gateway.url}/pay/{p['id']}/method", data={"method": "bogus"},
-                                 allow_redirects=False) as r:
-        assert r.status == 422 and "text/html" in r.content_type
+    status, _, headers = await shopper.post(f"/pay/{p['id']}/method", {"method": "bogus"})
+    assert status == 422 and "text/html" in headers["Content-Type"]
 
 
 async def test_mobile_browser_is_sent_to_h5_and_wap(gateway: Gateway) -> None:
@@ -88,10 +88,9 @@ async def test_mobile_browser_is_sent_to_h5_and_wap(gateway: Gateway) -> None:
     p = await gateway.create_payment(m)
     _, text, _ = await get(gateway, f"/pay/{p['id']}", MOBILE_UA)
     assert 'id="method-wechat_h5"' in text and 'id="method-alipay_wap"' in text and 'id="qr"' not in text
-    async with gateway.http.post(f"{gateway.url}/pay/{p['id']}/method", data={"method": "wechat_h5"},
-                                 headers={"User-Agent": MOBILE_UA}, allow_redirects=False) as r:
-        target = r.headers["Location"]
-    assert r.status == 303 and "/sandbox/wechat/h5/" in target
+    status, _, headers = await Shopper(gateway, MOBILE_UA).post(f"/pay/{p['id']}/method", {"method": "wechat_h5"})
+    target = headers["Location"]
+    assert status == 303 and "/sandbox/wechat/h5/" in target
     assert parse_qs(urlsplit(target).query)["redirect_url"] == [f"{gateway.url}/pay/{p['id']}"]
     status, _ = await press(gateway.http, target)
     assert status == 303  # the sandbox sends the shopper back to our page
@@ -101,17 +100,22 @@ async def test_mobile_browser_is_sent_to_h5_and_wap(gateway: Gateway) -> None:
 async def test_wechat_in_app_runs_oauth_then_jsapi(gateway: Gateway) -> None:
     m = await gateway.merchant()
     p = await gateway.create_payment(m)
-    status, _, headers = await get(gateway, f"/pay/{p['id']}", WECHAT_UA)
+    shopper = Shopper(gateway, WECHAT_UA)
+    status, _, headers = await shopper.get(f"/pay/{p['id']}")
     assert status == 302 and "/connect/oauth2/authorize?" in headers["Location"]
     assert headers["Location"].endswith("#wechat_redirect")
     state = parse_qs(urlsplit(headers["Location"]).query)["state"][0]
     # a state for another payment, or a tampered one, is refused
-    status, _, _ = await get(gateway, f"/pay/{p['id']}/oauth?code=x&state={state}x", WECHAT_UA)
+    status, _, _ = await shopper.get(f"/pay/{p['id']}/oauth?code=x&state={state}x")
     assert status == 400
-    async with gateway.http.get(headers["Location"].split("#")[0], headers={"User-Agent": WECHAT_UA}) as r:
+    # the state is bound to the browser that started the round trip: another browser cannot use it
+    status, _, _ = await Shopper(gateway, WECHAT_UA).get(f"/pay/{p['id']}/oauth?code=x&state={state}")
+    assert status == 400
+    async with gateway.http.get(headers["Location"].split("#")[0], headers=shopper.headers) as r:
         assert r.status == 200 and str(r.url).endswith(f"/pay/{p['id']}")
         text = await r.text()
     assert 'id="jsapi-params"' in text and "/sandbox/wechat/jsapi/" in text
+    assert 'id="choose"' not in text  # nothing else this browser can use: no empty "choose how to pay"
     [attempt] = await gateway.attempts(p["id"])
     assert attempt["pay_method"] == "wechat_jsapi"
     jsapi = re.search(r'id="pay-now" href="([^"]+)"', text).group(1)
@@ -123,7 +127,9 @@ async def test_aggregated_code_continues_in_the_scanning_app(gateway: Gateway) -
     m = await gateway.merchant()
     p = await gateway.create_payment(m)
     _, text, _ = await get(gateway, f"/pay/{p['id']}")
-    assert 'id="aggregated"' in text
+    assert text.count("<svg") - text.count('<svg class="mark ') == 1  # one code on the page (besides the marks)
+    assert 'id="qr" data-method="aggregated"' in text and 'id="qr-trust"' in text
+    assert not await gateway.attempts(p["id"])  # showing the aggregated code wrote nothing
     status, _, headers = await get(gateway, f"/pay/{p['id']}/scan", ALIPAY_UA)
     assert status == 303 and "/sandbox/alipay/gateway.do?" in headers["Location"]
     status, _, headers = await get(gateway, f"/pay/{p['id']}/scan", WECHAT_UA)
@@ -135,9 +141,8 @@ async def test_aggregated_code_continues_in_the_scanning_app(gateway: Gateway) -
 async def test_alipay_return_is_a_hint_verified_then_confirmed_by_query(gateway: Gateway) -> None:
     m = await gateway.merchant()
     p = await gateway.create_payment(m)
-    async with gateway.http.post(f"{gateway.url}/pay/{p['id']}/method", data={"method": "alipay_wap"},
-                                 headers={"User-Agent": MOBILE_UA}, allow_redirects=False) as r:
-        pay_url = r.headers["Location"]
+    _, _, headers = await Shopper(gateway, MOBILE_UA).post(f"/pay/{p['id']}/method", {"method": "alipay_wap"})
+    pay_url = headers["Location"]
     attempt = (await gateway.attempts(p["id"]))[-1]
     forged = f"/pay/{p['id']}/return?out_trade_no={attempt['id']}&trade_status=TRADE_SUCCESS&sign=AAAA"
     status, _, _ = await get(gateway, forged)
@@ -155,6 +160,7 @@ async def test_outcomes_and_the_return_url_allow_list(gateway: Gateway) -> None:
     # Taken off the list after the payment was made (an off-list one is refused at create now).
     await update_merchant(gateway.svc.db, m.id, return_domains=["127.0.0.1"])
     for p in (allowed, offlist):
+        await Shopper(gateway).post(f"/pay/{p['id']}/method", {"method": "wechat_native"})
         _, text, _ = await get(gateway, f"/pay/{p['id']}")
         page = re.search(r'id="sandbox-phone" href="([^"]+)"', text).group(1)
         await press(gateway.http, html.unescape(page))

@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import event
 
-from tests.checkout.helpers import get
+from tests.checkout.helpers import Shopper, get
 from tests.factories import Gateway
 from tests.support.paying import press
 
@@ -40,6 +40,7 @@ async def test_status_uses_the_cache_not_the_database_and_answers_304(gateway: G
 async def test_long_poll_answers_as_soon_as_the_payment_is_paid(gateway: Gateway) -> None:
     m = await gateway.merchant()
     p = await gateway.create_payment(m)
+    await Shopper(gateway).post(f"/pay/{p['id']}/method", {"method": "wechat_native"})
     _, text, _ = await get(gateway, f"/pay/{p['id']}")
     phone = html.unescape(re.search(r'id="sandbox-phone" href="([^"]+)"', text).group(1))
     loop = asyncio.get_running_loop()

@@ -112,10 +112,12 @@ async def _run(db_url: str, tmp: Path, ops: list[tuple[str, int, int, int]]) -> 
         created = await create_merchant(svc.db, svc.settings, name="Props")
         mid = created["merchant_id"]
         await set_channel_account(svc.db, svc.settings, svc.registry, mid, "prepaid", {})
-        async with svc.db.begin() as conn:  # an account on a real channel, for recharges (settled directly)
+        # An account on a real channel, for recharges (settled directly); it lists a method, as a merchant
+        # with none a shopper can use cannot create a checkout payment.
+        async with svc.db.begin() as conn:
             await merchants_repo.insert_account(conn, {
                 "id": new_id("acct"), "merchant_id": mid, "channel": "alipay", "account_ref": "a",
-                "credentials_sealed": "-", "pay_methods": "[]", "active": True, "created_at": utcnow()})
+                "credentials_sealed": "-", "pay_methods": "[\"alipay_qr\"]", "active": True, "created_at": utcnow()})
             merchant = await merchants_repo.get_merchant(conn, mid)
             account = (await merchants_repo.accounts_of(conn, mid))[-1]
         assert merchant is not None

@@ -12,7 +12,7 @@ from gateway.channels.unionpay import transformers as tx
 from gateway.domain.ids import new_id
 from gateway.domain.money import Money
 from gateway.domain.outcomes import Outcome
-from tests.checkout.helpers import MOBILE_UA, get
+from tests.checkout.helpers import MOBILE_UA, Shopper, get
 from tests.contract import steps
 from tests.contract.drivers.unionpay import UnionPayDriver
 from tests.factories import Gateway
@@ -35,9 +35,8 @@ async def test_phone_checkout_form_post_pay_notify_paid(sqlite_gateway: Gateway)
     # the shopper's phone: UnionPay is offered; choosing it gives a form to post to UnionPay's cashier
     status, page, headers = await get(gw, f"/pay/{p['id']}", MOBILE_UA)
     assert status == 200 and 'id="method-unionpay_wap"' in page
-    async with gw.http.post(f"{gw.url}/pay/{p['id']}/method", data={"method": "unionpay_wap"},
-                            headers={"User-Agent": MOBILE_UA}, allow_redirects=False) as resp:
-        assert resp.status in (302, 303), await resp.text()
+    status, text, _ = await Shopper(gw, MOBILE_UA).post(f"/pay/{p['id']}/method", {"method": "unionpay_wap"})
+    assert status in (302, 303), text
     status, page, headers = await get(gw, f"/pay/{p['id']}", MOBILE_UA)
     front = [f for f in _forms(page) if f[0].endswith("/gateway/api/frontTransReq.do")]
     assert len(front) == 1, page

@@ -47,6 +47,29 @@ def reset_mysql(url: str) -> None:
     upgrade(url)
 
 
+@asynccontextmanager
+async def own_mysql_database(url: str, name: str) -> AsyncIterator[str]:
+    """A MariaDB database of its own beside the test database (created, migrated, dropped after): for a
+    test whose subject is global -- a figure over every row -- and that other tests' rows would skew."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    server = create_engine(make_url(url.replace("+aiomysql", "+pymysql")).set(database=""))
+
+    def run(sql: str) -> None:
+        with server.begin() as conn:
+            conn.execute(sa.text(sql))
+
+    own_url = make_url(url).set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(run, f"CREATE DATABASE IF NOT EXISTS `{name}`")
+    await asyncio.to_thread(reset_mysql, own_url)
+    try:
+        yield own_url
+    finally:
+        await asyncio.to_thread(run, f"DROP DATABASE IF EXISTS `{name}`")
+        server.dispose()
+
+
 @dataclass
 class Merchant:
     id: str

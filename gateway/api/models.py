@@ -88,7 +88,7 @@ class _PaymentCreate(_Strict):
         "pending until `POST /payments/{id}/capture` pays it, or closing or expiry releases it."))] = True
     customer_ip: Annotated[StrictStr, Field(max_length=45, description="The shopper's IP address as you saw it: "
                                             "risk rules by IP use it (else this request's address), and channels "
-                                            "that want the payer's IP (WeChat H5) get it.")] | None = None
+                                            "that want the payer's IP (H5 pay methods) get it.")] | None = None
 
     @model_validator(mode="after")
     def _capture_supported(self) -> _PaymentCreate:
@@ -274,8 +274,8 @@ class Payment(BaseModel):
                                          "was paid with (whichever the shopper chose).")
     channel: PayMethod | None = Field(json_schema_extra={"deprecated": True},
                                       description="Deprecated: the same as pay_method.")
-    channel_trade_no: str | None = Field(description="The channel's transaction id of the payment (Alipay "
-                                         "trade_no, WeChat transaction_id, UnionPay queryId), once paid.")
+    channel_trade_no: str | None = Field(description="The channel's transaction id of the payment (its own "
+                                         "number for the trade, on the shopper's receipt), once paid.")
     channel_order_no: str | None = Field(description="Our order number at the channel (what the shopper's "
                                          "receipt shows as the merchant order number), once paid.")
     checkout_url: str

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from gateway.api import events, keys, link_models, models, reconciliation, risk, sandbox_helpers
 from gateway.api import wallet_models as wm
+from gateway.domain.pay import ActionKind
 from gateway.web.problems import STATUS
 
 
@@ -43,17 +44,20 @@ class Operation:
 _LIST_QUERY = [("limit", "integer", "1–100, default 20"),
                ("cursor", "string", "next_cursor of the previous page")]
 
+# The examples' pay method: the registry's first that shows a code to scan.
+_QR_METHOD = next(code for code, spec in models.SPECS.items() if spec.action == ActionKind.QR)
+
 OPERATIONS: list[Operation] = [
     Operation("post", "/payments", "createPayment", "Create a payment (risk rules run first: 403 risk_blocked, "
               "429 when throttled)", models.Payment, 201,
               models.PaymentCreate, errors=(400, 401, 402, 403, 409, 413, 422, 429, 502, 503), examples={
                   "request": {"amount": 1999, "currency": "CNY", "subject": "Green tea", "out_trade_no": "1001",
-                              "pay_method": "wechat_native", "return_url": "https://shop.example.com/thanks",
+                              "pay_method": _QR_METHOD, "return_url": "https://shop.example.com/thanks",
                               "notify_url": "https://shop.example.com/hooks/pay"},
                   "response": {"id": "pay_01HZX3K4Q8ABCDEFGHJKMNPQRS", "object": "payment", "status": "pending",
                                "amount": 1999, "currency": "CNY", "refunded_amount": 0, "refundable_amount": 0,
                                "out_trade_no": "1001", "subject": "Green tea", "description": None,
-                               "pay_method": "wechat_native", "channel": "wechat_native",
+                               "pay_method": _QR_METHOD, "channel": _QR_METHOD,
                                "channel_trade_no": None, "channel_order_no": None,
                                "checkout_url": "https://pay.example.com/pay/pay_01HZX3K4Q8ABCDEFGHJKMNPQRS",
                                "return_url": "https://shop.example.com/thanks",

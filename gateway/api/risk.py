@@ -64,7 +64,7 @@ class RiskListEntryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     value: Annotated[StrictStr, Field(min_length=1, max_length=128,
                                       description="ip: an address or a network (CIDR); payer: the payer's id "
-                                                  "(e.g. an openid) or your customer id.")]
+                                                  "(e.g. the wallet app's user id) or your customer id.")]
     expires_in: Annotated[StrictInt, Field(ge=1, le=10 * 365 * 86400, description="Seconds; absent = "
                                                                                      "never expires.")] | None = None
     note: Annotated[StrictStr, Field(max_length=256)] | None = None

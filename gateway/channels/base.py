@@ -383,6 +383,7 @@ class ChannelFactory(Protocol):
     credential_fields: ClassVar[tuple[str, ...]]     # an account's credential fields; "name?" = optional
     required_identities: ClassVar[tuple[str, ...]]   # identities a genuine callback always carries
     logged_headers: ClassVar[tuple[str, ...]]        # callback headers worth keeping in the notify log
+    callback_sources: ClassVar[tuple[str, ...]]      # the address ranges it publishes for its callbacks
     in_process: ClassVar[bool]                       # no endpoint, no callbacks: works on ports (bind)
     payment_codes: ClassVar[tuple[CodeRule, ...]]    # the wallet's payment codes (barcode pay), by rule
 
@@ -436,6 +437,7 @@ class FactoryBase:
     in_app_marker: ClassVar[str | None] = None
     required_identities: ClassVar[tuple[str, ...]] = ()
     logged_headers: ClassVar[tuple[str, ...]] = ()
+    callback_sources: ClassVar[tuple[str, ...]] = ()
     in_process: ClassVar[bool] = False
     payment_codes: ClassVar[tuple[CodeRule, ...]] = ()
 

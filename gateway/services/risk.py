@@ -163,6 +163,10 @@ class _Probe:
         self._lists: Lists | None = None
         self._counted: dict[str, int] = {}
 
+    def callback_sources(self, channel: str) -> tuple[str, ...]:
+        factory = next((f for f in self.svc.registry.factories if f.name == channel), None)
+        return factory.callback_sources if factory is not None else ()
+
     def _shared(self) -> None:
         if getattr(self.svc.cache, "healthy", True) is False:
             raise StateUnavailable("the shared cache is unavailable")

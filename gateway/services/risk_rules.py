@@ -27,9 +27,6 @@ Mode = Literal["monitor", "enforce"]
 SEVERITY = {"allow": 0, "review": 1, "throttle": 2, "block": 3}
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 # WeChat Pay's published callback source ranges (pay.weixin.qq.com/doc/v3/merchant/4012075420).
-WECHAT_CALLBACK_CIDRS = ("101.226.103.0/25", "140.207.54.0/25", "121.51.58.128/25", "183.3.234.0/25",
-                         "58.251.80.0/25", "121.51.30.128/25", "203.205.219.128/25")
-
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="Integer minor units (fen).")]
 Count = Annotated[StrictInt, Field(ge=1, le=1_000_000)]
 Seconds = Annotated[StrictInt, Field(ge=1, le=7 * 86400)]
@@ -64,6 +61,9 @@ class Probe(Protocol):
 
     async def payer_history(self) -> tuple[int, int]:
         """The payer's paid payments at this merchant: (count, amount)."""
+
+    def callback_sources(self, channel: str) -> Sequence[str]:
+        """The address ranges a channel publishes for its callbacks (its factory's), if any."""
 
     async def paid_since(self, key: str, window: int) -> bool:
         """Whether a payment was paid from this IP / by this payer in the last ``window`` seconds."""
@@ -300,8 +300,8 @@ class CallbackSource(_Rule):
     hooks: ClassVar[frozenset[str]] = frozenset({CALLBACK})
     type: Literal["callback_source"]
     channel: Annotated[StrictStr, Field(min_length=1, max_length=16)]
-    cidrs: Annotated[list[StrictStr], Field(max_length=200, description="Address ranges; empty with channel "
-                                                                        "wechat = WeChat's published ones.")] = []
+    cidrs: Annotated[list[StrictStr], Field(max_length=200, description="Address ranges; empty = the ranges "
+                                                                        "the channel publishes, if it does.")] = []
     action: Action = "block"
 
     @field_validator("cidrs")
@@ -311,15 +311,14 @@ class CallbackSource(_Rule):
             ipaddress.ip_network(cidr, strict=False)
         return value
 
-    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        cidrs: Sequence[str] = self.cidrs or (WECHAT_CALLBACK_CIDRS if self.channel == "wechat" else ())
-        return [ipaddress.ip_network(c, strict=False) for c in cidrs]
+    def networks(self, published: Sequence[str] = ()) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(c, strict=False) for c in (self.cidrs or published)]
 
     def applies(self, subject: Subject) -> bool:
         return super().applies(subject) and subject.channel == self.channel
 
     async def fires(self, probe: Probe) -> str | None:
-        networks = self.networks()
+        networks = self.networks(probe.callback_sources(self.channel))
         if not networks:
             return None
         try:

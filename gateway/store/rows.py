@@ -28,6 +28,7 @@ class PaymentRow(TypedDict):
     channel_trade_no: str | None  # the paid attempt's transaction id at its channel
     close_reason: str | None  # merchant | expired | operator | cancelled
     capture_method: str  # automatic | manual
+    risk: str | None  # the risk decision taken at create (JSON), if a rule fired
     expires_at: datetime
     created_at: datetime
     updated_at: datetime

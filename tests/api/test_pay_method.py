@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 import re
 
-from tests.checkout.helpers import get
+from tests.checkout.helpers import Shopper
 from tests.factories import Gateway, unique
 from tests.support.paying import press
 from tests.support.waiting import wait_status
@@ -33,7 +33,9 @@ async def test_pay_method_and_its_deprecated_alias(gateway: Gateway) -> None:
 async def test_a_payment_paid_on_the_checkout_page_says_how(gateway: Gateway) -> None:
     m = await gateway.merchant()
     p = await gateway.create_payment(m)  # no method: the shopper chooses on the checkout page
-    _, text, _ = await get(gateway, f"/pay/{p['id']}")  # a desktop browser gets a QR code at once
+    shopper = Shopper(gateway)  # a desktop browser: the shopper picks a method, its code appears
+    await shopper.post(f"/pay/{p['id']}/method", {"method": "wechat_native"})
+    _, text, _ = await shopper.get(f"/pay/{p['id']}")
     phone = re.search(r'id="sandbox-phone" href="([^"]+)"', text)
     assert phone is not None
     await press(gateway.http, html.unescape(phone.group(1)))

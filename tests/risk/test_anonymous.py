@@ -20,15 +20,15 @@ async def test_link_opens_are_limited_per_link_and_per_ip(proxied: Gateway) -> N
     gw = proxied
     m = await gw.merchant()
     link = (await gw.api(m, "POST", "/links", json_body={"subject": "Tea", "amount": 100})).body
-    for n in range(4):  # the link's limit: 4 a minute, whoever opens it
-        assert (await _open(gw, f"/l/{link['slug']}", f"198.19.0.{n + 1}"))[0] == 303
-    status, text, _ = await _open(gw, f"/l/{link['slug']}", "198.19.0.9")
+    for n in range(4):  # the link's limit: 4 payments a minute, whoever presses its pay button
+        assert (await _open(gw, f"/l/{link['slug']}", f"198.19.0.{n + 1}", data={}))[0] == 303
+    status, text, _ = await _open(gw, f"/l/{link['slug']}", "198.19.0.9", data={})
     assert status == 429 and "wait a moment" in text
     # One address over several links: its limit is 6 a minute.
     links = [(await gw.api(m, "POST", "/links", json_body={"subject": "Tea", "amount": 100})).body for _ in range(7)]
-    answers = [(await _open(gw, f"/l/{x['slug']}", "198.19.1.1"))[0] for x in links]
+    answers = [(await _open(gw, f"/l/{x['slug']}", "198.19.1.1", data={}))[0] for x in links]
     assert answers == [303] * 6 + [429]
-    # An open-amount link's form writes nothing and is not counted; its POST is.
+    # Opening a link (its page) writes nothing and is not counted; its POST is.
     free = (await gw.api(m, "POST", "/links", json_body={"subject": "Gift", "min_amount": 100})).body
     assert (await _open(gw, f"/l/{free['slug']}", "198.19.1.1"))[0] == 200
     assert (await _open(gw, f"/l/{free['slug']}", "198.19.1.1", data={"amount": "2.00"}))[0] == 429

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.store.tables import notify_log, payments
-from tests.checkout.helpers import DESKTOP_UA
+from tests.checkout.helpers import DESKTOP_UA, Shopper
 from tests.factories import Gateway, unique
 from tests.risk.helpers import add_rule, create, decisions, expect, fund
 from tests.support.paying import pay_as_shopper
@@ -20,8 +20,13 @@ def shopper(ip: str) -> dict[str, str]:
 
 
 async def _open(gw: Gateway, path: str, ip: str, *, data: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """A shopper's browser at ``ip`` GETs ``path``, or (``data``) posts one of its forms -- with the
+    browser's cookie and the form's CSRF token. A payment link's pay button is ``data={}``."""
+    s = Shopper(gw)
     method = gw.http.post if data is not None else gw.http.get
-    async with method(f"{gw.url}{path}", data=data, headers=shopper(ip), allow_redirects=False) as r:
+    body = {**data, "csrf_token": s.token} if data is not None else None
+    async with method(f"{gw.url}{path}", data=body, headers={**shopper(ip), "Cookie": s.headers["Cookie"]},
+                      allow_redirects=False) as r:
         return r.status, await r.text(), r.headers.get("Location", "")
 
 
@@ -33,7 +38,7 @@ async def test_a_listed_shopper_opening_a_link_gets_a_friendly_page(proxied: Gat
         await add_rule(gw, m, type="ip_blocklist", mode="monitor")
     assert (await gw.api(m, "POST", "/risk/lists/ip", json_body={"value": "198.18.0.66"})).status == 201
     link = (await gw.api(m, "POST", "/links", json_body={"subject": "Tea", "amount": 1500})).body
-    status, text, location = await _open(gw, f"/l/{link['slug']}", "198.18.0.66")
+    status, text, location = await _open(gw, f"/l/{link['slug']}", "198.18.0.66", data={})
     if mode == "enforce":
         assert status == 403 and "cannot be made right now" in text
         assert "ip_blocklist" not in text and "rdec_" not in text  # nothing internal for the shopper
@@ -42,7 +47,7 @@ async def test_a_listed_shopper_opening_a_link_gets_a_friendly_page(proxied: Gat
         assert status == 303
         payment = (await gw.api(m, "GET", f"/payments/{location.rsplit('/', 1)[1]}")).body
         assert payment["risk"]["rules"][0]["type"] == "ip_blocklist"
-    other = await _open(gw, f"/l/{link['slug']}", "198.18.0.67")
+    other = await _open(gw, f"/l/{link['slug']}", "198.18.0.67", data={})
     assert other[0] == 303
 
 

@@ -77,6 +77,10 @@ class WechatFactory(FactoryBase):
     payment_codes: ClassVar[tuple[CodeRule, ...]] = (
         CodeRule(re.compile(r"1[0-5]\d{16}"), "WeChat Pay: 18 digits starting 10–15", "wechat_barcode"),)
     # Headers worth keeping in the notify log (never Authorization or cookies).
+    # The ranges WeChat Pay publishes for its callbacks (the risk engine's callback_source rule).
+    callback_sources: ClassVar[tuple[str, ...]] = (
+        "101.226.103.0/25", "140.207.54.0/25", "121.51.58.128/25", "183.3.234.0/25", "58.251.80.0/25",
+        "121.51.30.128/25", "203.205.219.128/25")
     logged_headers: ClassVar[tuple[str, ...]] = (
         "wechatpay-serial", "wechatpay-timestamp", "wechatpay-nonce", "wechatpay-signature",
         "wechatpay-signature-type", "request-id")

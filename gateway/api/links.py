@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api.auth import MERCHANT
-from gateway.api.common import json_response, page_request, page_response, parse
+from gateway.api.common import check_return_url, json_response, page_request, page_response, parse
 from gateway.api.link_models import PaymentLinkCreate, PaymentLinkUpdate
 from gateway.keys import SERVICES
 from gateway.services import links as service
@@ -16,6 +16,7 @@ routes = web.RouteTableDef()
 @routes.post("/links", name="create_link")
 async def create_link(request: web.Request) -> web.Response:
     body = await parse(request, PaymentLinkCreate)
+    check_return_url(body.return_url, request[MERCHANT])
     svc = request.config_dict[SERVICES]
     view = await service.create_link(svc, request[MERCHANT], service.NewLink(**body.model_dump()))
     return json_response(view, status=201)

@@ -71,6 +71,11 @@ async def test_create_refuses_a_return_url_off_the_return_domains(gateway: Gatew
     recharge = await gateway.api(m, "POST", "/customers/c1/recharges", json_body={
         "amount": 100, "return_url": REFUSED[0]})
     assert recharge.status == 422 and recharge.body["code"] == "return_url_not_allowed"
+    link = await gateway.api(m, "POST", "/links", json_body={"subject": "Tea", "amount": 100,
+                                                             "return_url": REFUSED[0]})
+    assert link.status == 422 and link.body["code"] == "return_url_not_allowed", link.text
+    assert (await gateway.api(m, "POST", "/links", json_body={"subject": "Tea", "amount": 100,
+                                                              "return_url": ALLOWED[0][0]})).status == 201
 
 
 async def test_the_shopper_is_sent_where_the_browser_would_go(gateway: Gateway) -> None:

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from gateway.store.db import Database
 from gateway.store.tables import notify_log
 from tests.conftest import MYSQL_URL, REDIS_URL
-from tests.factories import seed_sandbox_keys
+from tests.factories import own_mysql_database, seed_sandbox_keys
 from tests.ops.nginx import nginx, nginx_binary, self_signed
 from tests.processes import ROOT, clean_env, run_cli, run_py, wait_healthy
 from tests.support.net import free_port
@@ -98,7 +98,14 @@ async def remote_of(db: Database, marker: str) -> str | None:
                                    .where(notify_log.c.body.contains(marker)))).scalar()
 
 
-async def test_two_gateways_behind_the_shipped_nginx(stack_ready: str, mysql_schema: str, tmp_path: Path) -> None:
+async def test_two_gateways_behind_the_shipped_nginx(stack_ready: str, tmp_path: Path) -> None:
+    # A database of its own: these processes seal credentials with their own master key, which the
+    # suite's other gateways (on the shared test database) could not open.
+    async with own_mysql_database(stack_ready, "test_nginx") as url:
+        await _behind_nginx(url, tmp_path)
+
+
+async def _behind_nginx(mysql_schema: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
     seed_sandbox_keys(data)
     cert, key = self_signed(tmp_path)

@@ -35,6 +35,7 @@ from gateway.store import payments as payments_repo
 from gateway.store import wallets as store
 from gateway.store.base import utcnow
 from gateway.store.db import Database
+from gateway.store.rows import AttemptRow
 from gateway.store.wallets import MovementRow, WalletRow, parts_of
 
 PAY, REFUND, RECHARGE, RECHARGE_REFUND, RECHARGE_REFUND_BACK, ADJUSTMENT = (
@@ -82,6 +83,21 @@ def _moved(m: MovementRow, currency: str) -> Moved:
 
 # -- the port the stored-value channel is handed --------------------------------------------------------
 
+async def _payer(conn: AsyncConnection, trade_no: str, customer_id: str,
+                 amount: Money) -> tuple[AttemptRow, WalletRow | None] | Declined:
+    """The attempt ``trade_no`` -- for exactly ``amount`` -- and the customer's wallet, locked (``None``:
+    the customer has none yet); or why the wallet may not pay it."""
+    attempt = await payments_repo.get_attempt(conn, trade_no)
+    if attempt is None:
+        return Declined(Decline.UNKNOWN_TRADE, f"no attempt {trade_no}")
+    if (attempt["amount"], attempt["currency"]) != (amount.minor, amount.currency):
+        return Declined(Decline.AMOUNT_MISMATCH, f"attempt {trade_no} is not for {amount}")
+    wallet = await store.get_wallet(conn, attempt["merchant_id"], customer_id, lock=True)
+    if wallet is not None and wallet["status"] != store.ACTIVE:
+        return Declined(Decline.FROZEN, f"the wallet of customer {customer_id} is frozen")
+    return attempt, wallet
+
+
 class WalletBook:
     """:class:`~gateway.domain.wallet.StoredValue` over the database: each call its own transaction,
     idempotent by its ref (``<attempt>:pay``, ``<refund>:refund``). The attempt and the refund rows say
@@ -103,14 +119,10 @@ class WalletBook:
         ref = f"{trade_no}:pay"
         if (done := await store.movement(conn, ref)) is not None:
             return _moved(done, amount.currency)
-        attempt = await payments_repo.get_attempt(conn, trade_no)
-        if attempt is None:
-            return Declined(Decline.UNKNOWN_TRADE, f"no attempt {trade_no}")
-        if (attempt["amount"], attempt["currency"]) != (amount.minor, amount.currency):
-            return Declined(Decline.AMOUNT_MISMATCH, f"attempt {trade_no} is not for {amount}")
-        wallet = await store.get_wallet(conn, attempt["merchant_id"], customer_id, lock=True)
-        if wallet is not None and wallet["status"] != store.ACTIVE:
-            return Declined(Decline.FROZEN, f"the wallet of customer {customer_id} is frozen")
+        found = await _payer(conn, trade_no, customer_id, amount)
+        if isinstance(found, Declined):
+            return found
+        attempt, wallet = found
         if amount.currency == POINTS:
             delta = Parts(points=-amount.minor) if wallet and wallet["points"] >= amount.minor else None
         else:
@@ -186,14 +198,10 @@ class WalletBook:
             async with self.db.begin() as conn:
                 if (done := await store.movement(conn, f"{trade_no}:hold")) is not None:
                     return _moved(done, amount.currency)
-                attempt = await payments_repo.get_attempt(conn, trade_no)
-                if attempt is None:
-                    return Declined(Decline.UNKNOWN_TRADE, f"no attempt {trade_no}")
-                if (attempt["amount"], attempt["currency"]) != (amount.minor, amount.currency):
-                    return Declined(Decline.AMOUNT_MISMATCH, f"attempt {trade_no} is not for {amount}")
-                wallet = await store.get_wallet(conn, attempt["merchant_id"], customer_id, lock=True)
-                if wallet is not None and wallet["status"] != store.ACTIVE:
-                    return Declined(Decline.FROZEN, f"the wallet of customer {customer_id} is frozen")
+                found = await _payer(conn, trade_no, customer_id, amount)
+                if isinstance(found, Declined):
+                    return found
+                attempt, wallet = found
                 taken = spend(amount.minor, cash=wallet["cash"], bonus=wallet["bonus"]) if wallet else None
                 if wallet is None or taken is None:
                     have = wallet_view(customer_id, wallet)
@@ -211,9 +219,9 @@ class WalletBook:
                 return _moved(moved, amount.currency)
         except store.DuplicateMovement:  # the same attempt authorized concurrently: the first one stands
             async with self.db.read() as conn:
-                found = await store.movement(conn, f"{trade_no}:hold")
-            assert found is not None
-            return _moved(found, amount.currency)
+                held = await store.movement(conn, f"{trade_no}:hold")
+            assert held is not None
+            return _moved(held, amount.currency)
 
     async def capture(self, trade_no: str) -> Moved | Declined:
         """The hold goes back to its parts and the same parts are debited for the attempt, in one

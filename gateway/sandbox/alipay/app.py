@@ -36,19 +36,11 @@ def _operations(sandbox: Sandbox, desk: BarcodeDesk) -> dict[str, Callable[..., 
     }
 
 
-class _Answers:
+class _Answers(kit.HtmlGatewayErrors):
     """How Alipay's gateway fails (see :class:`gateway.sandbox.kit.FaultAnswers`)."""
 
     def __init__(self, state: SandboxState, key: str, charset: str, cert_sn: str | None = None) -> None:
         self.state, self.key, self.charset, self.cert_sn = state, key, charset, cert_sn
-
-    def server_error(self) -> web.Response:
-        return web.Response(status=500, text="<html><body>500 Internal Server Error</body></html>",
-                            content_type="text/html")
-
-    def timed_out(self) -> web.Response:
-        return web.Response(status=504, text="<html><body>504 Gateway Time-out</body></html>",
-                            content_type="text/html")
 
     def business(self, fault: kit.Fault) -> web.Response:
         sub_code = fault.sub_code or "ACQ.SYSTEM_ERROR"

@@ -13,12 +13,12 @@
 from __future__ import annotations
 
 from gateway.sandbox.kit.control import CONTROLS, ChannelControls, NotPayable, install
-from gateway.sandbox.kit.faults import Fault, FaultAnswers, FaultBook
+from gateway.sandbox.kit.faults import Fault, FaultAnswers, FaultBook, HtmlGatewayErrors
 from gateway.sandbox.kit.keys import FAULTS, NOTIFIER, PUBLIC_URL, TIME_SCALE
 from gateway.sandbox.kit.notifier import Delivery, Message, Notifier, Schedule
 from gateway.sandbox.kit.refunds import REFUND_TIMING, RefundTiming
 from gateway.sandbox.kit.shell import page, pay_buttons
 
 __all__ = ["CONTROLS", "FAULTS", "NOTIFIER", "PUBLIC_URL", "REFUND_TIMING", "TIME_SCALE", "ChannelControls", "Delivery", "Fault",
-           "FaultAnswers", "FaultBook", "Message", "NotPayable", "Notifier", "RefundTiming", "Schedule", "install", "page",
-           "pay_buttons"]
+           "FaultAnswers", "FaultBook", "HtmlGatewayErrors", "Message", "NotPayable", "Notifier", "RefundTiming",
+           "Schedule", "install", "page", "pay_buttons"]

@@ -126,6 +126,19 @@ class FaultAnswers(Protocol):
     def business(self, fault: Fault) -> web.Response: ...
 
 
+class HtmlGatewayErrors:
+    """The 500 and 504 a channel's front proxy answers with an HTML page (Alipay, UnionPay, WeChat's
+    APIv2 host): :class:`FaultAnswers`' ``server_error`` and ``timed_out`` for such a channel."""
+
+    def server_error(self) -> web.Response:
+        return web.Response(status=500, text="<html><body>500 Internal Server Error</body></html>",
+                            content_type="text/html")
+
+    def timed_out(self) -> web.Response:
+        return web.Response(status=504, text="<html><body>504 Gateway Time-out</body></html>",
+                            content_type="text/html")
+
+
 def not_json(fault: Fault) -> web.Response:
     """A proxy's error page where the channel's JSON was due."""
     return web.Response(status=fault.status or 200, text="<html>bad gateway</html>", content_type="text/html")

@@ -28,18 +28,11 @@ def _answer(sandbox: Sandbox, fields: Mapping[str, str], *, corrupt: bool = Fals
                         content_type="text/plain", charset="utf-8")
 
 
-class _Answers:
+class _Answers(kit.HtmlGatewayErrors):
     """How UnionPay fails (see :class:`gateway.sandbox.kit.FaultAnswers`)."""
 
     def __init__(self, sandbox: Sandbox, request: Mapping[str, str]) -> None:
         self.sandbox, self.request = sandbox, request
-
-    def server_error(self) -> web.Response:
-        return web.Response(status=500, text="<html><body>500 Internal Server Error</body></html>",
-                            content_type="text/html")
-
-    def timed_out(self) -> web.Response:
-        return web.Response(status=504, text="<html><body>504 Gateway Time-out</body></html>", content_type="text/html")
 
     def business(self, fault: kit.Fault) -> web.Response:
         return _answer(self.sandbox, self.sandbox.reply(self.request, fault.code or "01", fault.message))

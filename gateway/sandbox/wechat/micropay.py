@@ -86,19 +86,11 @@ def _answer(state: SandboxState, sign_type: str, fields: dict[str, str | None], 
     return _xml(params)
 
 
-class _Answers:
+class _Answers(kit.HtmlGatewayErrors):
     """How the APIv2 host fails (see :class:`gateway.sandbox.kit.FaultAnswers`)."""
 
     def __init__(self, state: SandboxState, sign_type: str) -> None:
         self.state, self.sign_type = state, sign_type
-
-    def server_error(self) -> web.Response:
-        return web.Response(status=500, text="<html><body>500 Internal Server Error</body></html>",
-                            content_type="text/html")
-
-    def timed_out(self) -> web.Response:
-        return web.Response(status=504, text="<html><body>504 Gateway Time-out</body></html>",
-                            content_type="text/html")
 
     def business(self, fault: kit.Fault) -> web.Response:
         return _error(self.state, self.sign_type, fault.code or "SYSTEMERROR", fault.message or "系统超时 (injected)")

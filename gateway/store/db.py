@@ -27,6 +27,9 @@ from gateway.domain.errors import DatabaseUnavailable
 # MySQL/MariaDB client errors that mean "no server to talk to": cannot connect, gone away, lost the
 # connection, server shutting down, connection killed, read-only during a failover.
 _UNREACHABLE_CODES = frozenset({1053, 1927, 2002, 2003, 2006, 2013, 2055, 1290, 1836})
+# Errors that mean "another transaction held what this one needed": a deadlock victim, a lock wait
+# timeout, SQLite's busy writer. The transaction was rolled back whole -- nothing was decided, retry.
+_CONFLICT_CODES = frozenset({1205, 1213})
 
 
 def _sqlite_engine(url: str, writer: bool) -> AsyncEngine:
@@ -65,9 +68,18 @@ def unreachable(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError)
 
 
+def conflicted(exc: BaseException) -> bool:
+    """Whether ``exc`` says the transaction lost a lock conflict (and was rolled back whole)."""
+    if not isinstance(exc, sa_exc.OperationalError):
+        return False
+    args: tuple[object, ...] = tuple(getattr(exc.orig, "args", ()))
+    return bool(args) and (args[0] in _CONFLICT_CODES or args[0] == "database is locked")
+
+
 @asynccontextmanager
 async def _reachable() -> AsyncIterator[None]:
-    """Turn "the database is not there" into :class:`DatabaseUnavailable` (503, retry)."""
+    """Turn "the database is not there" or "a conflicting transaction won" into
+    :class:`DatabaseUnavailable` (503, retry): in both, nothing was decided."""
     try:
         yield
     except DatabaseUnavailable:
@@ -75,6 +87,8 @@ async def _reachable() -> AsyncIterator[None]:
     except Exception as exc:
         if unreachable(exc):
             raise DatabaseUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+        if conflicted(exc):
+            raise DatabaseUnavailable("database busy: a conflicting change won; retry", retry_after=1) from exc
         raise
 
 

@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 from gateway import keys
 from gateway.admin import views, views_actions, views_auth, views_recon, views_risk, views_wallets
 from gateway.admin.i18n import CATALOGUE
+from gateway.store.db import offloaded
 from gateway.web.pages import Pages, setup_pages
 from gateway.web.sessions import DatabaseStorage, setup_sessions
 
@@ -24,6 +25,7 @@ def create_admin_app(storage: DatabaseStorage | None = None) -> web.Application:
                            titles={403: "forbidden_admin", 404: "not_found"}))
     setup_sessions(app, storage or DatabaseStorage(cookie_name=COOKIE, idle=IDLE))
     app.middlewares.append(same_origin_middleware)
+    app.middlewares.append(offload_middleware)
     app.router.add_routes(views_auth.routes)
     app.router.add_routes(views.routes)
     app.router.add_routes(views_actions.routes)
@@ -31,6 +33,14 @@ def create_admin_app(storage: DatabaseStorage | None = None) -> web.Application:
     app.router.add_routes(views_risk.routes)
     app.router.add_routes(views_wallets.routes)
     return app
+
+
+@web.middleware
+async def offload_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The console's SQLite statements run on a thread: its statistics and searches over a million
+    payments take milliseconds, which the API's requests should not wait for on the event loop."""
+    with offloaded():
+        return await handler(request)
 
 
 @web.middleware

@@ -2,7 +2,9 @@
 
 SQLite allows one writer at a time. Write transactions start with ``BEGIN IMMEDIATE`` on a single pooled
 connection, so writers queue in-process instead of failing with "database is locked" when a read turns
-into a write; reads run in WAL mode on their own connections, concurrently. On MySQL/MariaDB every
+into a write; reads run in WAL mode on their own connections. SQLite's statements run on the event
+loop (``gateway.store.sqlite_sync``: microseconds each in WAL, no thread hop); waiting for another
+process's lock, and work marked :func:`offloaded`, run on a thread. On MySQL/MariaDB every
 write transaction runs at READ COMMITTED: conditional updates and ``SKIP LOCKED`` leases do the rest.
 
 Plain reads (:meth:`Database.read`) run in autocommit -- no BEGIN, no ROLLBACK round trips -- since each
@@ -23,6 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from gateway.domain.errors import DatabaseUnavailable
+from gateway.store import sqlite_sync
+from gateway.store.sqlite_sync import offloaded
+
+__all__ = ["Database", "DatabaseUnavailable", "conflicted", "offloaded", "unreachable"]
 
 # MySQL/MariaDB client errors that mean "no server to talk to": cannot connect, gone away, lost the
 # connection, server shutting down, connection killed, read-only during a failover.
@@ -32,10 +38,15 @@ _UNREACHABLE_CODES = frozenset({1053, 1927, 2002, 2003, 2006, 2013, 2055, 1290, 
 _CONFLICT_CODES = frozenset({1205, 1213})
 
 
-def _sqlite_engine(url: str, writer: bool) -> AsyncEngine:
-    engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool,
+def _sqlite_engine(url: str, writer: bool, busy_timeout: float) -> AsyncEngine:
+    # Whatever driver the URL names (``sqlite+aiosqlite`` by default), SQLite runs through
+    # gateway.store.sqlite_sync: statements on the event loop, lock waits (up to ``busy_timeout``
+    # seconds) and known-long work (``offloaded``) on a thread.
+    engine = create_async_engine(make_url(url).set(drivername=f"sqlite+{sqlite_sync.DRIVER}"),
+                                 poolclass=AsyncAdaptedQueuePool,
                                  pool_size=1 if writer else 4, max_overflow=0, pool_timeout=60,
-                                 pool_reset_on_return="rollback" if writer else None)
+                                 pool_reset_on_return="rollback" if writer else None,
+                                 connect_args={"timeout": busy_timeout})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -43,7 +54,6 @@ def _sqlite_engine(url: str, writer: bool) -> AsyncEngine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -93,15 +103,17 @@ async def _reachable() -> AsyncIterator[None]:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
+        """``busy_timeout``: SQLite only, how long a transaction waits for another process's writer
+        before it is refused (``DatabaseUnavailable``, retry)."""
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self._writer = _sqlite_engine(url, writer=True)
-            self._reader = _sqlite_engine(url, writer=False)
+            self._writer = _sqlite_engine(url, writer=True, busy_timeout=busy_timeout)
+            self._reader = _sqlite_engine(url, writer=False, busy_timeout=busy_timeout)
         else:
             self._writer = create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800,
                                                pool_pre_ping=True, isolation_level="READ COMMITTED")

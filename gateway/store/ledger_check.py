@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.states import AttemptStatus, PaymentStatus, RefundStatus
 from gateway.store import ledger, wallet_check
-from gateway.store.db import Database
+from gateway.store.db import Database, offloaded
 from gateway.store.reconciliation import FEE_KIND, fee_account, fee_ref, recon_batches
 from gateway.store.tables import attempts, ledger_entries, ledger_postings, payments, refunds
 from gateway.store.wallets import WALLET
@@ -59,8 +59,9 @@ class Report:
 
 
 async def check_database(db: Database) -> Report:
-    async with db.snapshot() as conn:  # a movement committed mid-check must not look half-done
-        return await check(conn)
+    with offloaded():  # SQLite: every entry and payment is read, on a thread rather than on the loop
+        async with db.snapshot() as conn:  # a movement committed mid-check must not look half-done
+            return await check(conn)
 
 
 async def _rows(conn: AsyncConnection, stmt: sa.Select) -> list[sa.Row[Any]]:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.base import Row, all_rows, utcnow
-from gateway.store.db import Database
+from gateway.store.db import Database, offloaded
 from gateway.store.tables import ID, UTCDateTime, attempts, metadata, payments, refunds
 
 TZ = timedelta(hours=8)
@@ -110,9 +110,10 @@ async def missing_days(db: Database, today: date) -> list[date]:
 async def refresh(db: Database, now: datetime | None = None) -> int:
     """Yesterday, today and any day never computed. Returns the days recomputed."""
     today = local_day(now or utcnow())
-    days = sorted({*await missing_days(db, today), today - timedelta(days=1), today})
-    for day in days:
-        await recompute(db, day)
+    with offloaded():  # SQLite: a day's aggregates are read on a thread, not on the loop
+        days = sorted({*await missing_days(db, today), today - timedelta(days=1), today})
+        for day in days:
+            await recompute(db, day)
     return len(days)
 
 

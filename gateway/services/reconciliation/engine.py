@@ -33,6 +33,7 @@ from gateway.services.reconciliation.match import ATTEMPT_PREFIX, Finding
 from gateway.store import reconciliation as store
 from gateway.store import reconciliation_match as match_queries
 from gateway.store.base import Row, utcnow
+from gateway.store.db import offloaded
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,11 @@ async def ensure_batch(svc: Services, account: Row, day: date) -> Row:
 
 async def run(svc: Services, account: Row, day: date, opts: Options) -> dict[str, Any]:
     """Reconcile one account's day; returns the batch report (see :func:`report`)."""
+    with offloaded():  # SQLite: staging and matching a million lines run on a thread, not on the loop
+        return await _run(svc, account, day, opts)
+
+
+async def _run(svc: Services, account: Row, day: date, opts: Options) -> dict[str, Any]:
     batch = await ensure_batch(svc, account, day)
     if batch["status"] in ("done", "no_bill") and not (opts.rerun or opts.file):
         return await report(svc, batch["id"])

@@ -1,0 +1,250 @@
+"""SQLite for the async engines without a thread hop per statement.
+
+aiosqlite runs every call (execute, fetch, commit) on a worker thread and wakes the event loop for each
+answer: 0.1-0.4 ms per statement on a busy machine, while the statement itself takes microseconds (WAL
+with ``synchronous=NORMAL``: a commit appends to the WAL and does not fsync, only checkpoints do). This
+dialect is SQLAlchemy's own pysqlite dialect, marked async so that ``create_async_engine`` accepts it,
+over a thin wrapper of the stdlib ``sqlite3`` connection: a statement runs **on the event loop's thread**
+inside the greenlet SQLAlchemy already runs the sync engine in (no ``await``, no switch), and its rows
+are fetched at once, as the aiosqlite adapter does.
+
+Two things go to a thread (``asyncio.to_thread``, the greenlet awaits it), so the loop is never held:
+
+* **Waiting for a lock.** Connections run with ``busy_timeout=0``; a statement refused with
+  "database is locked" (another process writes, a WAL recovery) is run again on a thread with the
+  configured wait (the ``timeout`` connect argument, seconds). Retrying is what SQLite's busy handler
+  does; where SQLite would not wait (a deadlock), the retry fails at once with the same error.
+* **Known-long work**: inside :func:`offloaded` (a context variable, seen through SQLAlchemy's
+  greenlets) every statement, fetch, commit and rollback runs on a thread -- reconciliation's staging and
+  matching over a million lines, the console's statistics, the ledger check, the daily rollup.
+
+A connection is used by one task at a time (the pool), so a statement on a thread never overlaps
+another on the same connection; a cancelled wait interrupts the statement and lets the thread finish
+before the connection is handed back.
+"""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.util import await_
+
+T = TypeVar("T")
+
+DRIVER = "gateway_sync"
+
+_offload: ContextVar[bool] = ContextVar("sqlite_offload", default=False)
+
+
+@contextmanager
+def offloaded() -> Iterator[None]:
+    """Run the SQLite statements of this block (this task and the tasks it starts) on a thread: for
+    work that may take longer than a request should wait for the loop."""
+    token = _offload.set(True)
+    try:
+        yield
+    finally:
+        _offload.reset(token)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return bool(exc.args) and exc.args[0] == "database is locked"
+
+
+class Connection:
+    """The DB-API connection SQLAlchemy sees: ``sqlite3.Connection``'s, over the loop or a thread."""
+
+    def __init__(self, raw: sqlite3.Connection, wait_ms: int) -> None:
+        self._raw = raw
+        self._wait_ms = wait_ms
+
+    def _run(self, fn: Callable[[], T], *, statement: bool = False) -> T:
+        if _offload.get():
+            return self._threaded(fn)
+        try:
+            result = fn()
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or not self._wait_ms:
+                raise
+            return self._threaded(fn)
+        if statement:
+            # SQLAlchemy's AsyncConnection.execute insists that a statement awaited something
+            # (AwaitRequired): a coroutine that returns at once -- a greenlet switch, no loop iteration
+            await_(_nothing())
+        return result
+
+    def _threaded(self, fn: Callable[[], T]) -> T:
+        raw, wait_ms = self._raw, self._wait_ms
+
+        def call() -> T:
+            raw.execute(f"PRAGMA busy_timeout={wait_ms}")
+            try:
+                return fn()
+            finally:
+                raw.execute("PRAGMA busy_timeout=0")
+
+        return await_(_finish(raw, asyncio.get_running_loop().run_in_executor(None, call)))
+
+    # DB-API
+    def cursor(self) -> Cursor:
+        return Cursor(self)
+
+    def commit(self) -> None:
+        self._run(self._raw.commit)
+
+    def rollback(self) -> None:
+        self._run(self._raw.rollback)
+
+    def close(self) -> None:
+        self._raw.close()
+
+    # what SQLAlchemy's pysqlite dialect and the gateway's connect hook touch
+    @property
+    def isolation_level(self) -> str | None:
+        return self._raw.isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, value: str | None) -> None:
+        self._raw.isolation_level = value  # type: ignore[assignment]
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._raw.in_transaction
+
+    def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self._raw.create_function(*args, **kwargs)
+
+    def interrupt(self) -> None:
+        self._raw.interrupt()
+
+
+async def _finish(raw: sqlite3.Connection, fut: asyncio.Future[T]) -> T:
+    """``fut``'s result; if cancelled, the statement is interrupted and its thread waited for, so the
+    connection is free when the cancellation goes on."""
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+        raw.interrupt()
+        while not fut.done():
+            try:
+                await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                continue
+            except Exception:  # interrupted: the cancellation is what goes on
+                break
+        raise
+
+
+async def _nothing() -> None:
+    return None
+
+
+_NO_ROWS: list[Any] = []
+
+
+class Cursor:
+    """A buffered cursor: the statement runs and its rows are fetched in one step."""
+
+    arraysize = 1
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._cursor = conn._raw.cursor()
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self._rows: list[Any] = _NO_ROWS
+        self._pos = 0
+
+    def _step(self, sql: str, params: Any, many: bool) -> list[Any]:
+        c = self._cursor
+        if many:
+            c.executemany(sql, params)
+        elif params is None:
+            c.execute(sql)
+        else:
+            c.execute(sql, params)
+        return c.fetchall() if c.description is not None else _NO_ROWS
+
+    def _execute(self, sql: str, params: Any, many: bool) -> None:
+        self._rows = self._conn._run(lambda: self._step(sql, params, many), statement=True)
+        self._pos = 0
+        c = self._cursor
+        self.description, self.rowcount, self.lastrowid = c.description, c.rowcount, c.lastrowid
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Cursor:
+        self._execute(sql, params, False)
+        return self
+
+    def executemany(self, sql: str, params: Sequence[Any]) -> Cursor:
+        self._execute(sql, params, True)
+        return self
+
+    def fetchone(self) -> Any:
+        if self._pos < len(self._rows):
+            self._pos += 1
+            return self._rows[self._pos - 1]
+        return None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        end = self._pos + (size or self.arraysize)
+        rows = self._rows[self._pos:end]
+        self._pos += len(rows)
+        return rows
+
+    def fetchall(self) -> list[Any]:
+        rows = self._rows[self._pos:]
+        self._pos = len(self._rows)
+        return rows
+
+    def close(self) -> None:
+        self._rows = _NO_ROWS
+        self._cursor.close()
+
+    async def _async_soft_close(self) -> None:
+        """Called by SQLAlchemy's asyncio extension once a result is buffered: the rows and the
+        description are ours already, the sqlite3 cursor can go."""
+        self._cursor.close()
+
+    def setinputsizes(self, *args: Any) -> None:
+        pass
+
+    def setoutputsize(self, *args: Any) -> None:
+        pass
+
+
+class _DBAPI:
+    """``sqlite3`` as a DB-API module, with :func:`connect` answering a :class:`Connection`."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sqlite3, name)
+
+    @staticmethod
+    def connect(database: str, timeout: float = 5.0, **kwargs: Any) -> Connection:
+        kwargs["check_same_thread"] = False  # a statement may run on a thread (see the module's doc)
+        raw = sqlite3.connect(database, timeout=0, **kwargs)
+        return Connection(raw, int(timeout * 1000))
+
+
+class SQLiteDialect_sync(SQLiteDialect_pysqlite):
+    driver = DRIVER
+    is_async = True  # used by create_async_engine: statements run inside its greenlets
+    has_terminate = True
+    supports_statement_cache = True
+    supports_server_side_cursors = False
+
+    @classmethod
+    def import_dbapi(cls) -> Any:
+        return _DBAPI()
+
+    def do_terminate(self, dbapi_connection: Any) -> None:
+        dbapi_connection.close()
+
+
+registry.register(f"sqlite.{DRIVER}", __name__, "SQLiteDialect_sync")

@@ -1,0 +1,171 @@
+"""SQLite's data path (issue 14, ``gateway.store.sqlite_sync``): statements run on the event loop's thread,
+work marked ``offloaded`` and waits for another process's lock on a thread -- and the transaction rules
+stay: BEGIN IMMEDIATE held for the whole write, everything rolled back on an exception, a writer of
+another process waited for and, past the timeout, answered as ``DatabaseUnavailable`` (retry)."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import nullcontext
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.domain.errors import DatabaseUnavailable
+from gateway.store.db import Database, offloaded
+
+# A writer in another process: BEGIN IMMEDIATE, "held" on stdout, COMMIT when its stdin has a line.
+_HOLDER = """
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+c.execute("INSERT INTO probe (v) VALUES (100)")
+print("held", flush=True)
+sys.stdin.readline()
+c.execute("COMMIT")
+"""
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'path.sqlite3'}", busy_timeout=0.5)
+    async with database.begin() as conn:
+        await conn.execute(sa.text("CREATE TABLE probe (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)"))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+def _path(db: Database) -> str:
+    return str(sa.make_url(db.url).database)
+
+
+async def _values(db: Database) -> list[int]:
+    async with db.read() as conn:
+        return list((await conn.execute(sa.text("SELECT v FROM probe ORDER BY id"))).scalars())
+
+
+async def _thread_of_statement(conn: AsyncConnection) -> int:
+    """The thread a statement ran on, told by a SQL function of ours."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    raw.create_function("thread_id", 0, threading.get_ident)
+    return int((await conn.execute(sa.text("SELECT thread_id()"))).scalar_one())
+
+
+async def test_statements_run_on_the_loop_and_offloaded_work_on_a_thread(db: Database) -> None:
+    loop_thread = threading.get_ident()
+    async with db.begin() as conn:
+        assert await _thread_of_statement(conn) == loop_thread
+    async with db.read() as conn:
+        assert await _thread_of_statement(conn) == loop_thread
+    with offloaded():
+        async with db.begin() as conn:
+            assert await _thread_of_statement(conn) != loop_thread
+            await conn.execute(sa.text("INSERT INTO probe (v) VALUES (1)"))
+        async with db.snapshot() as conn:
+            assert await _thread_of_statement(conn) != loop_thread
+    assert await _values(db) == [1]
+
+
+async def test_an_exception_rolls_the_whole_write_back_and_the_writer_is_free(db: Database) -> None:
+    for mode in (False, True):
+        with pytest.raises(RuntimeError):
+            with offloaded() if mode else nullcontext():
+                async with db.begin() as conn:
+                    await conn.execute(sa.text("INSERT INTO probe (v) VALUES (1)"))
+                    await conn.execute(sa.text("INSERT INTO probe (v) VALUES (2)"))
+                    raise RuntimeError("after two inserts")
+        assert await _values(db) == []
+    with pytest.raises(sa.exc.IntegrityError):  # a refused statement: the transaction goes with it
+        async with db.begin() as conn:
+            await conn.execute(sa.text("INSERT INTO probe (v) VALUES (3)"))
+            await conn.execute(sa.text("INSERT INTO probe (v) VALUES (NULL)"))
+    async with db.begin() as conn:  # the single writer connection came back clean
+        await conn.execute(sa.text("INSERT INTO probe (v) VALUES (4)"))
+    assert await _values(db) == [4]
+
+
+async def test_begin_immediate_holds_the_write_lock_for_the_whole_transaction(db: Database) -> None:
+    other = sqlite3.connect(_path(db), isolation_level=None, timeout=0)
+    try:
+        async with db.begin() as conn:
+            # before any statement of ours: BEGIN IMMEDIATE already took the write lock
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                other.execute("BEGIN IMMEDIATE")
+            await conn.execute(sa.text("INSERT INTO probe (v) VALUES (1)"))
+            assert other.execute("SELECT count(*) FROM probe").fetchone() == (0,)  # WAL: readers go on
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert await _values(db) == [1]
+
+
+async def test_a_writer_in_another_process_is_waited_for_off_the_loop(db: Database) -> None:
+    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", _HOLDER, _path(db),
+                                                  stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert holder.stdout is not None and holder.stdin is not None
+    try:
+        assert (await asyncio.wait_for(holder.stdout.readline(), 30)).strip() == b"held"
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        started = time.monotonic()
+        try:
+            with pytest.raises(DatabaseUnavailable) as refused:  # past busy_timeout (0.5 s): retry later
+                async with db.begin() as conn:
+                    await conn.execute(sa.text("INSERT INTO probe (v) VALUES (1)"))
+        finally:
+            ticker.cancel()
+        assert time.monotonic() - started >= 0.4  # it waited ...
+        assert ticks >= 10  # ... and the loop went on meanwhile
+        assert "busy" in str(refused.value) and refused.value.extra["retry_after"] == 1
+
+        async def release_soon() -> None:
+            await asyncio.sleep(0.1)
+            holder.stdin.write(b"\n")  # type: ignore[union-attr]
+            await holder.stdin.drain()  # type: ignore[union-attr]
+
+        releasing = asyncio.create_task(release_soon())
+        async with db.begin() as conn:  # waits for the other writer's commit, then writes after it
+            await conn.execute(sa.text("INSERT INTO probe (v) VALUES (2)"))
+        await releasing
+        assert await asyncio.wait_for(holder.wait(), 10) == 0
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+    assert await _values(db) == [100, 2]
+
+
+async def test_a_cancelled_offloaded_statement_is_interrupted_and_the_connection_reused(db: Database) -> None:
+    endless = sa.text("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n")
+
+    async def long_read() -> None:
+        with offloaded():
+            async with db.read() as conn:
+                await conn.execute(endless)
+
+    for _ in range(5):  # more than the reader pool's 4 connections: each came back usable
+        task = asyncio.create_task(long_read())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+    async with db.begin() as conn:
+        await conn.execute(sa.text("INSERT INTO probe (v) VALUES (1)"))
+    assert await _values(db) == [1]

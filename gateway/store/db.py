@@ -38,6 +38,12 @@ _UNREACHABLE_CODES = frozenset({1053, 1927, 2002, 2003, 2006, 2013, 2055, 1290, 
 _CONFLICT_CODES = frozenset({1205, 1213})
 
 
+# SQLite's writer checkpoints the WAL on a thread every this many commits (SQLite's own automatic
+# checkpoint, at 1000 WAL pages, would flush the disk on the event loop); a write transaction of the
+# gateway touches a few to a few dozen pages.
+CHECKPOINT_EVERY = 100
+
+
 def _sqlite_engine(url: str, writer: bool, busy_timeout: float) -> AsyncEngine:
     # Whatever driver the URL names (``sqlite+aiosqlite`` by default), SQLite runs through
     # gateway.store.sqlite_sync: statements on the event loop, lock waits (up to ``busy_timeout``
@@ -46,7 +52,8 @@ def _sqlite_engine(url: str, writer: bool, busy_timeout: float) -> AsyncEngine:
                                  poolclass=AsyncAdaptedQueuePool,
                                  pool_size=1 if writer else 4, max_overflow=0, pool_timeout=60,
                                  pool_reset_on_return="rollback" if writer else None,
-                                 connect_args={"timeout": busy_timeout})
+                                 connect_args={"timeout": busy_timeout,
+                                               **({"checkpoint_every": CHECKPOINT_EVERY} if writer else {})})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,11 @@ Two things go to a thread (``asyncio.to_thread``, the greenlet awaits it), so th
   greenlets) every statement, fetch, commit and rollback runs on a thread -- reconciliation's staging and
   matching over a million lines, the console's statistics, the ledger check, the daily rollup.
 
+**Checkpoints** are the only part of a commit that writes to the database file and fsyncs. With
+``checkpoint_every`` (a connect argument: N commits; the gateway's writer uses it) SQLite's automatic
+checkpoint is off on that connection and a passive checkpoint runs on a thread after every N-th commit
+on the loop, and after every offloaded commit -- the loop never waits for a disk flush.
+
 A connection is used by one task at a time (the pool), so a statement on a thread never overlaps
 another on the same connection; a cancelled wait interrupts the statement and lets the thread finish
 before the connection is handed back.
@@ -60,9 +65,11 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 class Connection:
     """The DB-API connection SQLAlchemy sees: ``sqlite3.Connection``'s, over the loop or a thread."""
 
-    def __init__(self, raw: sqlite3.Connection, wait_ms: int) -> None:
+    def __init__(self, raw: sqlite3.Connection, wait_ms: int, checkpoint_every: int | None = None) -> None:
         self._raw = raw
         self._wait_ms = wait_ms
+        self._checkpoint_every = checkpoint_every
+        self._commits = 0
 
     def _run(self, fn: Callable[[], T], *, statement: bool = False) -> T:
         if _offload.get():
@@ -96,7 +103,16 @@ class Connection:
         return Cursor(self)
 
     def commit(self) -> None:
+        committed = self._raw.in_transaction
         self._run(self._raw.commit)
+        if committed and self._checkpoint_every:
+            self._commits += 1
+            if self._commits >= self._checkpoint_every or _offload.get():
+                self._commits = 0
+                self._threaded(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        self._raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def rollback(self) -> None:
         self._run(self._raw.rollback)
@@ -226,10 +242,13 @@ class _DBAPI:
         return getattr(sqlite3, name)
 
     @staticmethod
-    def connect(database: str, timeout: float = 5.0, **kwargs: Any) -> Connection:
+    def connect(database: str, timeout: float = 5.0, checkpoint_every: int | None = None,
+                **kwargs: Any) -> Connection:
         kwargs["check_same_thread"] = False  # a statement may run on a thread (see the module's doc)
         raw = sqlite3.connect(database, timeout=0, **kwargs)
-        return Connection(raw, int(timeout * 1000))
+        if checkpoint_every:
+            raw.execute("PRAGMA wal_autocheckpoint=0")
+        return Connection(raw, int(timeout * 1000), checkpoint_every)
 
 
 class SQLiteDialect_sync(SQLiteDialect_pysqlite):

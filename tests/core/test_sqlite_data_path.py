@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.errors import DatabaseUnavailable
-from gateway.store.db import Database, offloaded
+from gateway.store.db import CHECKPOINT_EVERY, Database, offloaded
 
 # A writer in another process: BEGIN IMMEDIATE, "held" on stdout, COMMIT when its stdin has a line.
 _HOLDER = """
@@ -169,3 +169,24 @@ async def test_a_cancelled_offloaded_statement_is_interrupted_and_the_connection
     async with db.begin() as conn:
         await conn.execute(sa.text("INSERT INTO probe (v) VALUES (1)"))
     assert await _values(db) == [1]
+
+
+async def test_the_writer_checkpoints_the_wal_every_so_many_commits(tmp_path: Path) -> None:
+    """In WAL mode the database file is written only by checkpoints: it stays as it is for
+    CHECKPOINT_EVERY - 1 commits and has the rows after the CHECKPOINT_EVERY-th (run on a thread)."""
+    path = tmp_path / "checkpoint.sqlite3"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with db.begin() as conn:  # commit 1
+            await conn.execute(sa.text("CREATE TABLE probe (id INTEGER PRIMARY KEY, v BLOB NOT NULL)"))
+            assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
+        size = path.stat().st_size
+        for _ in range(CHECKPOINT_EVERY - 2):
+            async with db.begin() as conn:
+                await conn.execute(sa.text("INSERT INTO probe (v) VALUES (zeroblob(8000))"))
+        assert path.stat().st_size == size
+        async with db.begin() as conn:
+            await conn.execute(sa.text("INSERT INTO probe (v) VALUES (zeroblob(8000))"))
+        assert path.stat().st_size > size + (CHECKPOINT_EVERY - 1) * 8000
+    finally:
+        await db.dispose()

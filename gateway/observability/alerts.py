@@ -35,6 +35,7 @@ from gateway.services.context import Services
 from gateway.store import alerts as repo
 from gateway.store import health
 from gateway.store.base import utcnow
+from gateway.store.db import offloaded
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,13 @@ class Alert:
 async def evaluate(svc: Services, window: _Window, now: datetime | None = None) -> list[Alert]:
     """Every condition, firing or not, with a one-line summary."""
     now = now or utcnow()
-    async with svc.db.read() as conn:
-        f = await health.figures(conn, now)
-        refunds = await health.refund_results_since(conn, now - timedelta(hours=1))
-        paid_now = await health.paid_between(conn, now - timedelta(hours=1), now)
-        paid_week = await health.paid_between(conn, now - timedelta(days=7, hours=1), now - timedelta(days=7))
+    with offloaded():  # SQLite: counts over every pending payment, on a thread rather than the loop
+        async with svc.db.read() as conn:
+            f = await health.figures(conn, now)
+            refunds = await health.refund_results_since(conn, now - timedelta(hours=1))
+            paid_now = await health.paid_between(conn, now - timedelta(hours=1), now)
+            paid_week = await health.paid_between(conn, now - timedelta(days=7, hours=1),
+                                                  now - timedelta(days=7))
     backlog = f.webhook_backlog.get("pending", 0) + f.webhook_backlog.get("retrying", 0)
     finished = sum(refunds.values())
     failed_refunds = refunds.get("failed", 0)

@@ -190,3 +190,26 @@ async def test_the_writer_checkpoints_the_wal_every_so_many_commits(tmp_path: Pa
         assert path.stat().st_size > size + (CHECKPOINT_EVERY - 1) * 8000
     finally:
         await db.dispose()
+
+
+async def test_a_short_transaction_never_leaves_the_loop_nor_holds_its_connection_past_its_block(
+        db: Database) -> None:
+    """Statements on the loop and the connection handed back as the block ends: concurrent requests'
+    reads and writes each run from checkout to check-in in one step, so no two hold connections at once
+    and none waits for the pool (SQLAlchemy's ``async with`` would give it back a loop turn later)."""
+    most = {"reader": 0, "writer": 0}
+
+    async def request(i: int) -> None:
+        async with db.read() as conn:
+            await conn.execute(sa.text("SELECT count(*) FROM probe"))
+            most["reader"] = max(most["reader"], db.pool_use()["reader"][0])
+        async with db.begin() as conn:
+            await conn.execute(sa.text("INSERT INTO probe (v) VALUES (:v)"), {"v": i})
+            most["writer"] = max(most["writer"], db.pool_use()["writer"][0])
+        async with db.snapshot() as conn:
+            await conn.execute(sa.text("SELECT count(*) FROM probe"))
+            most["reader"] = max(most["reader"], db.pool_use()["reader"][0])
+
+    await asyncio.gather(*(request(i) for i in range(32)))
+    assert most == {"reader": 1, "writer": 1}
+    assert await _values(db) == list(range(32))

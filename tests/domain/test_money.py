@@ -64,8 +64,8 @@ def test_a_string_is_parsed_exactly_or_refused(text: str, currency: str) -> None
     """What a channel sends is one canonical decimal (no sign but "-", no leading zero, at most the
     currency's decimals, nothing around it) converted exactly -- anything else is refused."""
     decimals = 2 if currency == "CNY" else 0
-    canonical = re.fullmatch(r"-?(0|[1-9][0-9]{0,15})(\.[0-9]{1,%d})?" % decimals, text) if decimals else \
-        re.fullmatch(r"-?(0|[1-9][0-9]{0,15})", text)
+    fraction = r"(\.[0-9]{1,2})?" if decimals else ""
+    canonical = re.fullmatch(r"-?(0|[1-9][0-9]{0,15})" + fraction, text)
     try:
         got = parse_major(text, currency)
     except MoneyError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -148,6 +149,8 @@ class GatewayProcess:
     proc: subprocess.Popen[bytes] | None = None
     merchant: dict[str, Any] = field(default_factory=dict)
     data_dir: Path | None = None
+    # a configured database needs the servers' master key, shared by the CLI commands and the server
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     _tmp: tempfile.TemporaryDirectory[str] | None = None
 
     @property
@@ -173,6 +176,7 @@ class GatewayProcess:
                  "GATEWAY_ANON_SWITCH_LIMIT": "0"}
         if self.db == "mysql":
             extra["GATEWAY_DATABASE_URL"] = self.mysql_url
+            extra["GATEWAY_SECRET_KEY"] = self.secret_key
             if self.redis_url:
                 extra["GATEWAY_REDIS_URL"] = self.redis_url
         return clean_env(**extra, **self.settings)

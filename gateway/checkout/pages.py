@@ -37,10 +37,11 @@ def _outcome(data: flow.PageData) -> str:
     if status == PaymentStatus.REFUNDED:
         return "refunded"
     if status == PaymentStatus.CLOSED:
-        # Closed by the expiry task (or by anyone once the time had run out): the shopper's story is
-        # still "the time to pay has passed", not a merchant's decision.
+        # Closed by the expiry task (close_reason "expired"), or by anyone once the time had run out: the
+        # shopper's story is still "the time to pay has passed", not a merchant's decision.
         closed_at = data.payment["closed_at"]
-        return "expired" if closed_at is not None and closed_at >= data.payment["expires_at"] else "closed"
+        ran_out = closed_at is not None and closed_at >= data.payment["expires_at"]
+        return "expired" if data.payment.get("close_reason") == "expired" or ran_out else "closed"
     return "expired" if data.expired else "pending"
 
 

@@ -21,7 +21,7 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 SUPPORTED_CURRENCIES = frozenset({"CNY"})
 MAX_AMOUNT = 10_000_000_000  # 100,000,000.00 yuan: Alipay's ceiling for one trade
 
-_MAJOR = re.compile(r"^(0|[1-9][0-9]{0,15})(?:\.([0-9]{1,2}))?$")
+_MAJOR = re.compile(r"(-?)(0|[1-9][0-9]{0,15})(?:\.([0-9]{1,2}))?")  # whole string: fullmatch
 
 
 class MoneyError(ValueError):
@@ -77,20 +77,25 @@ def format_major(minor: int, currency: str = "CNY") -> str:
 
 def parse_major(value: str | int | Decimal, currency: str = "CNY") -> int:
     """``"12.34"`` → ``1234``. Accepts a decimal string, an int or a Decimal (a JSON number parsed
-    with ``parse_float=Decimal``); rejects anything with more decimals than the currency has."""
-    exp = exponent(currency)
-    if isinstance(value, bool):
-        raise MoneyError("not an amount")
-    if isinstance(value, int):
-        return value * 10**exp
-    if isinstance(value, Decimal):
+    with ``parse_float=Decimal``); rejects anything with more decimals than the currency has.
+    A string -- a bill's million cells, every callback's amount -- takes one regular-expression match."""
+    if type(value) is not str:
+        if isinstance(value, bool):
+            raise MoneyError("not an amount")
+        if isinstance(value, int):
+            return value * 10 ** CURRENCY_EXPONENTS[currency]
+        if not isinstance(value, Decimal):
+            raise MoneyError("not an amount")
         value = format(value, "f")
-    if not isinstance(value, str):
-        raise MoneyError("not an amount")
-    negative = value.startswith("-")
-    m = _MAJOR.match(value[1:] if negative else value)
-    if not m or (m.group(2) and len(m.group(2)) > exp):
+    exp = CURRENCY_EXPONENTS[currency]
+    m = _MAJOR.fullmatch(value)
+    if m is None:
         raise MoneyError(f"not an exact amount: {value!r}")
-    whole, frac = m.group(1), (m.group(2) or "")
-    minor = int(whole) * 10**exp + (int(frac.ljust(exp, "0")) if exp else 0)
-    return -minor if negative else minor
+    sign, whole, frac = m.groups()
+    if frac is None:
+        minor = int(whole) * 10**exp
+    elif len(frac) > exp:
+        raise MoneyError(f"not an exact amount: {value!r}")
+    else:
+        minor = int(whole) * 10**exp + int(frac) * 10 ** (exp - len(frac))
+    return -minor if sign else minor

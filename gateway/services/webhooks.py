@@ -89,24 +89,41 @@ class Attempt:
     error: str | None
 
 
-async def target_url(conn: AsyncConnection, event: Row, merchant: Row | None) -> str | None:
-    """Where an event goes: the ``notify_url`` of the payment it is about (a payment event carries it;
-    a refund event's payment is read), if that payment has one; else the merchant's ``webhook_url``."""
-    data = json.loads(event["payload"]).get("data") or {}
-    notify = None
-    if data.get("object") == "payment":
-        notify = data.get("notify_url")
-    elif data.get("object") == "refund" and data.get("payment_id"):
-        payment = await payments_repo.get_payment(conn, str(data["payment_id"]), event["merchant_id"])
-        notify = payment["notify_url"] if payment is not None else None
+def _data(event: Row) -> dict[str, Any]:
+    return json.loads(event["payload"]).get("data") or {}
+
+
+def _about_a_refund(data: Mapping[str, Any]) -> bool:
+    """A refund event: where it goes depends on its payment's ``notify_url``, which must be read."""
+    return data.get("object") == "refund" and bool(data.get("payment_id"))
+
+
+def _target(data: Mapping[str, Any], merchant: Row | None, payment_notify_url: str | None) -> str | None:
+    notify = data.get("notify_url") if data.get("object") == "payment" else payment_notify_url
     return notify or (merchant["webhook_url"] if merchant is not None else None) or None
 
 
-async def attempt(svc: Services, http: aiohttp.ClientSession, event: Row) -> Attempt:
-    """POST one event to its endpoint (:func:`target_url`), once. Never raises for the endpoint's faults."""
-    async with svc.db.read() as conn:
-        merchant = await merchants_repo.get_merchant(conn, event["merchant_id"])
-        url = await target_url(conn, event, merchant) or ""
+async def target_url(conn: AsyncConnection, event: Row, merchant: Row | None) -> str | None:
+    """Where an event goes: the ``notify_url`` of the payment it is about (a payment event carries it;
+    a refund event's payment is read), if that payment has one; else the merchant's ``webhook_url``."""
+    data = _data(event)
+    notify = None
+    if _about_a_refund(data):
+        payment = await payments_repo.get_payment(conn, str(data["payment_id"]), event["merchant_id"])
+        notify = payment["notify_url"] if payment is not None else None
+    return _target(data, merchant, notify)
+
+
+async def attempt(svc: Services, http: aiohttp.ClientSession, event: Row, merchant: Row | None = None) -> Attempt:
+    """POST one event to its endpoint (:func:`target_url`), once. Never raises for the endpoint's faults.
+    ``merchant``: its row if the caller has it (read for a whole batch); then only a refund event reads."""
+    data = _data(event)
+    if merchant is None or _about_a_refund(data):
+        async with svc.db.read() as conn:
+            merchant = merchant or await merchants_repo.get_merchant(conn, event["merchant_id"])
+            url = await target_url(conn, event, merchant) or ""
+    else:
+        url = _target(data, merchant, None) or ""
     if merchant is None or not url:
         return Attempt(url or "-", False, None, 0, None, "no webhook_url configured")
     body = event["payload"].encode()

@@ -60,6 +60,19 @@ def skip_locked(conn: AsyncConnection, stmt: sa.Select) -> sa.Select:
     return stmt if conn.dialect.name == "sqlite" else stmt.with_for_update(skip_locked=True)
 
 
+def lock(conn: AsyncConnection, stmt: sa.Select) -> sa.Select:
+    """``FOR UPDATE``: the rows read stay as read until commit (SQLite's one writer needs nothing)."""
+    return stmt if conn.dialect.name == "sqlite" else stmt.with_for_update()
+
+
+async def any_due(conn: AsyncConnection, queue: Queue) -> bool:
+    """Whether ``queue`` has a due row no one holds: a plain read, so an idle loop polls without taking
+    the write lock (SQLite's one writer, MariaDB's row locks) every round."""
+    table, now = queue.table, utcnow()
+    found = await conn.execute(sa.select(table.c.id).where(queue.due(now), free(table, now)).limit(1))
+    return found.first() is not None
+
+
 async def claim(conn: AsyncConnection, queue: Queue, *, limit: int, lease: timedelta) -> list[Row]:
     """Lease up to ``limit`` due rows of ``queue`` (and not leased), in its order.
 

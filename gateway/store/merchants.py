@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -21,6 +22,12 @@ async def by_key_hash(conn: AsyncConnection, key_hash: str) -> Row | None:
 
 async def get_merchant(conn: AsyncConnection, merchant_id: str) -> Row | None:
     return await one(conn, sa.select(merchants).where(merchants.c.id == merchant_id))
+
+
+async def merchants_by_id(conn: AsyncConnection, merchant_ids: Collection[str]) -> dict[str, Row]:
+    if not merchant_ids:
+        return {}
+    return {r["id"]: r for r in await all_rows(conn, sa.select(merchants).where(merchants.c.id.in_(sorted(merchant_ids))))}
 
 
 async def first_merchant(conn: AsyncConnection) -> Row | None:

@@ -5,6 +5,8 @@ this module only moves them from ``pending`` to ``delivered`` or ``failed``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -77,23 +79,57 @@ async def claim_due(conn: AsyncConnection, *, limit: int, per_merchant: int, lea
                           .order_by(c.next_attempt_at))
 
 
-async def record_attempt(conn: AsyncConnection, event: Row, *, url: str, status_code: int | None, latency_ms: int,
-                         excerpt: str | None, error: str | None, outcome: str,
-                         next_attempt_at: datetime | None) -> bool:
-    """Log one attempt and move the event on (``outcome``: delivered | failed | pending), if we still
-    hold its lease. The log row is written either way: the attempt happened."""
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One delivery attempt's result, to log and to move its event on (``outcome``: delivered | failed |
+    pending, then due again at ``next_attempt_at``)."""
+    event: Row
+    url: str
+    status_code: int | None
+    latency_ms: int
+    excerpt: str | None
+    error: str | None
+    outcome: str
+    next_attempt_at: datetime | None
+
+
+async def record_attempts(conn: AsyncConnection, records: Sequence[AttemptRecord]) -> list[bool]:
+    """Log attempts and move each event on if we still hold its lease -- several in one transaction
+    (one count, one multi-row insert, an update per event). The log rows are written either way: the
+    attempts happened. Returns, per record, whether the lease was still ours."""
+    if not records:
+        return []
     now = utcnow()
-    number = (await conn.execute(sa.select(sa.func.count()).select_from(deliveries)
-                                 .where(deliveries.c.event_id == event["id"]))).scalar_one() + 1
-    await conn.execute(sa.insert(deliveries).values(
-        event_id=event["id"], attempt=number, url=url[:2048], status_code=status_code,
-        latency_ms=latency_ms, response_excerpt=excerpt, error=(error or None) and error[:256],
-        attempted_at=now))
-    values: dict[str, Any] = {"attempts": events.c.attempts + 1, "delivery_status": outcome,
-                              "next_attempt_at": next_attempt_at if outcome == PENDING else None}
-    if outcome == DELIVERED:
-        values["delivered_at"] = now
-    return await leases.finish(conn, events, event["id"], event["lease_until"], **values)
+    ids = sorted({r.event["id"] for r in records})
+    numbers: dict[str, int] = dict((await conn.execute(
+        sa.select(deliveries.c.event_id, sa.func.count()).where(deliveries.c.event_id.in_(ids))
+        .group_by(deliveries.c.event_id))).all())
+    rows = []
+    for r in records:
+        numbers[r.event["id"]] = number = numbers.get(r.event["id"], 0) + 1
+        rows.append({"event_id": r.event["id"], "attempt": number, "url": r.url[:2048], "status_code": r.status_code,
+                     "latency_ms": r.latency_ms, "response_excerpt": r.excerpt,
+                     "error": (r.error or None) and r.error[:256], "attempted_at": now})
+    await conn.execute(sa.insert(deliveries), rows)
+    # Whose lease is still ours (locked until commit), then one UPDATE per kind of change: a claim gives
+    # its whole batch one lease token, and most attempts end the same way (delivered).
+    tokens = sorted({r.event["lease_until"] for r in records})
+    ours = {(event_id, token) for event_id, token in await conn.execute(leases.lock(
+        conn, sa.select(events.c.id, events.c.lease_until).where(events.c.id.in_(ids),
+                                                                  events.c.lease_until.in_(tokens))))}
+    held = [(r.event["id"], r.event["lease_until"]) in ours for r in records]
+    same: dict[tuple[str, datetime | None], list[str]] = {}
+    for r, mine in zip(records, held, strict=True):
+        if mine:
+            due = r.next_attempt_at if r.outcome == PENDING else None
+            same.setdefault((r.outcome, due), []).append(r.event["id"])
+    for (outcome, due), event_ids in same.items():
+        values: dict[str, Any] = {"attempts": events.c.attempts + 1, "delivery_status": outcome,
+                                  "next_attempt_at": due, "lease_until": None}
+        if outcome == DELIVERED:
+            values["delivered_at"] = now
+        await conn.execute(sa.update(events).where(events.c.id.in_(event_ids)).values(**values))
+    return held
 
 
 async def deliveries_of(conn: AsyncConnection, event_id: str) -> list[Row]:

@@ -99,8 +99,8 @@ recon_lines = sa.Table(
     _ts("occurred_at", True),
     sa.Column("ours", sa.Boolean, nullable=False),  # the trade number has our prefix
     sa.PrimaryKeyConstraint("batch_id", "line_no", name="pk_recon_lines"),
+    # Also finds a line on a neighbouring day's bill (carry-over): one probe per batch of those days.
     sa.Index("ix_recon_lines_batch_kind_key", "batch_id", "kind", "key"),
-    sa.Index("ix_recon_lines_kind_key", "kind", "key"),  # finds a line on another day (carry-over)
 )
 
 recon_discrepancies = sa.Table(

@@ -7,14 +7,14 @@ discrepancies -- a 1,000,000-line bill that agrees costs a few index scans, not 
 """
 from __future__ import annotations
 
-from collections.abc import Collection
-from datetime import datetime
+from collections.abc import Collection, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store.reconciliation import PORTAL, recon_lines
+from gateway.store.reconciliation import PORTAL, recon_batches, recon_lines
 from gateway.store.tables import attempts, payments, refunds
 
 L, A, P, R = recon_lines, attempts, payments, refunds
@@ -72,33 +72,48 @@ async def refund_lines_disagreeing(conn: AsyncConnection, batch_id: str, account
     return list(rows)
 
 
-def _on_a_bill(kind: str, key: sa.ColumnElement[Any]) -> sa.Exists:
-    """The line is on this bill or on another of ours (a neighbouring day: a timing difference, not a
-    discrepancy). One probe of ``ix_recon_lines_kind_key``: our keys are unique across accounts."""
-    return sa.exists().where(L.c.kind == kind, L.c.key == key)
+NEIGHBOURS = (-1, 2)  # a day's trades are looked for on the bills of the day before to two days after
 
 
-async def paid_attempts_off_the_bills(conn: AsyncConnection, account_id: str, start: datetime,
-                                      end: datetime) -> list[Found]:
+async def neighbouring_batches(conn: AsyncConnection, day: date) -> list[str]:
+    """The batches (every account's) of the bill days around ``day``, ``day`` included: where a line of
+    that day can be when the channel's clock and ours put it on different sides of midnight."""
+    first, last = (day + timedelta(days=d) for d in NEIGHBOURS)
+    B = recon_batches
+    return list((await conn.execute(sa.select(B.c.id).where(B.c.bill_date >= first, B.c.bill_date <= last)
+                                    .order_by(B.c.id))).scalars())
+
+
+def _on_a_bill(kind: str, key: sa.ColumnElement[Any], batches: Sequence[str]) -> sa.ColumnElement[bool]:
+    """The line is on one of ``batches``' bills (this day's or a neighbouring day's: a timing difference,
+    not a discrepancy). A probe of ``ix_recon_lines_batch_kind_key`` per batch -- which is why staging
+    keeps no second index on ``(kind, key)``."""
+    if not batches:
+        return sa.false()
+    return sa.exists().where(L.c.batch_id.in_(batches), L.c.kind == kind, L.c.key == key)
+
+
+async def paid_attempts_off_the_bills(conn: AsyncConnection, account_id: str, start: datetime, end: datetime,
+                                      batches: Sequence[str]) -> list[Found]:
     """(id, payment_id, amount, status) of the account's attempts paid in ``[start, end)`` that are on
-    no bill's line."""
+    no line of ``batches``."""
     rows = await conn.execute(
         sa.select(A.c.id, A.c.payment_id, A.c.amount, A.c.status)
         .where(A.c.account_id == account_id, A.c.status == "succeeded", A.c.paid_at >= start, A.c.paid_at < end,
-               sa.not_(_on_a_bill("payment", A.c.id))).order_by(A.c.id))
+               sa.not_(_on_a_bill("payment", A.c.id, batches))).order_by(A.c.id))
     return list(rows)
 
 
-async def refunds_off_the_bills(conn: AsyncConnection, account_id: str, start: datetime,
-                                end: datetime) -> list[Found]:
+async def refunds_off_the_bills(conn: AsyncConnection, account_id: str, start: datetime, end: datetime,
+                                batches: Sequence[str]) -> list[Found]:
     """(id, key, payment_id, attempt_id, amount, status) of the account's refunds succeeded in
-    ``[start, end)`` that are on no bill's line (a portal refund's key is the channel's number)."""
+    ``[start, end)`` that are on no line of ``batches`` (a portal refund's key is the channel's number)."""
     key = sa.case((R.c.automatic == PORTAL, R.c.out_refund_no), else_=R.c.id)
     rows = await conn.execute(
         sa.select(R.c.id, key.label("key"), R.c.payment_id, R.c.attempt_id, R.c.amount, R.c.status)
         .select_from(R.join(A, A.c.id == R.c.attempt_id))
         .where(A.c.account_id == account_id, R.c.status == "succeeded", R.c.succeeded_at >= start,
-               R.c.succeeded_at < end, sa.not_(_on_a_bill("refund", key)))
+               R.c.succeeded_at < end, sa.not_(_on_a_bill("refund", key, batches)))
         .order_by(R.c.id))
     return list(rows)
 
@@ -155,7 +170,11 @@ async def local_totals(conn: AsyncConnection, account_id: str, start: datetime, 
             "local_refund_count": int(ref[0]), "local_refund_amount": int(ref[1])}
 
 
-async def found_later(conn: AsyncConnection, kind: str, key: str, batch_id: str) -> bool:
-    """The line is on another batch's bill."""
-    return (await conn.execute(sa.select(L.c.line_no).where(L.c.kind == kind, L.c.key == key,
-                                                            L.c.batch_id != batch_id).limit(1))).first() is not None
+async def found_later(conn: AsyncConnection, kind: str, key: str, batch_id: str, day: date) -> bool:
+    """The line of day ``day``'s batch ``batch_id`` is on a neighbouring day's bill."""
+    batches = [b for b in await neighbouring_batches(conn, day) if b != batch_id]
+    if not batches:
+        return False
+    found = await conn.execute(sa.select(L.c.line_no).where(
+        L.c.batch_id.in_(batches), L.c.kind == kind, L.c.key == key).limit(1))
+    return found.first() is not None

@@ -6,7 +6,9 @@ callbacks, so a job that runs twice (a lease lost to a stall) has no second effe
 """
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
 
@@ -68,9 +70,13 @@ async def sync_refund(svc: Services, refund: Row) -> None:
         await leases.release_synced(conn, REFUND_SYNC, refund["id"], refund["lease_until"], due)
 
 
-async def deliver_event(svc: Services, http: aiohttp.ClientSession, event: Row) -> None:
-    """One delivery attempt of one event; 2xx = delivered, else retried on the backoff, then failed."""
-    result = await webhooks.attempt(svc, http, event)
+async def deliver_event(svc: Services, http: aiohttp.ClientSession, event: Row,
+                        record: Callable[[outbox.AttemptRecord], Awaitable[bool]] | None = None,
+                        merchant: Row | None = None) -> None:
+    """One delivery attempt of one event; 2xx = delivered, else retried on the backoff, then failed.
+    ``record`` writes the attempt (the runner's batches several in one transaction); by default alone.
+    ``merchant``: the event's merchant, if the caller read it (else it is read here)."""
+    result = await webhooks.attempt(svc, http, event, merchant)
     svc.metrics.webhook_deliveries.labels(delivery_result(result)).inc()
     svc.metrics.webhook_duration.observe(result.latency_ms / 1000)
     if result.ok:
@@ -83,12 +89,22 @@ async def deliver_event(svc: Services, http: aiohttp.ClientSession, event: Row) 
                     event["merchant_id"], result.error,
                     "; retrying" if wait is not None else "; giving up (failed)",
                     extra={"event_id": event["id"], "merchant_id": event["merchant_id"]})
-    async with svc.db.begin() as conn:
-        held = await outbox.record_attempt(conn, event, url=result.url, status_code=result.status_code,
-                                           latency_ms=result.latency_ms, excerpt=result.excerpt,
-                                           error=result.error, outcome=outcome, next_attempt_at=due)
+    attempt = outbox.AttemptRecord(event, url=result.url, status_code=result.status_code,
+                                   latency_ms=result.latency_ms, excerpt=result.excerpt, error=result.error,
+                                   outcome=outcome, next_attempt_at=due)
+    held = await (record or functools.partial(record_alone, svc))(attempt)
     log.debug("event %s attempt %d to merchant %s: %s%s", event["id"], event["attempts"] + 1,
               event["merchant_id"], outcome, "" if held else " (lease lost)")
+
+
+async def record_attempts(svc: Services, attempts: Sequence[outbox.AttemptRecord]) -> Sequence[bool]:
+    async with svc.db.begin() as conn:
+        return await outbox.record_attempts(conn, attempts)
+
+
+async def record_alone(svc: Services, attempt: outbox.AttemptRecord) -> bool:
+    (held,) = await record_attempts(svc, [attempt])
+    return held
 
 
 def delivery_result(result: webhooks.Attempt) -> str:

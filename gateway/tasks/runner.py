@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -23,11 +24,13 @@ from gateway.observability.alerts import Notifier
 from gateway.services import wallets
 from gateway.services.context import Services
 from gateway.store import idempotency, leases, notify_log, outbox, rollup
+from gateway.store import merchants as merchants_repo
 from gateway.store.base import Row, utcnow
 from gateway.store.leases import ATTEMPT_SYNC, EXPIRY, REFUND_SYNC, Queue
 from gateway.store.outbox import DELIVERY
 from gateway.tasks import jobs
 from gateway.tasks import reconcile as recon_tasks
+from gateway.tasks.batch import Batcher
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,9 @@ class Runner:
         self._stopping = asyncio.Event()
         self._loops: set[asyncio.Task[None]] = set()
         self._work: dict[asyncio.Task[None], tuple[Queue, Row]] = {}
+        # Delivery attempts finishing together are logged together: one transaction for a batch.
+        self._recorder: Batcher[outbox.AttemptRecord, bool] = Batcher(
+            functools.partial(jobs.record_attempts, svc), outage=DatabaseUnavailable)
         s = svc.settings
         self._lease = timedelta(seconds=s.task_lease)
         if s.task_lease <= max(s.webhook_timeout, s.channel_timeout * 2):
@@ -140,6 +146,9 @@ class Runner:
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _batch(self, queue: Queue, job: Job) -> int:
+        async with self.svc.db.read() as conn:
+            if not await leases.any_due(conn, queue):
+                return 0
         async with self.svc.db.begin() as conn:
             rows = await leases.claim(conn, queue, limit=BATCH, lease=self._lease)
         if rows:
@@ -151,11 +160,18 @@ class Runner:
         if room <= 0:
             await self._sleep(min(0.05, self.svc.settings.task_interval))
             return 1
+        async with self.svc.db.read() as conn:
+            if not await leases.any_due(conn, DELIVERY):
+                return 0
         async with self.svc.db.begin() as conn:
             rows = await outbox.claim_due(conn, limit=room, per_merchant=self.svc.settings.webhook_concurrency,
                                           lease=self._lease)
+        if rows:
+            async with self.svc.db.read() as conn:  # the batch's merchants, once
+                owners = await merchants_repo.merchants_by_id(conn, {r["merchant_id"] for r in rows})
         for row in rows:  # not awaited: a slow endpoint must not hold up the next claim
-            self._spawn(DELIVERY, row, lambda r: jobs.deliver_event(self.svc, self.http, r))
+            self._spawn(DELIVERY, row, lambda r: jobs.deliver_event(
+                self.svc, self.http, r, self._recorder.submit, owners.get(r["merchant_id"])))
         return len(rows)
 
     async def _purge_idempotency(self) -> None:

@@ -24,12 +24,12 @@ def _sync(fn: Callable[[Options], list[Figure]]) -> Callable[[Options], Awaitabl
 
 
 def registry() -> dict[str, Callable[[Options], Awaitable[list[Figure]]]]:
-    from tests.bench import checkout, tasks
+    from tests.bench import checkout, scale, tasks
     from tests.bench.risk import risk_figures
 
     return {"api": scenarios.api, "crypto": _sync(scenarios.crypto), "ingest": scenarios.ingest,
             "checkout": checkout.checkout, "longpoll": checkout.longpoll,
-            "webhooks": tasks.webhooks, "expiry": tasks.expiry, "risk": risk_figures}
+            "webhooks": tasks.webhooks, "expiry": tasks.expiry, "risk": risk_figures, "scale": scale.scale}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,9 +1,11 @@
-"""The processes a benchmark run starts: the gateway (``python run.py``), the bare reference server and
-the load generator -- each its own OS process, started and stopped by the runner alone (by pid)."""
+"""The processes a benchmark run starts: the gateway (``python run.py``), the bare reference server, the
+peer (a shop's own SDK-based callback handler) and the load generator -- each its own OS process,
+started and stopped by the runner alone (by pid)."""
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -133,6 +135,35 @@ class Receiver:
 
 
 @dataclass
+class Peer:
+    """The shop's own callback handler (``tests/bench/peer.py``) in its own process, over the database
+    of a gateway's run and with that gateway's sandbox keys."""
+
+    keys: Path
+    database_url: str
+    driver: str | None = None
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Peer:
+        args = [sys.executable, "-m", "tests.bench.peer", "--port", str(self.port), "--keys", str(self.keys),
+                "--database", self.database_url]
+        if self.driver:
+            args += ["--driver", self.driver]
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=clean_env())
+        wait_http(f"{self.url}/ready", self.proc)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc:
+            stop(self.proc)
+
+
+@dataclass
 class GatewayProcess:
     """``python run.py`` on a free port over a fresh data dir; on MariaDB over a freshly reset database.
 
@@ -148,6 +179,8 @@ class GatewayProcess:
     proc: subprocess.Popen[bytes] | None = None
     merchant: dict[str, Any] = field(default_factory=dict)
     data_dir: Path | None = None
+    # a configured database needs the servers' master key, shared by the CLI commands and the server
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     _tmp: tempfile.TemporaryDirectory[str] | None = None
 
     @property
@@ -173,6 +206,7 @@ class GatewayProcess:
                  "GATEWAY_ANON_SWITCH_LIMIT": "0"}
         if self.db == "mysql":
             extra["GATEWAY_DATABASE_URL"] = self.mysql_url
+            extra["GATEWAY_SECRET_KEY"] = self.secret_key
             if self.redis_url:
                 extra["GATEWAY_REDIS_URL"] = self.redis_url
         return clean_env(**extra, **self.settings)
@@ -229,9 +263,13 @@ class GatewayProcess:
         if self._tmp:
             self._tmp.cleanup()
 
-    def sandbox_keys(self) -> dict[str, Any]:
+    @property
+    def sandbox_keys_path(self) -> Path:
         assert self.data_dir is not None
-        return json.loads((self.data_dir / "sandbox-keys.json").read_text())
+        return self.data_dir / "sandbox-keys.json"
+
+    def sandbox_keys(self) -> dict[str, Any]:
+        return json.loads(self.sandbox_keys_path.read_text())
 
     async def api(self, http: aiohttp.ClientSession, method: str, path: str,
                   body: dict[str, Any] | None = None, *, api_key: str | None = None) -> tuple[int, Any]:

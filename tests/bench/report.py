@@ -102,6 +102,11 @@ def _num(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}" if abs(value) >= 1 else f"{value:.{digits + 2}f}"
 
 
+def _ratio(value: float) -> str:
+    """Two decimals, or two significant digits below 0.1 (a ratio to a far ceiling is not 0.00)."""
+    return f"{value:.2f}" if value >= 0.1 or value == 0 else f"{value:.2g}"
+
+
 def markdown(figures: list[Figure]) -> str:
     rows = ["| scenario | figure | db | median | spread (min–max) | p50 ms | p99 ms | ratio to reference | reference |",
             "|---|---|---|---:|---|---:|---:|---|---|"]
@@ -112,9 +117,9 @@ def markdown(figures: list[Figure]) -> str:
         spread = f"{_num(f.spread[0])}–{_num(f.spread[1])}" if f.spread else ""
         ratio = ""
         if f.ratio is not None:
-            ratio = f"**{f.ratio:.2f}×**"
+            ratio = f"**{_ratio(f.ratio)}×**"
             if f.ratio_spread:
-                ratio += f" ({f.ratio_spread[0]:.2f}–{f.ratio_spread[1]:.2f})"
+                ratio += f" ({_ratio(f.ratio_spread[0])}–{_ratio(f.ratio_spread[1])})"
         ref = "; ".join(part for part in (f.reference, f.note) if part)
         rows.append(f"| {f.scenario} | {f.name} | {f.db or ''} | {_num(f.value)} {f.unit} | {spread} | "
                     f"{_num(f.p50_ms, 2)} | {_num(f.p99_ms, 2)} | {ratio} | {ref} |")

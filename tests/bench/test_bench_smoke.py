@@ -49,3 +49,24 @@ def test_quick_expiry_run_reports_both_sizes_and_the_index_plan(tmp_path: Path) 
     assert small["value"] > 0 and large["value"] > 0 and large["ratio"] > 0
     # the claim's SELECT goes through the (status, expires_at) index, never a scan of the table
     assert "USING INDEX ix_payments_status_expires" in large["note"]
+
+
+def test_quick_ingest_run_reports_the_bare_ceiling_and_the_peer(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "tests.bench", "ingest", "--db", "sqlite", "--quick",
+                           "--concurrency", "4", "--out", str(tmp_path)], cwd=ROOT, env=clean_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [path] = tmp_path.glob("bench-*.json")
+    figures = {f["name"]: f for f in json.loads(path.read_text())["figures"]}
+    assert figures["commit ceiling, bare sqlite3, 1 connection"]["value"] > 0
+    assert figures["commit ceiling through the gateway's engine (aiosqlite), 1 connection"]["ratio"] > 0
+    for channel in ("alipay", "wechat"):
+        [ingest] = [f for n, f in figures.items() if n.startswith(f"{channel} callback ingest (")]
+        assert ingest["ratio"] > 0 and ingest["reference"].startswith("commit ceiling, bare sqlite3, 1 connection")
+        beside = figures[f"{channel} callback ingest beside the peer"]
+        assert beside["ratio"] > 0 and beside["reference"].startswith("peer: ")
+        [run] = beside["runs"]
+        # every callback was applied by the gateway and by the peer (its one UPDATE), each answered 2xx
+        assert run["subject"]["paid"] == run["subject"]["applied"] == run["subject"]["sent"] > 0
+        assert run["reference"]["paid"] == run["reference"]["sent"] == run["subject"]["sent"]
+        assert set(run["reference"]["statuses"]) == ({"200"} if channel == "alipay" else {"204"})

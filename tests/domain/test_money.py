@@ -1,6 +1,7 @@
 """Money is exact: property tests over the minor-unit type and the yuan-string conversions."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -56,3 +57,18 @@ def test_currencies_do_not_mix() -> None:
     with pytest.raises(MoneyError):
         Money(1, "ABC")
     assert format_major(5, "JPY") == "5" and parse_major("5", "JPY") == 5
+
+
+@given(st.text(alphabet="0123456789.-+ e\n\t²٣", max_size=14), st.sampled_from(["CNY", "JPY"]))
+def test_a_string_is_parsed_exactly_or_refused(text: str, currency: str) -> None:
+    """What a channel sends is one canonical decimal (no sign but "-", no leading zero, at most the
+    currency's decimals, nothing around it) converted exactly -- anything else is refused."""
+    decimals = 2 if currency == "CNY" else 0
+    fraction = r"(\.[0-9]{1,2})?" if decimals else ""
+    canonical = re.fullmatch(r"-?(0|[1-9][0-9]{0,15})" + fraction, text)
+    try:
+        got = parse_major(text, currency)
+    except MoneyError:
+        assert canonical is None
+        return
+    assert canonical is not None and got == int(Decimal(text) * 10**decimals)

@@ -7,6 +7,7 @@ yuan strings on the wire and :class:`Money` (integer fen) on our side; JSON numb
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -419,6 +420,7 @@ def iter_bill(text: Iterable[str], stated: BillTotals) -> Iterator[BillLine]:
     difference between 订单金额 and 商家实收 seen on the rows (discounts) is carried over to compare like
     with like."""
     columns: dict[str, int] | None = None
+    yuan = functools.lru_cache(maxsize=4096)(parse_major)  # a day's amounts and fees repeat: parse each once
     width = i_kind = i_trade = i_channel = i_amount = i_received = i_request = i_fee = i_done = -1
     discount = {"payment": 0, "refund": 0}
     for row in csv.reader(text):
@@ -452,13 +454,13 @@ def iter_bill(text: Iterable[str], stated: BillTotals) -> Iterator[BillLine]:
         net = row[i_received].strip() if i_received >= 0 else ""
         if kind == "refund" and net:
             # A refund row's 订单金额 may be the order's total; the refunded amount is 商家实收 (negative).
-            minor = abs(parse_major(net))
+            minor = abs(yuan(net))
         else:
-            minor = abs(parse_major(row[i_amount].strip()))
+            minor = abs(yuan(row[i_amount].strip()))
             if net:
-                discount[kind] += minor - abs(parse_major(net))
+                discount[kind] += minor - abs(yuan(net))
         fee = row[i_fee].strip() if i_fee >= 0 else ""
-        line_fee = -parse_major(fee) * FEE_UNITS_PER_FEN if fee else 0
+        line_fee = -yuan(fee) * FEE_UNITS_PER_FEN if fee else 0
         stated.fee += line_fee  # the footer states no fee total: the fee is not cross-checked
         request_no = row[i_request].strip() if kind == "refund" and i_request >= 0 else ""
         yield BillLine(

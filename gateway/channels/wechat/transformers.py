@@ -6,6 +6,7 @@ so a fractional amount is caught, never rounded).
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import re
@@ -324,6 +325,8 @@ def iter_bill(rows: Iterable[str], stated: BillTotals) -> Iterator[BillLine]:
                                                                      "订单金额"))
     i_fee, i_requested, i_refunded, i_refund_no, i_refund_state = (
         col.get(n) for n in ("手续费", "申请退款金额", "退款金额", "商户退款单号", "退款状态"))
+    # A day's amounts and fees repeat: each distinct text is parsed once.
+    yuan, fee_of = functools.lru_cache(maxsize=4096)(parse_major), functools.lru_cache(maxsize=4096)(parse_fee)
     for row in it:
         if not row.strip():
             continue
@@ -344,15 +347,15 @@ def iter_bill(rows: Iterable[str], stated: BillTotals) -> Iterator[BillLine]:
         try:
             at = _china_time(cells[i_time])
             fee_text = cells[i_fee] if i_fee is not None else ""
-            fee = parse_fee(fee_text) if fee_text else 0
+            fee = fee_of(fee_text) if fee_text else 0
             if cells[i_state] == "REFUND":
                 requested = (cells[i_requested] if i_requested is not None else "") or \
                     (cells[i_refunded] if i_refunded is not None else "")
-                yield BillLine("refund", cells[i_trade], cells[i_channel], Money(parse_major(requested)),
+                yield BillLine("refund", cells[i_trade], cells[i_channel], Money(yuan(requested)),
                                refund_no=cells[i_refund_no] if i_refund_no is not None else "", at=at, fee=fee,
                                status=(cells[i_refund_state] if i_refund_state is not None else "") or "SUCCESS")
             else:
-                yield BillLine("payment", cells[i_trade], cells[i_channel], Money(parse_major(cells[i_amount])),
+                yield BillLine("payment", cells[i_trade], cells[i_channel], Money(yuan(cells[i_amount])),
                                at=at, fee=fee)
         except (ValueError, MoneyError) as exc:
             raise Malformed(f"bad bill row: {exc}") from exc

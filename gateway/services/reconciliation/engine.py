@@ -347,7 +347,7 @@ async def _recheck_carried(svc: Services, account: Row, batch_id: str, now_day: 
     for d in carried:
         kind = "payment" if d["type"] == match.LOCAL_PAID_MISSING else "refund"
         async with svc.db.begin() as conn:
-            if await match.found_later(conn, kind, d["key"], d["batch_id"]):
+            if await match.found_later(conn, kind, d["key"], d["batch_id"], d["bill_date"]):
                 await store.update_carried(conn, d["id"], state="auto_resolved",
                                            action="found on a neighbouring day's bill", updated_at=utcnow())
             elif d["expected_until"] is not None and d["expected_until"] < now_day:

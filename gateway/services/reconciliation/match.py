@@ -136,12 +136,13 @@ async def local_missing(conn: AsyncConnection, batch_id: str, account_id: str, d
                         today: date) -> list[Finding]:
     start, end = window(day)
     found: list[Finding] = []
-    rows = await queries.paid_attempts_off_the_bills(conn, account_id, start, end)
+    batches = await queries.neighbouring_batches(conn, day)
+    rows = await queries.paid_attempts_off_the_bills(conn, account_id, start, end, batches)
     for r in rows:
         found.append(_carry(day, today, Finding(
             LOCAL_PAID_MISSING, "high", r.id, payment_id=r.payment_id, attempt_id=r.id, local_amount=r.amount,
             local_status=r.status, remedy="query_paid")))
-    rows = await queries.refunds_off_the_bills(conn, account_id, start, end)
+    rows = await queries.refunds_off_the_bills(conn, account_id, start, end, batches)
     for r in rows:
         found.append(_carry(day, today, Finding(
             LOCAL_REFUND_MISSING, "high", r.key, payment_id=r.payment_id, attempt_id=r.attempt_id,
@@ -160,5 +161,5 @@ async def local_totals(conn: AsyncConnection, account_id: str, day: date) -> dic
     return await queries.local_totals(conn, account_id, start, end)
 
 
-async def found_later(conn: AsyncConnection, kind: str, key: str, batch_id: str) -> bool:
-    return await queries.found_later(conn, kind, key, batch_id)
+async def found_later(conn: AsyncConnection, kind: str, key: str, batch_id: str, day: date) -> bool:
+    return await queries.found_later(conn, kind, key, batch_id, day)

@@ -9,7 +9,8 @@ connection in its own thread (the threads wait on the server, not the GIL: group
 share a flush).
 
 :func:`engine_commits_per_second` does the same through the gateway's own driver and engine set-up
-(aiosqlite / aiomysql under SQLAlchemy), to show what the async stack costs per commit.
+(SQLite: stdlib sqlite3 on the event loop through gateway.store.sqlite_sync; MariaDB: aiomysql; both under
+SQLAlchemy), to show what the async stack costs per commit.
 """
 from __future__ import annotations
 

@@ -94,7 +94,7 @@ async def _outcome(url: str, payment_ids: list[str]) -> tuple[int, int]:
 
 
 BARE = {"sqlite": "sqlite3", "mysql": "PyMySQL"}
-ENGINE = {"sqlite": "aiosqlite", "mysql": "aiomysql"}
+ENGINE = {"sqlite": "sqlite3 on the loop", "mysql": "aiomysql"}  # gateway.store.sqlite_sync on SQLite
 
 
 async def _ceiling(opts: Options, gw: GatewayProcess, db: str) -> list[Figure]:

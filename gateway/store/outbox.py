@@ -95,7 +95,7 @@ class AttemptRecord:
 
 async def record_attempts(conn: AsyncConnection, records: Sequence[AttemptRecord]) -> list[bool]:
     """Log attempts and move each event on if we still hold its lease -- several in one transaction
-    (one count, one multi-row insert, an update per event). The log rows are written either way: the
+    (one count, one multi-row insert, one UPDATE per outcome). The log rows are written either way: the
     attempts happened. Returns, per record, whether the lease was still ours."""
     if not records:
         return []

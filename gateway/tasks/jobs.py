@@ -6,7 +6,6 @@ callbacks, so a job that runs twice (a lease lost to a stall) has no second effe
 """
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -71,10 +70,10 @@ async def sync_refund(svc: Services, refund: Row) -> None:
 
 
 async def deliver_event(svc: Services, http: aiohttp.ClientSession, event: Row,
-                        record: Callable[[outbox.AttemptRecord], Awaitable[bool]] | None = None,
+                        record: Callable[[outbox.AttemptRecord], Awaitable[bool]],
                         merchant: Row | None = None) -> None:
     """One delivery attempt of one event; 2xx = delivered, else retried on the backoff, then failed.
-    ``record`` writes the attempt (the runner's batches several in one transaction); by default alone.
+    ``record`` writes the attempt (the runner's :class:`Batcher` writes several in one transaction).
     ``merchant``: the event's merchant, if the caller read it (else it is read here)."""
     result = await webhooks.attempt(svc, http, event, merchant)
     svc.metrics.webhook_deliveries.labels(delivery_result(result)).inc()
@@ -92,7 +91,7 @@ async def deliver_event(svc: Services, http: aiohttp.ClientSession, event: Row,
     attempt = outbox.AttemptRecord(event, url=result.url, status_code=result.status_code,
                                    latency_ms=result.latency_ms, excerpt=result.excerpt, error=result.error,
                                    outcome=outcome, next_attempt_at=due)
-    held = await (record or functools.partial(record_alone, svc))(attempt)
+    held = await record(attempt)
     log.debug("event %s attempt %d to merchant %s: %s%s", event["id"], event["attempts"] + 1,
               event["merchant_id"], outcome, "" if held else " (lease lost)")
 
@@ -100,11 +99,6 @@ async def deliver_event(svc: Services, http: aiohttp.ClientSession, event: Row,
 async def record_attempts(svc: Services, attempts: Sequence[outbox.AttemptRecord]) -> Sequence[bool]:
     async with svc.db.begin() as conn:
         return await outbox.record_attempts(conn, attempts)
-
-
-async def record_alone(svc: Services, attempt: outbox.AttemptRecord) -> bool:
-    (held,) = await record_attempts(svc, [attempt])
-    return held
 
 
 def delivery_result(result: webhooks.Attempt) -> str:

@@ -84,38 +84,53 @@ async def neighbouring_batches(conn: AsyncConnection, day: date) -> list[str]:
                                     .order_by(B.c.id))).scalars())
 
 
-def _on_a_bill(kind: str, key: sa.ColumnElement[Any], batches: Sequence[str]) -> sa.ColumnElement[bool]:
-    """The line is on one of ``batches``' bills (this day's or a neighbouring day's: a timing difference,
-    not a discrepancy). A probe of ``ix_recon_lines_batch_kind_key`` per batch -- which is why staging
-    keeps no second index on ``(kind, key)``."""
-    if not batches:
-        return sa.false()
-    return sa.exists().where(L.c.batch_id.in_(batches), L.c.kind == kind, L.c.key == key)
+async def _off_the_bills(conn: AsyncConnection, stmt: sa.Select[Any], source: sa.FromClause, kind: str,
+                         key: sa.ColumnElement[Any], batch_id: str, others: Sequence[str]) -> list[Found]:
+    """The rows of ``stmt`` over ``source`` whose ``key`` (its column ``key``) is on no line of the batch
+    ``batch_id``, nor of the ``others`` (the neighbouring days': a line there is a timing difference).
+
+    First an anti-join on the batch itself -- one probe of ``ix_recon_lines_batch_kind_key`` per row,
+    an equality on every part of the index -- then the few rows it leaves are looked for on the other
+    batches by key. Neither step is ``NOT EXISTS`` (MariaDB caches a dependent subquery's result per
+    outer key, and with a million keys that cache goes to disk) nor a join on ``batch_id IN (…)``
+    (MariaDB cannot probe an index by a list in a join: it scans every listed batch per row). The
+    index is forced on MariaDB: a plan that reads the batch's lines through a join buffer instead
+    examines billions of rows."""
+    line = L.alias("on_bill")
+    rows = list(await conn.execute(
+        stmt.select_from(source.outerjoin(line, sa.and_(line.c.batch_id == batch_id, line.c.kind == kind,
+                                                        line.c.key == key)))
+        .where(line.c.line_no.is_(None)).with_hint(line, "FORCE INDEX (ix_recon_lines_batch_kind_key)", "mysql")))
+    if not rows or not others:
+        return rows
+    elsewhere: set[str] = set()
+    keys = sorted({r.key for r in rows})
+    for i in range(0, len(keys), 500):
+        elsewhere.update((await conn.execute(sa.select(L.c.key).where(
+            L.c.batch_id.in_(others), L.c.kind == kind, L.c.key.in_(keys[i:i + 500])))).scalars())
+    return [r for r in rows if r.key not in elsewhere]
 
 
 async def paid_attempts_off_the_bills(conn: AsyncConnection, account_id: str, start: datetime, end: datetime,
-                                      batches: Sequence[str]) -> list[Found]:
-    """(id, payment_id, amount, status) of the account's attempts paid in ``[start, end)`` that are on
-    no line of ``batches``."""
-    rows = await conn.execute(
-        sa.select(A.c.id, A.c.payment_id, A.c.amount, A.c.status)
-        .where(A.c.account_id == account_id, A.c.status == "succeeded", A.c.paid_at >= start, A.c.paid_at < end,
-               sa.not_(_on_a_bill("payment", A.c.id, batches))).order_by(A.c.id))
-    return list(rows)
+                                      batch_id: str, others: Sequence[str]) -> list[Found]:
+    """(id, key, payment_id, amount, status) of the account's attempts paid in ``[start, end)`` that are
+    on no line of the batch ``batch_id`` or of ``others``."""
+    stmt = (sa.select(A.c.id, A.c.id.label("key"), A.c.payment_id, A.c.amount, A.c.status)
+            .where(A.c.account_id == account_id, A.c.status == "succeeded", A.c.paid_at >= start,
+                   A.c.paid_at < end).order_by(A.c.id))
+    return await _off_the_bills(conn, stmt, A, "payment", A.c.id, batch_id, others)
 
 
 async def refunds_off_the_bills(conn: AsyncConnection, account_id: str, start: datetime, end: datetime,
-                                batches: Sequence[str]) -> list[Found]:
+                                batch_id: str, others: Sequence[str]) -> list[Found]:
     """(id, key, payment_id, attempt_id, amount, status) of the account's refunds succeeded in
-    ``[start, end)`` that are on no line of ``batches`` (a portal refund's key is the channel's number)."""
+    ``[start, end)`` that are on no line of the batch ``batch_id`` or of ``others`` (a portal refund's
+    key is the channel's number)."""
     key = sa.case((R.c.automatic == PORTAL, R.c.out_refund_no), else_=R.c.id)
-    rows = await conn.execute(
-        sa.select(R.c.id, key.label("key"), R.c.payment_id, R.c.attempt_id, R.c.amount, R.c.status)
-        .select_from(R.join(A, A.c.id == R.c.attempt_id))
-        .where(A.c.account_id == account_id, R.c.status == "succeeded", R.c.succeeded_at >= start,
-               R.c.succeeded_at < end, sa.not_(_on_a_bill("refund", key, batches)))
-        .order_by(R.c.id))
-    return list(rows)
+    stmt = (sa.select(R.c.id, key.label("key"), R.c.payment_id, R.c.attempt_id, R.c.amount, R.c.status)
+            .where(A.c.account_id == account_id, R.c.status == "succeeded", R.c.succeeded_at >= start,
+                   R.c.succeeded_at < end).order_by(R.c.id))
+    return await _off_the_bills(conn, stmt, R.join(A, A.c.id == R.c.attempt_id), "refund", key, batch_id, others)
 
 
 async def matched_count(conn: AsyncConnection, batch_id: str, account_id: str,
@@ -148,13 +163,6 @@ async def matched_count(conn: AsyncConnection, batch_id: str, account_id: str,
         .where(L.c.batch_id == batch_id, L.c.kind == "refund", R.c.status == "succeeded",
                R.c.amount == L.c.amount))
     return pay + int(ref.scalar_one())
-
-
-async def line_counts(conn: AsyncConnection, batch_id: str) -> dict[tuple[str, bool], int]:
-    """The batch's staged lines counted by (kind, ours): one pass over its rows."""
-    rows = await conn.execute(sa.select(L.c.kind, L.c.ours, sa.func.count()).where(L.c.batch_id == batch_id)
-                              .group_by(L.c.kind, L.c.ours))
-    return {(kind, bool(ours)): int(n) for kind, ours, n in rows}
 
 
 async def local_totals(conn: AsyncConnection, account_id: str, start: datetime, end: datetime) -> dict[str, int]:

@@ -198,6 +198,18 @@ async def reconcile_file(url: str, channel: str, path: Path, data_dir: Path) -> 
             "phases": {**phases, "end": round(time.perf_counter() - started, 1)}}
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Linux's ``ru_maxrss`` is not: it keeps the high-water mark of the
+    process it was forked from (here the parent, which wrote the bills), so ``VmHWM`` is read instead."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def phase_main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     if args.phase == "read":
@@ -205,7 +217,7 @@ def phase_main(args: argparse.Namespace) -> None:
     else:
         result = asyncio.run(reconcile_file(args.url, args.channel, Path(args.file), Path(args.data_dir)))
     seconds = time.perf_counter() - started
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(rss_mb, 1), "result": result}))
 
 

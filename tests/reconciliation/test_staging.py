@@ -2,8 +2,6 @@
 (MariaDB: a tab-separated file through LOAD DATA LOCAL INFILE)."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 import sqlalchemy as sa
 
@@ -16,9 +14,8 @@ AWKWARD = ["tab\there", "new\nline", "back\\slash", "\\N", "quote'\"", "商户�
 
 async def test_staged_text_round_trips(gw: Gateway) -> None:
     batch = "rcb_staging_round_trip"
-    at = datetime(2026, 11, 29, 23, 59, 59, 123456)
-    rows = [(batch, i + 1, "refund", text, f"att_{i}", text, 100 + i, -i, text[:16], at if i % 2 else None,
-             bool(i % 2)) for i, text in enumerate(AWKWARD)]
+    rows = [(batch, i + 1, "refund", text, f"att_{i}" + text, 100 + i, text[:16], bool(i % 2))
+            for i, text in enumerate(AWKWARD)]
     async with store.stager(gw.svc.db) as stager:
         await stager.write(stager.prepare(rows[:4], 1))
         await stager.write(stager.prepare(rows[4:], 5))
@@ -26,8 +23,7 @@ async def test_staged_text_round_trips(gw: Gateway) -> None:
     async with gw.svc.db.read() as conn:
         got = (await conn.execute(sa.select(*[recon_lines.c[c] for c in LINE_COLUMNS])
                                   .where(recon_lines.c.batch_id == batch).order_by(recon_lines.c.line_no))).all()
-    expected = [(*r[:9], r[9].replace(tzinfo=UTC) if r[9] else None, r[10]) for r in rows]
-    assert [tuple(g) for g in got] == expected
+    assert [tuple(g) for g in got] == rows
     async with gw.svc.db.begin() as conn:
         await store.unstage(conn, batch)
 
@@ -44,7 +40,7 @@ async def test_a_server_refusing_local_files_gets_inserts(gw: Gateway, monkeypat
 
     monkeypatch.setattr(store.Stager, "_load", staticmethod(refuse))
     batch = "rcb_staging_refused"
-    rows = [(batch, i, "payment", f"att_{i}", f"att_{i}", "", 100, 0, "SUCCESS", None, True) for i in (1, 2, 3)]
+    rows = [(batch, i, "payment", f"att_{i}", f"att_{i}", 100, "SUCCESS", True) for i in (1, 2, 3)]
     async with store.stager(gw.svc.db) as stager:
         first = stager.prepare(rows[:2], 1)
         assert first.path is not None

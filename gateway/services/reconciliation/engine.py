@@ -1,7 +1,7 @@
 """One reconciliation run of one channel account's bill day, phase by phase.
 
 lease the batch → fetch the bill to a file (or take the stored one, or an uploaded one) → parse it line
-by line into ``recon_lines`` (5,000 rows per statement) while summing → refuse the whole bill if its sums
+by line into ``recon_lines`` (10,000 lines a chunk) while summing and counting → refuse the whole bill if its sums
 disagree with its own summary → match in SQL → record discrepancies → remedy them through
 :mod:`.remedy` → post the day's fees → release the batch with its totals.
 
@@ -15,10 +15,12 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import operator
 import shutil
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -129,7 +131,8 @@ async def _phases(svc: Services, account: Row, batch: Row, day: date, opts: Opti
     if bill is not None:
         values.update(source="file" if opts.file else "api", file_path=str(bill.path), file_sha256=bill.sha256,
                       file_bytes=bill.size, channel_hash=bill.channel_hash)
-    parsed = await _stage(svc, account, batch["id"], bill, opts.progress)
+    staged = await _stage(svc, account, batch["id"], bill, opts.progress)
+    parsed = staged.totals
     values.update(bill_pay_count=parsed.pay_count, bill_pay_amount=parsed.pay_amount,
                   bill_refund_count=parsed.refund_count, bill_refund_amount=parsed.refund_amount,
                   bill_fee=parsed.fee)
@@ -155,9 +158,8 @@ async def _phases(svc: Services, account: Row, batch: Row, day: date, opts: Opti
             async with svc.db.begin() as conn:
                 values["fee_posted"] = await remedy.post_fees(conn, account, day.isoformat(),
                                                               remedy.fee_fen(parsed.fee))
-    totals, lines = await asyncio.gather(_read(svc, match.local_totals, account["id"], day),
-                                         _read(svc, match.line_counts, batch["id"]))
-    values.update(totals)
+    values.update(await _read(svc, match.local_totals, account["id"], day))
+    lines = staged.lines
     async with svc.db.read() as conn:
         values["matched"] = await match_queries.matched_count(conn, batch["id"], account["id"],
                                                       {f.key for f in disagreeing}, lines.get(("payment", True), 0))
@@ -220,14 +222,23 @@ def _adopt(source: Path, dest: Path) -> BillFile:
     return BillFile(dest, _sha256(dest), dest.stat().st_size)
 
 
+@dataclass
+class Staged:
+    """What parsing the bill learnt beside the staged lines: its totals, and its lines counted by
+    ``(kind, ours)`` (no query over a million staged lines to count them again)."""
+    totals: BillTotals = field(default_factory=BillTotals)
+    lines: Counter[tuple[str, bool]] = field(default_factory=Counter)
+
+
 async def _stage(svc: Services, account: Row, batch_id: str, bill: BillFile | None,
-                 progress: Progress) -> BillTotals:
+                 progress: Progress) -> Staged:
     """Parse and stage the bill in chunks (parsing off the event loop); check its own totals."""
     async with svc.db.begin() as conn:
         await store.unstage(conn, batch_id)
-    parsed, stated = BillTotals(), BillTotals()
+    staged, stated = Staged(), BillTotals()
+    parsed, lines = staged.totals, staged.lines
     if bill is None:
-        return parsed
+        return staged
     reader = svc.registry.channel(account["channel"]).read_bill(bill.path, stated)
     progress("parsing", total=bill.size)
     line_no = 0
@@ -240,6 +251,7 @@ async def _stage(svc: Services, account: Row, batch_id: str, bill: BillFile | No
             for i, line in enumerate(itertools.islice(reader, CHUNK), start=first):
                 parsed.add(line)
                 rows.append(_row(batch_id, i, line))
+            lines.update(map(_KIND_OURS, rows))  # counted in C
             return len(rows), stager.prepare(rows, first)
 
         # The next chunk is parsed while the current one is written.
@@ -265,15 +277,17 @@ async def _stage(svc: Services, account: Row, batch_id: str, bill: BillFile | No
         raise Failed("summary_missing", "the bill has lines but no summary to check them against")
     if line_no and (diff := parsed.differences(stated)):
         raise Failed("totals_mismatch", "; ".join(diff))
-    return parsed
+    return staged
+
+
+_KIND_OURS = operator.itemgetter(2, 7)  # of a staged row
 
 
 def _row(batch_id: str, line_no: int, line: BillLine) -> tuple[Any, ...]:
     """A staged line in :data:`store.LINE_COLUMNS` order."""
     key = line.trade_no if line.kind == "payment" else (line.refund_no or "")
-    at = line.at.astimezone(UTC).replace(tzinfo=None) if line.at is not None else None
-    return (batch_id, line_no, line.kind, key[:64], line.trade_no[:64], line.channel_trade_no[:64],
-            line.amount.minor, line.fee, line.status[:16], at, line.trade_no.startswith(ATTEMPT_PREFIX))
+    return (batch_id, line_no, line.kind, key[:64], line.trade_no[:64], line.amount.minor, line.status[:16],
+            line.trade_no.startswith(ATTEMPT_PREFIX))
 
 
 # -- discrepancies ----------------------------------------------------------------------------------

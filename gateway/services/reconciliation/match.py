@@ -136,23 +136,18 @@ async def local_missing(conn: AsyncConnection, batch_id: str, account_id: str, d
                         today: date) -> list[Finding]:
     start, end = window(day)
     found: list[Finding] = []
-    batches = await queries.neighbouring_batches(conn, day)
-    rows = await queries.paid_attempts_off_the_bills(conn, account_id, start, end, batches)
+    others = [b for b in await queries.neighbouring_batches(conn, day) if b != batch_id]
+    rows = await queries.paid_attempts_off_the_bills(conn, account_id, start, end, batch_id, others)
     for r in rows:
         found.append(_carry(day, today, Finding(
             LOCAL_PAID_MISSING, "high", r.id, payment_id=r.payment_id, attempt_id=r.id, local_amount=r.amount,
             local_status=r.status, remedy="query_paid")))
-    rows = await queries.refunds_off_the_bills(conn, account_id, start, end, batches)
+    rows = await queries.refunds_off_the_bills(conn, account_id, start, end, batch_id, others)
     for r in rows:
         found.append(_carry(day, today, Finding(
             LOCAL_REFUND_MISSING, "high", r.key, payment_id=r.payment_id, attempt_id=r.attempt_id,
             refund_id=r.id, local_amount=r.amount, local_status=r.status)))
     return found
-
-
-async def line_counts(conn: AsyncConnection, batch_id: str) -> dict[tuple[str, bool], int]:
-    """The batch's staged lines counted by (kind, ours)."""
-    return await queries.line_counts(conn, batch_id)
 
 
 async def local_totals(conn: AsyncConnection, account_id: str, day: date) -> dict[str, int]:

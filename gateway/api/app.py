@@ -7,7 +7,7 @@ from aiohttp import web
 from gateway.api import events, keys, links, payments, reconciliation, refunds, risk, sandbox_helpers, wallets
 from gateway.api.auth import auth_middleware
 from gateway.api.common import json_response
-from gateway.api.idempotency import idempotency_middleware
+from gateway.api.idempotency import group_commits, idempotency_middleware
 from gateway.api.models import ACTION_SCHEMAS, SPECS
 from gateway.api.openapi import ERROR_CODES, OPERATIONS, document
 from gateway.api.ratelimit import rate_limit_middleware
@@ -40,6 +40,7 @@ async def docs(request: web.Request) -> web.Response:
 def create_api_app(extra_routes: list[web.RouteTableDef] | None = None) -> web.Application:
     app = web.Application(middlewares=[problem_middleware, auth_middleware, rate_limit_middleware,
                                        idempotency_middleware])
+    group_commits(app)
     app.router.add_get("/openapi.json", openapi_json, name="openapi")
     app.router.add_get("/docs", docs, name="docs")
     app.add_routes(payments.routes)

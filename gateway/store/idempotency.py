@@ -5,6 +5,7 @@ key can be taken over); the finished response is stored on it and replayed for t
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,11 +27,27 @@ class Claim:
     body: str | None = None
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """A key a request wants to run under; ``release_first``: a run of ours under it ended without a kept
+    answer and its release was lost -- release it, then claim."""
+    merchant_id: str
+    key: str
+    request_hash: str
+    release_first: bool = False
+
+
+async def claim_wanted(conn: AsyncConnection, wanted: Wanted) -> Claim:
+    if wanted.release_first:
+        await release(conn, wanted.merchant_id, wanted.key)
+    return await claim(conn, wanted.merchant_id, wanted.key, wanted.request_hash)
+
+
 async def claim(conn: AsyncConnection, merchant_id: str, key: str, request_hash: str) -> Claim:
     now = utcnow()
     try:
         async with conn.begin_nested():
-            await conn.execute(sa.insert(t).values(
+            await conn.execute(sa.insert(t), dict(
                 merchant_id=merchant_id, key=key, request_hash=request_hash, state="in_flight",
                 locked_until=now + LOCK, created_at=now, expires_at=now + KEEP))
         return Claim("claimed")
@@ -55,9 +72,23 @@ async def claim(conn: AsyncConnection, merchant_id: str, key: str, request_hash:
     return Claim("claimed") if taken.rowcount == 1 else Claim("in_flight")
 
 
-async def complete(conn: AsyncConnection, merchant_id: str, key: str, status: int, body: str) -> None:
-    await conn.execute(sa.update(t).where(t.c.merchant_id == merchant_id, t.c.key == key).values(
-        state="done", response_status=status, response_body=body))
+@dataclass(frozen=True)
+class Answer:
+    """A finished request's answer, kept on its key for replays."""
+    merchant_id: str
+    key: str
+    status: int
+    body: str
+
+
+_COMPLETE = sa.update(t).where(t.c.merchant_id == sa.bindparam("w_merchant"), t.c.key == sa.bindparam("w_key")) \
+    .values(state="done", response_status=sa.bindparam("v_status"), response_body=sa.bindparam("v_body"))
+
+
+async def complete(conn: AsyncConnection, answers: Sequence[Answer]) -> None:
+    """Keep the answers (several requests' at once: one statement, executed for each)."""
+    await conn.execute(_COMPLETE, [{"w_merchant": a.merchant_id, "w_key": a.key, "v_status": a.status,
+                                    "v_body": a.body} for a in answers])
 
 
 async def release(conn: AsyncConnection, merchant_id: str, key: str) -> None:

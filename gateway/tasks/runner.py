@@ -13,10 +13,11 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import keys
 from gateway.domain.errors import DatabaseUnavailable
@@ -26,11 +27,11 @@ from gateway.services.context import Services
 from gateway.store import idempotency, leases, notify_log, outbox, rollup
 from gateway.store import merchants as merchants_repo
 from gateway.store.base import Row, utcnow
+from gateway.store.batch import Batcher
 from gateway.store.leases import ATTEMPT_SYNC, EXPIRY, REFUND_SYNC, Queue
 from gateway.store.outbox import DELIVERY
 from gateway.tasks import jobs
 from gateway.tasks import reconcile as recon_tasks
-from gateway.tasks.batch import Batcher
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Runner:
         self._stopping = asyncio.Event()
         self._loops: set[asyncio.Task[None]] = set()
         self._work: dict[asyncio.Task[None], tuple[Queue, Row]] = {}
+        self._giving_back: set[asyncio.Task[None]] = set()  # claims given back after an outage
         # Delivery attempts finishing together are logged together: one transaction for a batch.
         self._recorder: Batcher[outbox.AttemptRecord, bool] = Batcher(
             functools.partial(jobs.record_attempts, svc), outage=DatabaseUnavailable)
@@ -108,9 +110,9 @@ class Runner:
         if self._work:
             log.info("shutdown: waiting for %d background item(s) in flight", len(self._work))
             await asyncio.wait(set(self._work), timeout=GRACE)
-        for task in [*self._loops, *self._work]:
+        for task in [*self._loops, *self._work, *self._giving_back]:
             task.cancel()
-        await asyncio.gather(*self._loops, *self._work, return_exceptions=True)
+        await asyncio.gather(*self._loops, *self._work, *self._giving_back, return_exceptions=True)
 
     @property
     def in_flight(self) -> int:
@@ -149,8 +151,7 @@ class Runner:
         async with self.svc.db.read() as conn:
             if not await leases.any_due(conn, queue):
                 return 0
-        async with self.svc.db.begin() as conn:
-            rows = await leases.claim(conn, queue, limit=BATCH, lease=self._lease)
+        rows = await self._claim(queue, lambda conn, until: leases.claim(conn, queue, limit=BATCH, until=until))
         if rows:
             await asyncio.gather(*(self._spawn(queue, row, job) for row in rows))
         return len(rows)
@@ -163,9 +164,8 @@ class Runner:
         async with self.svc.db.read() as conn:
             if not await leases.any_due(conn, DELIVERY):
                 return 0
-        async with self.svc.db.begin() as conn:
-            rows = await outbox.claim_due(conn, limit=room, per_merchant=self.svc.settings.webhook_concurrency,
-                                          lease=self._lease)
+        rows = await self._claim(DELIVERY, lambda conn, until: outbox.claim_due(
+            conn, limit=room, per_merchant=self.svc.settings.webhook_concurrency, until=until))
         if rows:
             async with self.svc.db.read() as conn:  # the batch's merchants, once
                 owners = await merchants_repo.merchants_by_id(conn, {r["merchant_id"] for r in rows})
@@ -173,6 +173,21 @@ class Runner:
             self._spawn(DELIVERY, row, lambda r: jobs.deliver_event(
                 self.svc, self.http, r, self._recorder.submit, owners.get(r["merchant_id"])))
         return len(rows)
+
+    async def _claim(self, queue: Queue,
+                     claim: Callable[[AsyncConnection, datetime], Awaitable[list[Row]]]) -> list[Row]:
+        """Run ``claim`` in its own transaction under a new token. If the database goes away meanwhile,
+        the claim may have committed unheard: whatever it leased is given back as soon as the database
+        answers, rather than sitting idle until the lease runs out."""
+        until = leases.token(self._lease)
+        try:
+            async with self.svc.db.begin() as conn:
+                return await claim(conn, until)
+        except DatabaseUnavailable:
+            task = asyncio.create_task(self._give_back(lambda conn: leases.release_claim(conn, queue, until)))
+            self._giving_back.add(task)
+            task.add_done_callback(self._giving_back.discard)
+            raise
 
     async def _purge_idempotency(self) -> None:
         async with self.svc.db.begin() as conn:
@@ -206,16 +221,16 @@ class Runner:
                 log.exception("%s failed; retrying", name)
             await self._sleep(max(every, backoff(every, failures)) if failures and back_off else every)
 
-    async def _give_back(self, queue: Queue, row: Row) -> None:
-        """Release the row's lease, retrying with backoff while the database is unreachable (a while at
-        most: the lease runs out anyway)."""
+    async def _give_back(self, release: Callable[[AsyncConnection], Awaitable[object]]) -> None:
+        """Give leases back (``release``), retrying with backoff while the database is unreachable (a
+        while at most: the leases run out anyway)."""
         for failures in range(1, 40):
             await self._sleep(backoff(self.svc.settings.task_interval, failures))
             if self._stopping.is_set():
                 return
             try:
                 async with self.svc.db.begin() as conn:
-                    await leases.release(conn, queue, row["id"], row["lease_until"])
+                    await release(conn)
                 return
             except DatabaseUnavailable:
                 continue
@@ -241,7 +256,7 @@ class Runner:
             # Give the row back as soon as the database answers again, not when its lease runs out.
             log.warning("background job on %s %s: database unavailable; handed back once it is reachable",
                         queue.table.name, row["id"])
-            await self._give_back(queue, row)
+            await self._give_back(lambda conn: leases.release(conn, queue, row["id"], row["lease_until"]))
         except Exception:  # the lease stays until it runs out: a natural pause before the next try
             log.exception("background job on %s %s failed", queue.table.name, row["id"])
 

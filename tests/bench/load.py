@@ -5,8 +5,8 @@ A plan is a fixed set of requests sent at a fixed concurrency (a closed loop: ea
 workers sends its next request when its answer arrived):
 
 * ``mode: "cycle"`` -- ``warmup`` seconds unrecorded, then ``duration`` seconds recorded, cycling over
-  ``requests``; the literal ``@N@`` in a path or body becomes a number unique to this run (unique
-  ``out_trade_no`` for creates);
+  ``requests``; the literal ``@N@`` in a path, a body or a header's value becomes a number unique to
+  this run (unique ``out_trade_no`` and ``Idempotency-Key`` for creates);
 * ``mode: "once"`` -- every request exactly once, as fast as the concurrency allows (callbacks: each
   signed notify is for its own attempt); throughput = count / wall time.
 
@@ -76,13 +76,15 @@ async def run_python(plan: dict[str, Any]) -> dict[str, Any]:
                 if not once and loop.time() >= stop_at:
                     return
                 req = requests[n % len(requests)]
-                path, body = req["path"], req.get("body")
+                path, body, headers = req["path"], req.get("body"), req.get("headers") or {}
                 if not once:
-                    path = path.replace(MARK, f"{prefix}n{n}")
-                    body = body.replace(MARK, f"{prefix}n{n}") if body else body
+                    tag = f"{prefix}n{n}"
+                    path = path.replace(MARK, tag)
+                    body = body.replace(MARK, tag) if body else body
+                    headers = {k: v.replace(MARK, tag) for k, v in headers.items()}
                 began = time.perf_counter()
                 try:
-                    async with http.request(req["method"], base + path, headers=req.get("headers") or {},
+                    async with http.request(req["method"], base + path, headers=headers,
                                             data=body.encode() if body else None) as resp:
                         await resp.read()
                         status = str(resp.status)
@@ -108,7 +110,9 @@ request = function()
   local tag = prefix .. "n" .. counter
   local path = string.gsub(r.path, "@N@", tag)
   local body = r.body and string.gsub(r.body, "@N@", tag) or nil
-  return wrk.format(r.method, path, r.headers, body)
+  local headers = {}
+  for k, v in pairs(r.headers or {}) do headers[k] = (string.gsub(v, "@N@", tag)) end
+  return wrk.format(r.method, path, headers, body)
 end
 local statuses = {}
 response = function(status, headers, body)

@@ -20,7 +20,8 @@ from tests.bench.report import Figure, median_spread
 
 
 async def api(opts: Options) -> list[Figure]:
-    """Payment create (no channel) and payment GET, each beside the reference answering as much JSON."""
+    """Payment create (no channel; then with an Idempotency-Key, as merchants send it) and payment GET, each
+    beside the reference answering as much JSON."""
     figures = []
     for db in opts.dbs:
         with opts.gateway(db) as gw:
@@ -30,6 +31,8 @@ async def api(opts: Options) -> list[Figure]:
             headers = gw.api_headers
             create = plan(opts, gw.url, [{"method": "POST", "path": "/api/v1/payments", "headers": headers,
                                           "body": body}])
+            keyed = plan(opts, gw.url, [{"method": "POST", "path": "/api/v1/payments", "body": body,
+                                         "headers": {**headers, "Idempotency-Key": "bench-@N@"}}])
             get = plan(opts, gw.url, [{"method": "GET", "path": f"/api/v1/payments/{created['id']}",
                                        "headers": headers}])
             with Reference(size) as ref:
@@ -39,6 +42,8 @@ async def api(opts: Options) -> list[Figure]:
                 label = f"bare aiohttp, {size} B JSON"
                 figures.append(compare(opts, "api", "payment create (no channel)", db, create, ref_post,
                                        f"POST {label}"))
+                figures.append(compare(opts, "api", "payment create with an Idempotency-Key", db, keyed,
+                                       ref_post, f"POST {label}"))
                 figures.append(compare(opts, "api", "payment GET", db, get, ref_get, f"GET {label}"))
     return figures
 

@@ -190,7 +190,7 @@ async def _claim_once(db: Database) -> tuple[float, list[str]]:
     untimed, what the job's close does to the rows: they leave the pending range."""
     started = time.perf_counter()
     async with db.begin() as conn:
-        rows = await leases.claim(conn, leases.EXPIRY, limit=BATCH, lease=timedelta(seconds=120))
+        rows = await leases.claim(conn, leases.EXPIRY, limit=BATCH, until=leases.token(timedelta(seconds=120)))
     seconds = time.perf_counter() - started
     ids = [r["id"] for r in rows]
     if len(ids) != BATCH:

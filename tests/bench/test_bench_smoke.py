@@ -25,7 +25,7 @@ def test_quick_api_run_reports_figures_with_ratios(tmp_path: Path) -> None:
     assert {"nproc", "memory_gib", "python", "sqlite", "aiohttp"} <= set(report["machine"])
     assert report["options"]["scenarios"] == ["api"] and report["options"]["dbs"] == ["sqlite"]
     figures = {f["name"]: f for f in report["figures"]}
-    assert set(figures) == {"payment create (no channel)", "payment GET"}
+    assert set(figures) == {"payment create (no channel)", "payment create with an Idempotency-Key", "payment GET"}
     for f in figures.values():
         assert f["scenario"] == "api" and f["db"] == "sqlite" and f["unit"] == "req/s"
         assert f["value"] > 0 and f["ratio"] > 0 and f["p50_ms"] > 0 and f["p99_ms"] >= f["p50_ms"]

@@ -79,6 +79,28 @@ async def test_concurrent_requests_with_one_key_execute_once(gateway: Gateway) -
     assert await gateway.count(payments, payments.c.merchant_id == m.id) == 1
 
 
+async def test_keys_claimed_and_answered_together_each_keep_their_own_answer(gateway: Gateway) -> None:
+    """Concurrent requests' keys are claimed, and their answers kept, in shared transactions (group
+    commits): new keys, a replay and a reused key in one burst each get their own outcome."""
+    m = await gateway.merchant()
+    earlier_key = {"Idempotency-Key": unique("key")}
+    earlier_body = {"amount": 7, "subject": "s", "out_trade_no": unique()}
+    earlier = await gateway.api(m, "POST", "/payments", json_body=earlier_body, headers=earlier_key)
+    fresh = [({"Idempotency-Key": unique("key")}, {"amount": 100 + i, "subject": "s", "out_trade_no": unique()})
+             for i in range(24)]
+    burst = [*fresh, (earlier_key, earlier_body), (earlier_key, {**earlier_body, "amount": 8})]
+    answers = await asyncio.gather(*(gateway.api(m, "POST", "/payments", json_body=body, headers=key)
+                                     for key, body in burst))
+    *created, replayed, reused = answers
+    assert [(a.status, a.body["amount"]) for a in created] == [(201, 100 + i) for i in range(24)]
+    assert (replayed.status, replayed.body["id"]) == (201, earlier.body["id"])
+    assert (reused.status, reused.body["code"]) == (422, "idempotency_key_reused")
+    again = await asyncio.gather(*(gateway.api(m, "POST", "/payments", json_body=body, headers=key)
+                                   for key, body in fresh))
+    assert [a.body["id"] for a in again] == [a.body["id"] for a in created]  # every answer was kept
+    assert await gateway.count(payments, payments.c.merchant_id == m.id) == 25
+
+
 async def test_validation_failure_does_not_burn_the_key(gateway: Gateway) -> None:
     m = await gateway.merchant()
     key = {"Idempotency-Key": unique("key")}

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.domain.errors import DatabaseUnavailable
-from gateway.tasks.batch import Batcher
+from gateway.store.batch import Batcher
 
 
 class Book:

@@ -4,10 +4,17 @@ nothing lost while an endpoint is down for (compressed) hours."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 from standardwebhooks.webhooks import Webhook
 
+from gateway.domain.errors import DatabaseUnavailable
+from gateway.store import outbox
 from tests.conftest import REDIS_URL
 from tests.factories import Gateway, start_gateway
 from tests.support.receiver import Receiver
@@ -125,3 +132,39 @@ async def test_events_api(fast_gateway: Gateway, hooks: Receiver) -> None:
     no_hook = await gw.api(other, "POST", f"/events/{ids[0]}/resend")
     assert no_hook.status == 409 and no_hook.headers["Content-Type"].startswith("application/problem+json")
     assert (await gw.api(m, "POST", "/events/evt_nope/resend")).status == 404
+
+
+async def test_a_claim_whose_commit_went_unanswered_is_given_back_when_the_database_answers(
+        fast_gateway: Gateway, hooks: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database goes away as a claim commits: the leases were written, the runner never heard. It
+    gives them back once the database answers, not when they run out (GATEWAY_TASK_LEASE, 120 s here)."""
+    gw = fast_gateway
+    m = await gw.merchant(webhook_url=hooks.endpoint("a"))
+    real_claim, real_begin = outbox.claim_due, gw.svc.db.begin
+    lost: list[list[str]] = []
+    losing = False
+
+    async def claim_and_lose_the_answer(conn: AsyncConnection, **kw: Any) -> list[Any]:
+        nonlocal losing
+        rows = await real_claim(conn, **kw)
+        losing = bool(rows) and not lost
+        if losing:
+            lost.append([r["id"] for r in rows])
+        return rows
+
+    @contextlib.asynccontextmanager
+    async def begin() -> AsyncIterator[AsyncConnection]:
+        nonlocal losing
+        async with real_begin() as conn:
+            yield conn
+        if losing:  # committed; the answer is lost with the connection
+            losing = False
+            raise DatabaseUnavailable("database unreachable: lost the connection at COMMIT")
+
+    monkeypatch.setattr(outbox, "claim_due", claim_and_lose_the_answer)
+    monkeypatch.setattr(gw.svc.db, "begin", begin)
+    event_id = await closed_payment_event(gw, m)
+    assert await eventually(lambda: _status(gw, event_id, "delivered"), seconds=10)
+    assert lost == [[event_id]]
+    assert hooks.ids("a") == [event_id]
+    assert (await event_row(gw, event_id))["lease_until"] is None

@@ -1,5 +1,6 @@
-"""Group commit for background results: what finishes while one transaction writes is written together
-by the next, so thirty-two deliveries finishing at once cost a few transactions, not thirty-two."""
+"""Group commit: what finishes while one transaction writes is written together by the next, so thirty-two
+deliveries (or answers to keep for an Idempotency-Key) finishing at once cost a few transactions, not
+thirty-two."""
 from __future__ import annotations
 
 import asyncio

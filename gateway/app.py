@@ -30,7 +30,7 @@ from gateway.services.context import Services
 from gateway.services.merchants import Authenticator
 from gateway.services.wallets import WalletBook
 from gateway.store.db import Database
-from gateway.store.migrate import upgrade_async
+from gateway.store.migrate import upgrade_if_behind
 from gateway.tasks.runner import tasks_ctx
 from gateway.web.middlewares import edge_middleware, forwarded_for_middleware
 
@@ -43,7 +43,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     db = Database(settings.effective_database_url)
     if settings.embedded:
-        await upgrade_async(db.url)  # the embedded default migrates itself
+        await upgrade_if_behind(db)  # the embedded default migrates itself
     app[keys.DB] = db
     yield
     await db.dispose()
@@ -94,7 +94,8 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
         *([forwarded_for_middleware(trusted)] if trusted else []), edge_middleware(access=settings.access_log)])
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = registry or default_registry(timeout=settings.channel_timeout)
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True,
+                         auto_reload=False)  # the templates ship with the code: no stat() per render
     app.cleanup_ctx.extend([metrics_ctx, database_ctx, cache_ctx, http_ctx, services_ctx, checkout_ctx, tasks_ctx,
                             *(extra_contexts or [])])
     app.on_shutdown.append(release_long_polls)

@@ -22,8 +22,9 @@ from gateway.store import refunds as refunds_repo
 from gateway.store.base import utcnow
 from gateway.store.db import Database
 from gateway.store.ledger_check import check_database
-from gateway.store.migrate import upgrade, upgrade_async
+from gateway.store.migrate import upgrade
 from gateway.store.tables import attempts, channel_accounts, merchants, payments
+from tests.factories import sqlite_at_head
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -200,9 +201,7 @@ class _Rollback(Exception):
     ("UPDATE payment_attempts SET status = 'closed' WHERE payment_id = :pid", "attempt_entry"),
 ])
 async def test_the_checker_catches_corruption(tmp_path: Path, corruption: str, check: str) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}"
-    await upgrade_async(url)
-    db = Database(url)
+    db = Database(await asyncio.to_thread(sqlite_at_head, tmp_path / "c.sqlite3"))
     try:
         mid, pid, _ = await _paid(db, 1000)
         async with db.begin() as conn:

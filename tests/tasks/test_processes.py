@@ -18,9 +18,8 @@ import sqlalchemy as sa
 
 from gateway.store.base import utcnow
 from gateway.store.db import Database
-from gateway.store.migrate import upgrade
 from gateway.store.tables import attempts, deliveries, events, ledger_entries, payments
-from tests.factories import seed_sandbox_keys
+from tests.factories import seed_sandbox_keys, sqlite_at_head
 from tests.processes import clean_env, run_cli, run_py
 from tests.support.net import free_port
 from tests.support.receiver import Receiver, receiver
@@ -34,9 +33,7 @@ def shared_db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
     """One database for every process: the MariaDB test database, or a SQLite file (WAL, shared)."""
     if backend == "mysql":
         return request.getfixturevalue("mysql_schema")
-    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.sqlite3'}"
-    upgrade(url)
-    return url
+    return sqlite_at_head(tmp_path / "shared.sqlite3")
 
 
 class Cluster:

@@ -22,6 +22,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
@@ -101,7 +102,7 @@ class Authority:
     app_cert_sn: str
     root_cert_sn: str
     current_sn: str
-    _ca_key: Any
+    _ca_key_pem: str  # parsed when a certificate is issued (rotation only): a 50 ms parse at every start
     _ca_cert: x509.Certificate
     issued: dict[str, str] = field(default_factory=dict)
 
@@ -111,18 +112,22 @@ class Authority:
         sn = sn_of(alipay[0])
         return cls(app_cert_sn=sn_of(x509.load_pem_x509_certificate(keys["app_cert"].encode())),
                    root_cert_sn=root_sn_of(x509.load_pem_x509_certificates(keys["alipay_root_cert"].encode())),
-                   current_sn=sn, _ca_key=serialization.load_pem_private_key(
-                       keys["alipay_ca_private_key"].encode(), password=None),
+                   current_sn=sn, _ca_key_pem=keys["alipay_ca_private_key"],
                    _ca_cert=alipay[1], issued={sn: keys["alipay_cert"]})
 
     def issue(self, alipay_key: rsa.PrivateKey, now: datetime) -> str:
         """A new Alipay certificate for ``alipay_key``, now the current one; its PEM file."""
         leaf = _issue(_name("支付宝(中国)网络技术有限公司-Sandbox", "Alipay.com"), alipay_key.public_key(),
-                      self._ca_cert.subject, self._ca_key, ca=False, years=5, now=now)
+                      self._ca_cert.subject, self._ca_key(), ca=False, years=5, now=now)
         pem = _pem(leaf, self._ca_cert)
         self.current_sn = sn_of(leaf)
         self.issued[self.current_sn] = pem
         return pem
+
+    def _ca_key(self) -> CertificateIssuerPrivateKeyTypes:
+        key = serialization.load_pem_private_key(self._ca_key_pem.encode(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey | RSAPrivateKey), type(key)
+        return key
 
     def content(self, sn: str) -> str | None:
         """``alipay_cert_content`` of the download API: the certificate file, base64."""

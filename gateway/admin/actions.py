@@ -111,8 +111,11 @@ CredentialsRejected = merchant_service.CredentialsRejected
 async def set_channel(svc: Services, merchant_id: str, channel: str, credentials: dict[str, Any]) -> str:
     """Replace (or add) the merchant's account at a channel; the keys are parsed and tried against the
     channel before they are stored (:class:`CredentialsRejected`)."""
-    return await merchant_service.set_channel_account(svc.db, svc.settings, svc.registry, merchant_id, channel,
-                                                      credentials)
+    try:
+        return await merchant_service.set_channel_account(svc.db, svc.settings, svc.registry, merchant_id,
+                                                          channel, credentials)
+    finally:  # what this process offers changes at once (other processes': within FRESH_FOR seconds)
+        svc.accounts.forget(merchant_id)
 
 
 async def check_account(svc: Services, merchant_id: str, account_id: str) -> CredentialCheck:

@@ -212,9 +212,10 @@ class BillUnavailable(Exception):
         self.not_ready = not_ready
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BillLine:
-    """One line of a channel's bill, in our terms: ``kind`` is ``"payment"`` or ``"refund"``."""
+    """One line of a channel's bill, in our terms: ``kind`` is ``"payment"`` or ``"refund"``. Not frozen:
+    a frozen dataclass sets each field through ``object.__setattr__``, and a bill has a million lines."""
 
     kind: str
     trade_no: str

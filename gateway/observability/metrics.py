@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -78,6 +79,7 @@ class Metrics:
         self.http_duration = Histogram("gateway_http_request_duration_seconds", "HTTP request handling time",
                                        ["app", "route", "method", "status_class"], buckets=HTTP_BUCKETS,
                                        registry=r)
+        self._http: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
         self.payments_created = Counter("gateway_payments_created_total", "Payments created",
                                         ["pay_method"], registry=r)
         self.payments_paid = Counter("gateway_payments_paid_total", "Payments that became paid",
@@ -122,6 +124,17 @@ class Metrics:
         self._refreshing: asyncio.Lock | None = None
 
     # -- counts made at the entrances -------------------------------------------------------------------
+
+    def http_request(self, app: str, route: str, method: str, status: int, seconds: float) -> None:
+        """One answered request: counted and timed. The label children are looked up once per (route,
+        method, status) -- ``labels()`` costs more than the status endpoint's own work."""
+        key = (app, route, method, status)
+        children = self._http.get(key)
+        if children is None:
+            children = self._http[key] = (self.http_requests.labels(app, route, method, str(status)),
+                                          self.http_duration.labels(app, route, method, status_class(status)))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def channel_call(self, channel: str, operation: str, outcome: str, seconds: float) -> None:
         self.channel_requests.labels(channel, operation, outcome).inc()

@@ -138,9 +138,10 @@ async def _handle(svc: Services, channel_name: str, raw: RawCallback, counted: l
             attempt = await repo.get_attempt(conn, note.trade_no)
         account, channel, note = await _owner(svc, channel_name, raw, account, channel, note, attempt)
         await _check_source(svc, channel_name, raw, account)  # the rules of the merchant owning the trade
+        # What the cross-check reads of the attempt (account, amount, currency) never changes, and every
+        # write below is a conditional update from the state it expects: the attempt is not read again.
+        attempt = _cross_check(account, channel, factory.required_identities, note, attempt)
         async with svc.db.begin() as conn:
-            attempt = _cross_check(account, channel, factory.required_identities, note,
-                                   await repo.get_attempt(conn, note.trade_no))
             result = await _apply(svc, conn, attempt, note)
             await notify_log.record(conn, channel=channel_name, headers=headers, body=raw.body, remote=raw.remote,
                                     result="duplicate" if result.outcome in (Settled.DUPLICATE, Settled.UNCHANGED)

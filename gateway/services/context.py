@@ -9,8 +9,10 @@ from gateway.channels.pool import ChannelPool
 from gateway.channels.registry import Registry
 from gateway.config import Settings
 from gateway.observability.metrics import Metrics
+from gateway.services.fresh import Fresh
 from gateway.services.merchants import Authenticator
 from gateway.services.risk_state import RiskState
+from gateway.store.base import Row
 from gateway.store.db import Database
 
 
@@ -25,6 +27,7 @@ class Services:
     auth: Authenticator
     metrics: Metrics = field(default_factory=Metrics)  # the app's own (a fresh one for tools and tests)
     risk: RiskState = field(default_factory=RiskState)  # the risk engine's rules and lists, cached
+    accounts: Fresh[str, list[Row]] = field(default_factory=Fresh)  # merchant → its channel accounts
 
     def url(self, path: str) -> str:
         return f"{self.settings.public_url}{path}"

@@ -79,8 +79,8 @@ async def create_payment(svc: Services, merchant: Row, new: NewPayment, *,
     and raises, naming the payment.
     """
     Money(new.amount, new.currency)
-    if new.channel:
-        await _account_for(svc, merchant["id"], new.channel)  # refuse before writing anything
+    if new.channel:  # refuse before writing anything
+        _account_in(svc, await merchant_accounts(svc, merchant["id"]), new.channel)
     elif not await checkout_methods(svc, merchant["id"]):  # a checkout page that could only wait forever
         raise PayMethodUnavailable("The merchant has no pay method a shopper can use at the checkout",
                                    errors=[{"field": "pay_method", "message": "no usable pay method"}])
@@ -168,10 +168,19 @@ async def resume_create(svc: Services, merchant_id: str, payment_id: str, *,
     return await get_payment(svc, merchant_id, payment_id)
 
 
-async def _account_for(svc: Services, merchant_id: str, pay_method: str) -> Row:
+async def merchant_accounts(svc: Services, merchant_id: str) -> list[Row]:
+    """The merchant's active channel accounts as this process read them at most :data:`FRESH_FOR` seconds
+    ago: what it offers, not how it is paid (:func:`open_attempt` reads the account it uses)."""
+    accounts = svc.accounts.get(merchant_id)
+    if accounts is None:
+        async with svc.db.read() as conn:
+            accounts = await merchants_repo.accounts_of(conn, merchant_id)
+        svc.accounts.keep(merchant_id, accounts)
+    return accounts
+
+
+def _account_in(svc: Services, accounts: list[Row], pay_method: str) -> Row:
     channel = svc.registry.for_method(pay_method).name
-    async with svc.db.read() as conn:
-        accounts = await merchants_repo.accounts_of(conn, merchant_id)
     for account in accounts:
         if account["channel"] == channel and pay_method in account["pay_methods"]:
             return account
@@ -180,9 +189,8 @@ async def _account_for(svc: Services, merchant_id: str, pay_method: str) -> Row:
 
 
 async def enabled_methods(svc: Services, merchant_id: str) -> list[str]:
-    async with svc.db.read() as conn:
-        accounts = await merchants_repo.accounts_of(conn, merchant_id)
-    return sorted({m for a in accounts for m in a["pay_methods"] if m in svc.registry.pay_methods})
+    known = set(svc.registry.pay_methods)
+    return sorted({m for a in await merchant_accounts(svc, merchant_id) for m in a["pay_methods"] if m in known})
 
 
 async def checkout_methods(svc: Services, merchant_id: str) -> list[str]:
@@ -197,7 +205,9 @@ async def open_attempt(svc: Services, payment: Row, pay_method: str, *, client_i
     The row is written first, so a crash or a timeout during the call leaves an attempt that the sync
     task queries and, at expiry, closes at the channel -- never an untracked trade.
     """
-    account = await _account_for(svc, payment["merchant_id"], pay_method)
+    async with svc.db.read() as conn:
+        accounts = await merchants_repo.accounts_of(conn, payment["merchant_id"])
+    account = _account_in(svc, accounts, pay_method)
     now = utcnow()
     if payment["status"] != PaymentStatus.PENDING or payment["expires_at"] <= now:
         raise InvalidState(f"Payment {payment['id']} is {payment['status']} and cannot be paid")

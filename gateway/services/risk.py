@@ -98,7 +98,7 @@ def load_row(row: Row) -> Loaded:
 async def rules_for(svc: Services, merchant_id: str | None) -> list[Loaded]:
     """The merchant's enabled rules and the global ones; a list rule (ip/payer blocklist) that neither
     defines applies in enforce mode -- a listed value is blocked unless a rule says monitor."""
-    cached = svc.risk.fresh(svc.risk.rules, merchant_id)
+    cached = svc.risk.rules.get(merchant_id)
     if cached is not None:
         return list(cached)
     async with svc.db.read() as conn:
@@ -116,12 +116,12 @@ async def rules_for(svc: Services, merchant_id: str | None) -> list[Loaded]:
     # The lists first: a value a rule lists during this evaluation (unpaid-code velocity) is blocked by the
     # list from the next request on, not counted twice now.
     loaded.sort(key=lambda item: item.rule.type not in ("ip_blocklist", "payer_blocklist"))
-    svc.risk.keep(svc.risk.rules, merchant_id, loaded)
+    svc.risk.rules.keep(merchant_id, loaded)
     return loaded
 
 
 async def lists_for(svc: Services, merchant_id: str | None) -> Lists:
-    cached = svc.risk.fresh(svc.risk.lists, merchant_id)
+    cached = svc.risk.lists.get(merchant_id)
     if cached is not None:
         return cached
     async with svc.db.read() as conn:
@@ -137,7 +137,7 @@ async def lists_for(svc: Services, merchant_id: str | None) -> Lists:
     # Kept until the earliest entry expires, at most a few seconds.
     now = utcnow()
     expiries = [(r["expires_at"] - now).total_seconds() for r in rows if r["expires_at"] is not None]
-    svc.risk.keep(svc.risk.lists, merchant_id, lists, min(expiries, default=FRESH_FOR))
+    svc.risk.lists.keep(merchant_id, lists, min(expiries, default=FRESH_FOR))
     return lists
 
 
@@ -194,11 +194,11 @@ class _Probe:
         if merchant_id is None:
             return 0, 0
         key = (merchant_id, _day_start().date().isoformat())
-        totals = self.svc.risk.fresh(self.svc.risk.totals, key)
+        totals = self.svc.risk.totals.get(key)
         if totals is None:
             async with self.svc.db.read() as conn:
                 totals = list(await repo.created_totals(conn, merchant_id, _day_start()))
-            self.svc.risk.keep(self.svc.risk.totals, key, totals)
+            self.svc.risk.totals.keep(key, totals)
         return totals[0], totals[1]
 
     async def payer_history(self) -> tuple[int, int]:

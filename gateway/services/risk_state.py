@@ -4,11 +4,12 @@ process's within that time). One per app, in :class:`gateway.services.context.Se
 from __future__ import annotations
 
 import ipaddress
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-FRESH_FOR = 5.0  # seconds
+from gateway.services.fresh import FRESH_FOR, Fresh
+
+__all__ = ["FRESH_FOR", "Lists", "RiskState"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -28,28 +29,18 @@ class Lists:
 
 @dataclass
 class RiskState:
-    rules: dict[str | None, tuple[float, list[Any]]] = field(default_factory=dict)
-    lists: dict[str | None, tuple[float, Lists]] = field(default_factory=dict)
+    rules: Fresh[str | None, list[Any]] = field(default_factory=Fresh)
+    lists: Fresh[str | None, Lists] = field(default_factory=Fresh)
     # (merchant, Beijing day) → [count, amount] created: read from the database at most every FRESH_FOR
     # seconds, this process's own creates added in between
-    totals: dict[Any, tuple[float, list[int]]] = field(default_factory=dict)
+    totals: Fresh[tuple[str, str], list[int]] = field(default_factory=Fresh)
 
     def created(self, merchant_id: str, day: str, amount: int) -> None:
         """A payment this process is creating: counted in the day's totals it keeps."""
         item = self.totals.get((merchant_id, day))
         if item is not None:
-            item[1][0] += 1
-            item[1][1] += amount
-
-    def fresh(self, cache: dict[Any, tuple[float, Any]], merchant_id: Any) -> Any | None:
-        item = cache.get(merchant_id)
-        return item[1] if item is not None and item[0] > time.monotonic() else None
-
-    def keep(self, cache: dict[Any, tuple[float, Any]], merchant_id: Any, value: Any,
-             for_seconds: float = FRESH_FOR) -> None:
-        if len(cache) > 10_000:
-            cache.clear()
-        cache[merchant_id] = (time.monotonic() + min(FRESH_FOR, for_seconds), value)
+            item[0] += 1
+            item[1] += amount
 
     def forget(self, merchant_id: str | None) -> None:
         """After a change: this merchant's (all, for a global change) rules and lists are read again."""
@@ -57,5 +48,5 @@ class RiskState:
             self.rules.clear()
             self.lists.clear()
         else:
-            self.rules.pop(merchant_id, None)
-            self.lists.pop(merchant_id, None)
+            self.rules.forget(merchant_id)
+            self.lists.forget(merchant_id)

@@ -39,7 +39,7 @@ async def take_lease(conn: AsyncConnection, name: str, holder: str, now: datetim
         return True
     try:
         async with conn.begin_nested():
-            await conn.execute(sa.insert(t).values(name=name, holder=holder, lease_until=until))
+            await conn.execute(sa.insert(t), dict(name=name, holder=holder, lease_until=until))
     except IntegrityError:
         return False  # held by another process
     return True
@@ -55,4 +55,4 @@ async def save(conn: AsyncConnection, name: str, *, firing: bool, summary: str, 
     values = {"firing": firing, "summary": summary[:512], "since": since, "notified_at": notified_at}
     done = await conn.execute(sa.update(t).where(t.c.name == name).values(**values))
     if not done.rowcount:
-        await conn.execute(sa.insert(t).values(name=name, **values))
+        await conn.execute(sa.insert(t), dict(name=name, **values))

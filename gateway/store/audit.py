@@ -64,7 +64,7 @@ async def append(db: Database, *, actor: str, action: str, outcome: str = "succe
                 head = (await conn.execute(sa.select(t.c.seq, t.c.hash).order_by(t.c.seq.desc()).limit(1))).first()
                 seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
                 row = entry | {"seq": seq}
-                await conn.execute(sa.insert(t).values(**row, prev_hash=prev, hash=entry_hash(prev, row)))
+                await conn.execute(sa.insert(t), dict(**row, prev_hash=prev, hash=entry_hash(prev, row)))
             return seq
         except IntegrityError as exc:  # another append took this seq: retry on the new head
             if not is_unique_violation(exc):

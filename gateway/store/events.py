@@ -19,7 +19,7 @@ async def emit(conn: AsyncConnection, merchant_id: str, type_: str, data: dict[s
     now = utcnow()
     body = {"id": event_id, "type": type_, "created_at": now.isoformat().replace("+00:00", "Z"),
             "data": data}
-    await conn.execute(sa.insert(events).values(
+    await conn.execute(sa.insert(events), dict(
         id=event_id, merchant_id=merchant_id, type=type_, payload=dumps(body), object_id=data.get("id"),
         delivery_status="pending" if deliver else "none", attempts=0,
         next_attempt_at=now if deliver else None, created_at=now))

@@ -73,21 +73,35 @@ async def any_due(conn: AsyncConnection, queue: Queue) -> bool:
     return found.first() is not None
 
 
-async def claim(conn: AsyncConnection, queue: Queue, *, limit: int, lease: timedelta) -> list[Row]:
-    """Lease up to ``limit`` due rows of ``queue`` (and not leased), in its order.
+async def claim(conn: AsyncConnection, queue: Queue, *, limit: int, until: datetime) -> list[Row]:
+    """Lease up to ``limit`` due rows of ``queue`` (and not leased), in its order, until ``until``
+    (:func:`token`).
 
     Returns the rows as leased; each row's ``lease_until`` is its token. The caller commits before
     working on them: a lease is only seen by other processes once committed.
     """
     table = queue.table
     now = utcnow()
-    until = now + lease
     stmt = sa.select(table.c.id).where(queue.due(now), free(table, now)).order_by(queue.order).limit(limit)
     ids = list((await conn.execute(skip_locked(conn, stmt))).scalars())
     if not ids:
         return []
     await conn.execute(sa.update(table).where(table.c.id.in_(ids), free(table, now)).values(lease_until=until))
     return await all_rows(conn, sa.select(table).where(table.c.id.in_(ids), table.c.lease_until == until))
+
+
+def token(lease: timedelta) -> datetime:
+    """A new claim's token: when its leases run out. The caller keeps it, so that a claim whose commit
+    went unanswered can be given back whole (:func:`release_claim`) without waiting for it to run out."""
+    return utcnow() + lease
+
+
+async def release_claim(conn: AsyncConnection, queue: Queue, until: datetime) -> int:
+    """Give back every row a claim leased until ``until`` -- if it committed at all (its answer was
+    lost with the connection). Returns how many rows it held."""
+    result = await conn.execute(sa.update(queue.table).where(queue.table.c.lease_until == until)
+                                .values(lease_until=None))
+    return result.rowcount
 
 
 async def finish(conn: AsyncConnection, table: sa.Table, row_id: str, token: datetime, **values: Any) -> bool:

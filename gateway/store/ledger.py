@@ -55,7 +55,7 @@ async def post(conn: AsyncConnection, *, ref: str, kind: str, merchant_id: str,
     the same ``ref`` raises :class:`DuplicateEntry` (the unique index is the guard, not a lookup)."""
     check_balanced(ref, postings)
     try:  # no savepoint: a duplicate is a bug in the caller, whose transaction must roll back
-        result = await conn.execute(sa.insert(ledger_entries).values(
+        result = await conn.execute(sa.insert(ledger_entries), dict(
             ref=ref, kind=kind, merchant_id=merchant_id, payment_id=payment_id, refund_id=refund_id,
             created_at=utcnow()))
     except IntegrityError as exc:

@@ -11,7 +11,7 @@ from gateway.store.tables import payment_links
 
 
 async def insert_link(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(payment_links).values(**row))
+    await conn.execute(sa.insert(payment_links), row)
 
 
 async def by_slug(conn: AsyncConnection, slug: str) -> Row | None:

@@ -26,7 +26,7 @@ def _usable(now: datetime) -> sa.ColumnElement[bool]:
 async def insert_key(conn: AsyncConnection, *, key_id: str, merchant_id: str, name: str, key_hash: str,
                      prefix: str, now: datetime) -> None:
     """A new key; the merchant row's mirror follows it."""
-    await conn.execute(sa.insert(api_keys).values(id=key_id, merchant_id=merchant_id, name=name, key_hash=key_hash,
+    await conn.execute(sa.insert(api_keys), dict(id=key_id, merchant_id=merchant_id, name=name, key_hash=key_hash,
                                                   prefix=prefix, created_at=now))
     await conn.execute(sa.update(merchants).where(merchants.c.id == merchant_id)
                        .values(api_key_hash=key_hash, api_key_hint=prefix[-4:]))

@@ -8,20 +8,26 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store.base import Row, all_rows, one
+from gateway.store.base import Row, all_rows, by, one
 from gateway.store.tables import channel_accounts, merchants
 
 
 async def insert_merchant(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(merchants).values(**row))
+    await conn.execute(sa.insert(merchants), row)
 
 
 async def by_key_hash(conn: AsyncConnection, key_hash: str) -> Row | None:
     return await one(conn, sa.select(merchants).where(merchants.c.api_key_hash == key_hash))
 
 
+_MERCHANT = sa.select(merchants).where(by(id=merchants.c.id))
+_ACCOUNTS_OF = (sa.select(channel_accounts).where(by(merchant_id=channel_accounts.c.merchant_id),
+                                                  channel_accounts.c.active.is_(True))
+                .order_by(channel_accounts.c.created_at))
+
+
 async def get_merchant(conn: AsyncConnection, merchant_id: str) -> Row | None:
-    return await one(conn, sa.select(merchants).where(merchants.c.id == merchant_id))
+    return await one(conn, _MERCHANT, {"id": merchant_id})
 
 
 async def merchants_by_id(conn: AsyncConnection, merchant_ids: Collection[str]) -> dict[str, Row]:
@@ -59,7 +65,7 @@ async def rotate_webhook_secret(conn: AsyncConnection, merchant_id: str, *, curr
 
 
 async def insert_account(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(channel_accounts).values(**row))
+    await conn.execute(sa.insert(channel_accounts), row)
 
 
 async def update_account(conn: AsyncConnection, account_id: str, *, credentials_sealed: str,
@@ -71,9 +77,7 @@ async def update_account(conn: AsyncConnection, account_id: str, *, credentials_
 
 
 async def accounts_of(conn: AsyncConnection, merchant_id: str) -> list[Row]:
-    rows = await all_rows(conn, sa.select(channel_accounts).where(
-        channel_accounts.c.merchant_id == merchant_id, channel_accounts.c.active.is_(True))
-        .order_by(channel_accounts.c.created_at))
+    rows = await all_rows(conn, _ACCOUNTS_OF, {"merchant_id": merchant_id})
     return [{**r, "pay_methods": json.loads(r["pay_methods"])} for r in rows]
 
 
@@ -81,9 +85,13 @@ async def get_account(conn: AsyncConnection, account_id: str) -> Row | None:
     return await one(conn, sa.select(channel_accounts).where(channel_accounts.c.id == account_id))
 
 
+_ACTIVE_ON = (sa.select(channel_accounts).where(by(channel=channel_accounts.c.channel),
+                                                channel_accounts.c.active.is_(True))
+              .order_by(channel_accounts.c.created_at))
+_ACTIVE_ON_REF = _ACTIVE_ON.where(by(account_ref=channel_accounts.c.account_ref))
+
+
 async def accounts_for_callback(conn: AsyncConnection, channel: str, account_ref: str | None) -> list[Row]:
-    stmt = sa.select(channel_accounts).where(channel_accounts.c.channel == channel,
-                                             channel_accounts.c.active.is_(True))
-    if account_ref is not None:
-        stmt = stmt.where(channel_accounts.c.account_ref == account_ref)
-    return await all_rows(conn, stmt.order_by(channel_accounts.c.created_at))
+    if account_ref is None:
+        return await all_rows(conn, _ACTIVE_ON, {"channel": channel})
+    return await all_rows(conn, _ACTIVE_ON_REF, {"channel": channel, "account_ref": account_ref})

@@ -16,7 +16,7 @@ _BODY_LIMIT = 256 * 1024
 async def record(conn: AsyncConnection, *, channel: str, headers: Mapping[str, str], body: bytes,
                  remote: str | None, result: str, error: str | None = None,
                  account_id: str | None = None, trade_no: str | None = None) -> None:
-    await conn.execute(sa.insert(notify_log).values(
+    await conn.execute(sa.insert(notify_log), dict(
         channel=channel, account_id=account_id, trade_no=trade_no, remote=remote,
         headers=dumps(dict(headers)), body=body[:_BODY_LIMIT].decode("utf-8", "replace"),
         result=result, error=(error or None) and error[:256], created_at=utcnow()))

@@ -39,7 +39,7 @@ t = operators
 
 
 async def insert(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(t).values(**row))
+    await conn.execute(sa.insert(t), row)
 
 
 async def get(conn: AsyncConnection, operator_id: str) -> Row | None:

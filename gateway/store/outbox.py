@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,16 +28,16 @@ def _delivery_due(now: datetime) -> sa.ColumnElement[bool]:
 DELIVERY = leases.Queue("webhooks", events, _delivery_due, events.c.next_attempt_at)
 
 
-async def claim_due(conn: AsyncConnection, *, limit: int, per_merchant: int, lease: timedelta) -> list[Row]:
-    """Lease up to ``limit`` due events, at most ``per_merchant`` in flight per merchant across every
-    process (counted from unexpired leases, so nothing is kept in memory).
+async def claim_due(conn: AsyncConnection, *, limit: int, per_merchant: int, until: datetime) -> list[Row]:
+    """Lease up to ``limit`` due events until ``until`` (:func:`leases.token`), at most ``per_merchant``
+    in flight per merchant across every process (counted from unexpired leases, so nothing is kept in
+    memory).
 
     Candidates are taken oldest first; a merchant at its limit is left out of the next round, so a dead
     endpoint's backlog at the head of the queue does not hide the events of other merchants.
     """
     c = events.c
     now = utcnow()
-    until = now + lease
     taken: list[str] = []
     saturated: set[str] = set()
     for _ in range(3):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -10,7 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain import states
 from gateway.domain.errors import DuplicateOutTradeNo
-from gateway.store.base import Row, all_rows, is_unique_violation, newest_first, one, transition, utcnow
+from gateway.store.base import (
+    Row,
+    all_rows,
+    by,
+    is_unique_violation,
+    newest_first,
+    one,
+    shared,
+    transition,
+    utcnow,
+)
 from gateway.store.rows import AttemptRow, PaymentRow
 from gateway.store.tables import attempts, payments
 
@@ -18,7 +28,7 @@ from gateway.store.tables import attempts, payments
 async def insert_payment(conn: AsyncConnection, row: Row) -> None:
     """Insert a payment; a second one with the merchant's ``out_trade_no`` raises the database's
     IntegrityError -- :func:`duplicate_out_trade_no` turns it into the answer naming the first."""
-    await conn.execute(sa.insert(payments).values(**row))
+    await conn.execute(sa.insert(payments), row)
 
 
 async def duplicate_out_trade_no(conn: AsyncConnection, exc: IntegrityError, merchant_id: str,
@@ -32,16 +42,20 @@ async def duplicate_out_trade_no(conn: AsyncConnection, exc: IntegrityError, mer
         payment_id=existing["id"] if existing else None)
 
 
+_PAYMENT = sa.select(payments).where(by(id=payments.c.id))
+_MERCHANTS_PAYMENT = _PAYMENT.where(by(merchant_id=payments.c.merchant_id))
+_STATUS = sa.select(payments.c.status).where(by(id=payments.c.id))
+
+
 async def get_payment(conn: AsyncConnection, payment_id: str, merchant_id: str | None = None) -> PaymentRow | None:
-    stmt = sa.select(payments).where(payments.c.id == payment_id)
-    if merchant_id is not None:
-        stmt = stmt.where(payments.c.merchant_id == merchant_id)
-    return cast(PaymentRow | None, await one(conn, stmt))
+    if merchant_id is None:
+        return cast(PaymentRow | None, await one(conn, _PAYMENT, {"id": payment_id}))
+    return cast(PaymentRow | None, await one(conn, _MERCHANTS_PAYMENT, {"id": payment_id, "merchant_id": merchant_id}))
 
 
 async def status_of(conn: AsyncConnection, payment_id: str) -> str | None:
     """The status alone: one primary-key read (the checkout's status endpoint on a cache miss)."""
-    status = (await conn.execute(sa.select(payments.c.status).where(payments.c.id == payment_id))).scalar_one_or_none()
+    status = (await conn.execute(_STATUS, {"id": payment_id})).scalar_one_or_none()
     return None if status is None else str(status)
 
 
@@ -82,12 +96,10 @@ async def list_payments(conn: AsyncConnection, merchant_id: str, *, limit: int,
 
 # -- payment transitions (table in gateway.domain.states): each reports whether it applied ----------
 
-def _how_paid(attempt_id: str) -> dict[str, Any]:
-    """The paid attempt's pay method and channel transaction id, copied onto the payment in the paid
-    transition's own UPDATE (the attempt's success is written first, in the same transaction)."""
-    def of(column: sa.Column[str]) -> sa.ScalarSelect[str]:
-        return sa.select(column).where(attempts.c.id == attempt_id).scalar_subquery()
-    return {"pay_method": of(attempts.c.pay_method), "channel_trade_no": of(attempts.c.channel_trade_no)}
+# The paid attempt's pay method and channel transaction id, copied onto the payment in the paid
+# transition's own UPDATE (the attempt's success is written first, in the same transaction).
+_HOW_PAID = {column: shared(sa.select(attempts.c[column]).where(attempts.c.id == sa.bindparam("_paid_by"))
+                            .scalar_subquery()) for column in ("pay_method", "channel_trade_no")}
 
 
 async def mark_paid(conn: AsyncConnection, payment_id: str, *, attempt_id: str, amount: int,
@@ -95,14 +107,16 @@ async def mark_paid(conn: AsyncConnection, payment_id: str, *, attempt_id: str, 
     """``pending → paid`` by ``attempt_id``: all of ``amount`` becomes refundable; the payment records
     how it was paid (the attempt's pay method and channel transaction id)."""
     return await transition(conn, payments, states.MARK_PAID, payment_id, paid_attempt_id=attempt_id,
-                            refundable_amount=amount, paid_at=paid_at, **_how_paid(attempt_id))
+                            refundable_amount=amount, paid_at=paid_at, params={"_paid_by": attempt_id},
+                            **_HOW_PAID)
 
 
 async def mark_paid_late(conn: AsyncConnection, payment_id: str, *, attempt_id: str, amount: int,
                          paid_at: datetime) -> bool:
     """``closed → paid``, flagged ``late``: the channel's success arrived after we closed locally."""
     return await transition(conn, payments, states.MARK_PAID_LATE, payment_id, paid_attempt_id=attempt_id,
-                            refundable_amount=amount, paid_at=paid_at, late=True, **_how_paid(attempt_id))
+                            refundable_amount=amount, paid_at=paid_at, late=True, params={"_paid_by": attempt_id},
+                            **_HOW_PAID)
 
 
 async def mark_closed(conn: AsyncConnection, payment_id: str, *, closed_at: datetime,
@@ -115,16 +129,20 @@ async def mark_closed(conn: AsyncConnection, payment_id: str, *, closed_at: date
 # -- attempts -------------------------------------------------------------------------------------
 
 async def insert_attempt(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(attempts).values(**row))
+    await conn.execute(sa.insert(attempts), row)
+
+
+_ATTEMPT = sa.select(attempts).where(by(id=attempts.c.id))
+_ATTEMPTS_OF = (sa.select(attempts).where(by(payment_id=attempts.c.payment_id))
+                .order_by(attempts.c.created_at, attempts.c.id))
 
 
 async def get_attempt(conn: AsyncConnection, attempt_id: str) -> AttemptRow | None:
-    return cast(AttemptRow | None, await one(conn, sa.select(attempts).where(attempts.c.id == attempt_id)))
+    return cast(AttemptRow | None, await one(conn, _ATTEMPT, {"id": attempt_id}))
 
 
 async def attempts_of(conn: AsyncConnection, payment_id: str) -> list[AttemptRow]:
-    return cast(list[AttemptRow], await all_rows(conn, sa.select(attempts).where(attempts.c.payment_id == payment_id)
-                                                 .order_by(attempts.c.created_at, attempts.c.id)))
+    return cast(list[AttemptRow], await all_rows(conn, _ATTEMPTS_OF, {"payment_id": payment_id}))
 
 
 async def set_pay_data(conn: AsyncConnection, attempt_id: str, pay_data: str) -> None:

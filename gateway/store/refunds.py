@@ -37,7 +37,7 @@ async def give_back(conn: AsyncConnection, payment_id: str, amount: int) -> None
 async def insert_refund(conn: AsyncConnection, row: Row) -> None:
     try:
         async with conn.begin_nested():
-            await conn.execute(sa.insert(refunds).values(**row))
+            await conn.execute(sa.insert(refunds), row)
     except IntegrityError as exc:
         if not is_unique_violation(exc):
             raise

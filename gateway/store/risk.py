@@ -20,7 +20,7 @@ def _mine(column: sa.ColumnElement[Any], merchant_id: str | None, *, with_global
 # -- rules ---------------------------------------------------------------------------------------------
 
 async def insert_rule(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(risk_rules).values(**row))
+    await conn.execute(sa.insert(risk_rules), row)
 
 
 async def get_rule(conn: AsyncConnection, rule_id: str, merchant_id: str | None) -> Row | None:
@@ -66,7 +66,7 @@ async def delete_rule(conn: AsyncConnection, rule_id: str) -> bool:
 # -- lists ---------------------------------------------------------------------------------------------
 
 async def insert_entry(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(risk_lists).values(**row))
+    await conn.execute(sa.insert(risk_lists), row)
 
 
 async def list_entries(conn: AsyncConnection, merchant_id: str | None, kind: str | None = None, *,
@@ -99,7 +99,7 @@ async def delete_entry(conn: AsyncConnection, entry_id: str) -> bool:
 # -- decisions -----------------------------------------------------------------------------------------
 
 async def insert_decision(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(risk_decisions).values(**row))
+    await conn.execute(sa.insert(risk_decisions), row)
 
 
 async def list_decisions(conn: AsyncConnection, merchant_id: str | None, *, limit: int,

@@ -88,7 +88,7 @@ async def recompute(db: Database, day: date) -> int:
                 {"day": key, "merchant_id": m, "channel": c, "pay_method": pm, **values}
                 for (m, c, pm), values in cells.items()])
         await conn.execute(sa.delete(stats_days).where(stats_days.c.day == key))
-        await conn.execute(sa.insert(stats_days).values(day=key, computed_at=utcnow()))
+        await conn.execute(sa.insert(stats_days), dict(day=key, computed_at=utcnow()))
     return len(cells)
 
 

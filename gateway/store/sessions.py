@@ -32,7 +32,7 @@ async def live(conn: AsyncConnection, key: str, now: datetime) -> Row | None:
 
 async def insert(conn: AsyncConnection, key: str, data: str, *, now: datetime, idle_until: datetime,
                  expires_at: datetime) -> None:
-    await conn.execute(sa.insert(t).values(id=key, data=data, created_at=now, idle_until=min(idle_until, expires_at),
+    await conn.execute(sa.insert(t), dict(id=key, data=data, created_at=now, idle_until=min(idle_until, expires_at),
                                            expires_at=expires_at))
 
 

@@ -28,7 +28,7 @@ from gateway.domain.ids import new_id
 from gateway.domain.money import POINTS, Money
 from gateway.domain.wallet import PARTS, Parts
 from gateway.store import ledger
-from gateway.store.base import Row, all_rows, is_unique_violation, newest_first, one, utcnow
+from gateway.store.base import Row, all_rows, by, is_unique_violation, newest_first, one, utcnow
 from gateway.store.tables import recharge_packages, recharges, wallet_holds, wallet_movements, wallets
 
 WALLET = "wallet"  # the ledger entry kind of every wallet movement
@@ -131,7 +131,7 @@ async def ensure_wallet(conn: AsyncConnection, merchant_id: str, customer_id: st
     now = utcnow()
     try:
         async with conn.begin_nested():
-            await conn.execute(sa.insert(wallets).values(
+            await conn.execute(sa.insert(wallets), dict(
                 id=new_id("wal"), merchant_id=merchant_id, customer_id=customer_id, currency=currency,
                 status=ACTIVE, created_at=now, updated_at=now))
     except IntegrityError as exc:
@@ -179,7 +179,7 @@ async def move(conn: AsyncConnection, wallet: Mapping[str, Any], *, ref: str, ki
         "points_after": after["points"], "payment_id": payment_id, "refund_id": refund_id,
         "trade_no": trade_no, "reason": reason, "created_at": utcnow()}
     try:
-        await conn.execute(sa.insert(wallet_movements).values(**row))
+        await conn.execute(sa.insert(wallet_movements), row)
     except IntegrityError as exc:
         if is_unique_violation(exc):
             raise DuplicateMovement(f"wallet movement {ref} already recorded") from None
@@ -228,7 +228,7 @@ async def statement(conn: AsyncConnection, wallet_id: str, *, limit: int,
 # -- packages and recharges ------------------------------------------------------------------------------
 
 async def insert_package(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(recharge_packages).values(**row))
+    await conn.execute(sa.insert(recharge_packages), row)
 
 
 async def get_package(conn: AsyncConnection, merchant_id: str, package_id: str) -> Row | None:
@@ -243,11 +243,14 @@ async def list_packages(conn: AsyncConnection, merchant_id: str) -> list[Row]:
 
 
 async def insert_recharge(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(recharges).values(**row))
+    await conn.execute(sa.insert(recharges), row)
+
+
+_RECHARGE = sa.select(recharges).where(by(payment_id=recharges.c.payment_id))
 
 
 async def get_recharge(conn: AsyncConnection, payment_id: str) -> Row | None:
-    return await one(conn, sa.select(recharges).where(recharges.c.payment_id == payment_id))
+    return await one(conn, _RECHARGE, {"payment_id": payment_id})
 
 
 async def recharge_credited(conn: AsyncConnection, payment_id: str) -> bool:
@@ -261,7 +264,7 @@ async def recharge_credited(conn: AsyncConnection, payment_id: str) -> bool:
 # -- holds: cash and bonus reserved in ``held`` until captured, released or expired ---------------------
 
 async def insert_hold(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(wallet_holds).values(**row))
+    await conn.execute(sa.insert(wallet_holds), row)
 
 
 async def get_hold(conn: AsyncConnection, merchant_id: str, hold_id: str) -> Row | None:

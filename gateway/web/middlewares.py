@@ -15,7 +15,6 @@ from aiohttp import web
 
 from gateway.keys import METRICS
 from gateway.observability.logging import REQUEST_ID as REQUEST_ID_VAR
-from gateway.observability.metrics import status_class
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("gateway.access")
@@ -83,8 +82,7 @@ def _observe(request: web.Request, status: int, seconds: float, access: bool) ->
     app, route = route_of(request)
     metrics = request.config_dict.get(METRICS)
     if metrics is not None:
-        metrics.http_requests.labels(app, route, request.method, str(status)).inc()
-        metrics.http_duration.labels(app, route, request.method, status_class(status)).observe(seconds)
+        metrics.http_request(app, route, request.method, status, seconds)
     if access and access_log.isEnabledFor(logging.INFO):
         access_log.info("%s %s %s %.1fms", request.method, route, status, seconds * 1000, extra={
             "method": request.method, "route": route, "status": status,

@@ -13,6 +13,7 @@ the parser's own serialisation. A URL is refused outright when a browser would q
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -58,13 +59,24 @@ def normalise_domain(domain: object) -> str | None:
 
 def return_domains(stored: object) -> list[str]:
     """A merchant's return domains as stored (a JSON list), normalised; anything unreadable is none."""
+    if isinstance(stored, str):
+        return list(_stored_domains(stored))  # every checkout page reads them: parsed once per text
+    return list(_domains(stored))
+
+
+@functools.lru_cache(maxsize=1024)
+def _stored_domains(stored: str) -> tuple[str, ...]:
+    return _domains(stored)
+
+
+def _domains(stored: object) -> tuple[str, ...]:
     try:
         values = json.loads(stored) if isinstance(stored, str) else stored
     except ValueError:
-        return []
+        return ()
     if not isinstance(values, list):
-        return []
-    return sorted({d for d in (normalise_domain(v) for v in values) if d})
+        return ()
+    return tuple(sorted({d for d in (normalise_domain(v) for v in values) if d}))
 
 
 def allowed_return(raw: object, domains: Iterable[str]) -> str | None:

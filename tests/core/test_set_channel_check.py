@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.admin import actions
 from gateway.cli import sandbox_accounts
+from gateway.services.fresh import FRESH_FOR
 from gateway.store.tables import channel_accounts
-from tests.factories import Gateway, shared_sandbox_keys
+from tests.factories import Gateway, shared_sandbox_keys, unique
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,3 +70,24 @@ async def test_no_check_stores_without_asking_the_channel(sqlite_gateway: Gatewa
     code, _, err = await _set_channel(gw, m.id, "alipay", unverifiable, "--no-check")
     assert code == 0, err
     assert await _accounts(gw, m.id) == 1
+
+
+async def test_an_account_is_offered_at_once_from_the_console_and_within_seconds_from_elsewhere(
+        sqlite_gateway: Gateway) -> None:
+    """What a merchant can pay with is kept in process (``svc.accounts``): the console's change is seen at
+    once; another process's (the CLI here) within FRESH_FOR seconds -- never a stale answer for good."""
+    gw = sqlite_gateway
+    m = await gw.merchant(sandbox_accounts=False)
+    body = {"amount": 100, "currency": "CNY", "subject": "Tea"}
+
+    async def create(**extra: Any) -> int:
+        return (await gw.api(m, "POST", "/payments", json_body={**body, "out_trade_no": unique("o"), **extra})).status
+
+    assert await create() == 422  # nothing to pay with (and now remembered)
+    code, _, err = await _set_channel(gw, m.id, "alipay", sandbox_accounts(gw.svc.settings)["alipay"])
+    assert code == 0, err
+    assert await eventually(create, lambda status: status == 201, seconds=3 * FRESH_FOR) == 201
+
+    assert await create(pay_method="wechat_native") == 422  # remembered: alipay only
+    await actions.set_channel(gw.svc, m.id, "wechat", sandbox_accounts(gw.svc.settings)["wechat"])
+    assert await create(pay_method="wechat_native") == 201

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import itertools
 import json
 import re
 import zipfile
@@ -404,9 +405,22 @@ KINDS = {"交易": "payment", "退款": "refund"}
 
 
 def _bill_time(value: str) -> datetime | None:
-    if len(value) == 19 and value[10] == " ":
-        return datetime.fromisoformat(value).replace(tzinfo=BEIJING)  # strptime costs seconds per million
+    if len(value) == 19 and value[10] == " ":  # strptime, or even .replace(tzinfo=), costs seconds per million
+        return datetime.fromisoformat(value + "+08:00")
     return parse_beijing(value)
+
+
+def _csv_rows(text: Iterable[str]) -> Iterator[list[str]]:
+    """The rows ``csv.reader`` reads; a line without a quote is merely split on its commas (the reader
+    costs a second more per million lines). A quoted line goes to the reader, with the lines after it
+    should a quoted field run on."""
+    lines = iter(text)
+    for line in lines:
+        if '"' in line:
+            yield next(csv.reader(itertools.chain((line,), lines)), [])
+        else:
+            line = line.rstrip("\r\n")
+            yield line.split(",") if line else []
 
 
 _TOTAL = re.compile(r"^#(交易|退款)合计：(\d+)笔，商家实收(?:退款)?共(-?[0-9.]+)元")
@@ -420,10 +434,12 @@ def iter_bill(text: Iterable[str], stated: BillTotals) -> Iterator[BillLine]:
     difference between 订单金额 and 商家实收 seen on the rows (discounts) is carried over to compare like
     with like."""
     columns: dict[str, int] | None = None
-    yuan = functools.lru_cache(maxsize=4096)(parse_major)  # a day's amounts and fees repeat: parse each once
+    # A day's amounts and fees repeat, and its times come in order: each text is parsed once.
+    yuan, when = functools.lru_cache(maxsize=4096)(parse_major), functools.lru_cache(maxsize=4096)(_bill_time)
+    money = functools.lru_cache(maxsize=4096)(Money)
     width = i_kind = i_trade = i_channel = i_amount = i_received = i_request = i_fee = i_done = -1
     discount = {"payment": 0, "refund": 0}
-    for row in csv.reader(text):
+    for row in _csv_rows(text):
         if not row:
             continue
         if row[0].startswith("#"):
@@ -465,8 +481,8 @@ def iter_bill(text: Iterable[str], stated: BillTotals) -> Iterator[BillLine]:
         request_no = row[i_request].strip() if kind == "refund" and i_request >= 0 else ""
         yield BillLine(
             kind=kind, trade_no=row[i_trade].strip(), channel_trade_no=row[i_channel].strip(),
-            amount=Money(minor), refund_no=request_no or None,
-            at=_bill_time(row[i_done].strip()) if i_done >= 0 else None, fee=line_fee,
+            amount=money(minor), refund_no=request_no or None,
+            at=when(row[i_done].strip()) if i_done >= 0 else None, fee=line_fee,
         )
     if columns is None:
         raise ValueError("no header row in the bill")

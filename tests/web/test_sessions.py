@@ -92,14 +92,14 @@ async def test_the_cookie_is_secure_behind_tls(aiohttp_client: Any, db_url: str)
 
 
 async def test_an_idle_session_expires(aiohttp_client: Any, db_url: str) -> None:
-    client = await _client(aiohttp_client, db_url, idle=timedelta(seconds=1))
+    client = await _client(aiohttp_client, db_url, idle=timedelta(seconds=2))
     sid = await _login(client, *await _open_form(client))
     assert await _who(client, sid) == "alice"
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(1.2)  # 0.8 s of room each for a request on a loaded machine
     assert await _who(client, sid) == "alice"  # a request keeps it alive...
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(1.2)
     assert await _who(client, sid) == "alice"
-    await asyncio.sleep(1.3)
+    await asyncio.sleep(2.3)
     assert await _who(client, sid) == "-"  # ...idleness ends it
 
 

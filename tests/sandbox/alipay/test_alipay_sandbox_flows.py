@@ -164,7 +164,7 @@ async def test_trade_closed_is_notified_for_wap_only(env: Env) -> None:
 
 
 async def test_expiry_closes_unpaid_trade(env: Env) -> None:
-    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)  # 2-3 s to create, open, query
     url = (await env.channel.create(env.request("E1", "alipay_wap", expires_at=expires))).action.url
     async with env.http.get(url) as resp:
         await resp.read()

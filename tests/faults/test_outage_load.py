@@ -34,7 +34,7 @@ REDIS_OUT = (3.0, 23.0)  # seconds after the start: Redis stopped, then started
 REDIS_FROZEN = (25.0, 35.0)  # Redis frozen (SIGSTOP), then thawed
 DB_OUT = (38.0, 48.0)  # MariaDB killed, then started
 END = 53.0
-GRACE = 3.0  # after the database is back, requests already waiting may still see 503
+GRACE = 3.0  # after the database answers again, requests already waiting may still see 503
 RETRY_FOR = 60.0  # a merchant retries a retryable answer this long, with the same Idempotency-Key
 
 
@@ -49,20 +49,28 @@ class Load:
         self.refunds: list[str] = []
         self.errors: list[str] = []
         self.latency: defaultdict[str, list[float]] = defaultdict(list)
+        self.database_killed: float | None = None  # when MariaDB was killed
+        self.database_back: float | None = None  # when the restarted MariaDB answered: its start takes a while
+        self.fives: list[str] = []  # each 5xx: when (seconds from the start), what, which problem
 
-    def phase(self, at: float) -> str:
+    def phase(self, at: float, end: float) -> str:
+        """The phase of a request made at ``at`` and answered at ``end``: one still in flight when MariaDB
+        was killed met the outage, whenever it started."""
+        if (self.database_killed is not None and end >= self.database_killed
+                and (self.database_back is None or at < self.database_back + GRACE)):
+            return "database_down"
         t = at - self.started
         if REDIS_OUT[0] <= t < REDIS_OUT[1]:
             return "redis_down"
         if REDIS_FROZEN[0] <= t < REDIS_FROZEN[1]:
             return "redis_frozen"
-        if DB_OUT[0] <= t < DB_OUT[1] + GRACE:
-            return "database_down"
         return "normal"
 
     def count(self, at: float, status: int) -> None:
-        self.counts[self.phase(at)][status] += 1
-        self.latency[self.phase(at)].append(time.monotonic() - at)
+        end = time.monotonic()
+        phase = self.phase(at, end)
+        self.counts[phase][status] += 1
+        self.latency[phase].append(end - at)
 
     async def call(self, method: str, path: str, body: Any = None, *, final: set[int]) -> Answer:
         """A well-behaved merchant: one Idempotency-Key per operation, retried on a retryable answer."""
@@ -72,6 +80,9 @@ class Load:
             at = time.monotonic()
             answer = await self.gw.api(self.m, method, path, json_body=body, headers=key)
             self.count(at, answer.status)
+            if answer.status >= 500:
+                self.fives.append(f"{at - self.started:.2f}s {method} {path} {answer.status} "
+                                  f"{(answer.body or {}).get('code') if isinstance(answer.body, dict) else answer.text[:80]}")
             retryable = answer.status in (429, 503) or (
                 answer.status == 409 and (answer.body or {}).get("code") == "idempotency_key_in_use")
             if not retryable or time.monotonic() > deadline:
@@ -83,8 +94,10 @@ class Load:
 
     async def status_page(self, payment_id: str) -> None:
         at = time.monotonic()
-        status, _, _ = await get(self.gw, f"/pay/{payment_id}/status")
+        status, text, _ = await get(self.gw, f"/pay/{payment_id}/status")
         self.count(at, status)
+        if status >= 500:
+            self.fives.append(f"{at - self.started:.2f}s GET /pay/{payment_id}/status {status} {text[:80]}")
 
     async def until_paid(self, payment_id: str) -> bool:
         deadline = time.monotonic() + RETRY_FOR
@@ -146,9 +159,11 @@ async def test_figures_for_a_redis_and_a_database_outage(faulty_gateway: Gateway
             await asyncio.sleep(REDIS_FROZEN[1] - REDIS_FROZEN[0])
             own_redis.thaw()
             await asyncio.sleep(DB_OUT[0] - REDIS_FROZEN[1])
+            load.database_killed = time.monotonic()
             own_mariadb.kill()
             await asyncio.sleep(DB_OUT[1] - DB_OUT[0])
             await asyncio.to_thread(own_mariadb.start)
+            load.database_back = time.monotonic()
 
         await asyncio.gather(outages(), *(load.worker() for _ in range(WORKERS)))
 
@@ -182,6 +197,8 @@ async def test_figures_for_a_redis_and_a_database_outage(faulty_gateway: Gateway
         "final_state": state, "events_delivered_distinct": len(delivered),
         "merchant_action_needed": load.action_needed, "client_errors": load.errors, "ledger_violations": len(report.violations),
         "breaker_trips": getattr(gw.svc.cache, "trips", None),
+        "database_back_after_s": None if load.database_back is None else round(load.database_back - load.started, 2),
+        "answers_5xx": load.fives,
     }
     text = json.dumps(figures, indent=1, default=str)
     print(text)

@@ -26,13 +26,14 @@ from gateway.channels.registry import Registry, default_registry
 from gateway.checkout.app import checkout_ctx, release_long_polls, setup_checkout
 from gateway.config import Settings
 from gateway.observability.endpoints import metrics_ctx, metrics_view, readyz
+from gateway.observability.metrics import Metrics
 from gateway.services.context import Services
 from gateway.services.merchants import Authenticator
 from gateway.services.wallets import WalletBook
 from gateway.store.db import Database
 from gateway.store.migrate import upgrade_if_behind
 from gateway.tasks.runner import tasks_ctx
-from gateway.web.middlewares import edge_middleware, forwarded_for_middleware
+from gateway.web.middlewares import Draining, edge_middleware, forwarded_for_middleware
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
@@ -90,9 +91,13 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
                extra_contexts: list[Ctx] | None = None) -> web.Application:
     settings = settings.with_secret_key()
     trusted = [p for p in settings.trusted_proxies.split(",") if p.strip()]
+    draining, metrics = Draining(), Metrics()
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
-        *([forwarded_for_middleware(trusted)] if trusted else []), edge_middleware(access=settings.access_log)])
+        *([forwarded_for_middleware(trusted)] if trusted else []),
+        edge_middleware(access=settings.access_log, metrics=metrics, draining=draining)])
     app[keys.SETTINGS] = settings
+    app[keys.METRICS] = metrics
+    app[keys.DRAINING] = draining
     app[keys.REGISTRY] = registry or default_registry(timeout=settings.channel_timeout)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True,
                          auto_reload=False)  # the templates ship with the code: no stat() per render

@@ -381,13 +381,7 @@ SHUTDOWN_TIMEOUT = 15.0
 async def _serve(app: web.Application, settings: Settings) -> None:
     import signal
 
-    draining = False
-
-    async def close_when_draining(request: web.Request, response: web.StreamResponse) -> None:
-        if draining:
-            response.force_close()
-
-    app.on_response_prepare.append(close_when_draining)
+    draining = app[keys.DRAINING]
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()
@@ -399,7 +393,7 @@ async def _serve(app: web.Application, settings: Settings) -> None:
         await site.start()
         await stop.wait()
         await site.stop()
-        draining = True
+        draining.active = True
         server, deadline = runner.server, loop.time() + DRAIN_SECONDS
         log.info("stopping: no new connections; draining %d open ones", len(server.connections) if server else 0)
         while server is not None and server.connections and loop.time() < deadline:  # noqa: ASYNC110

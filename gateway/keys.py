@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from gateway.observability.metrics import Metrics
     from gateway.services.context import Services
     from gateway.store.db import Database
+    from gateway.web.middlewares import Draining
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
@@ -26,5 +27,6 @@ SERVICES: web.AppKey[Services] = web.AppKey("services")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SANDBOX_KEYS: web.AppKey[dict] = web.AppKey("sandbox_keys")
 CHECKOUT: web.AppKey[Checkout] = web.AppKey("checkout")
+DRAINING: web.AppKey[Draining] = web.AppKey("draining")  # the server is closing its connections
 # Set only when the sandboxes answer: (pay method, pay action) → the sandbox page a phone would open.
 PHONE_PAGES: web.AppKey[Callable[[str, PayAction], str | None]] = web.AppKey("phone_pages")

@@ -92,7 +92,7 @@ async def _wait_for_change(svc: Services, closing: asyncio.Event, payment_id: st
 
 
 async def status(request: web.Request) -> web.Response:
-    svc = request.config_dict[SERVICES]
+    svc = request.app[SERVICES]  # a route of the root app, which holds the services
     payment_id = request.match_info["id"]
     raw_wait = request.query.get("wait", "0") if request.query_string else "0"
     if not raw_wait.isdigit() or int(raw_wait) > MAX_WAIT:
@@ -109,7 +109,7 @@ async def status(request: web.Request) -> web.Response:
         return _json(404, {"error": "not_found"})
     known = request.headers.get("If-None-Match", "")
     if int(raw_wait) and known == _etag(current):
-        closing = request.config_dict[CHECKOUT].closing
+        closing = request.app[CHECKOUT].closing
         with contextlib.suppress(DatabaseUnavailable):  # then answer what we knew
             current = await _wait_for_change(svc, closing, payment_id, current, int(raw_wait))
     if known == _etag(current):

@@ -121,11 +121,9 @@ class _Window:
         def add(key: str, value: float) -> None:
             out[key] = out.get(key, 0.0) + value
 
-        for family in metrics.http_requests.collect():
-            for s in family.samples:
-                if s.name.endswith("_total"):
-                    add("http", s.value)
-                    add("http_5xx", s.value if s.labels["status"].startswith("5") else 0.0)
+        answered, failed = metrics.http.totals()
+        add("http", answered)
+        add("http_5xx", failed)
         for family in metrics.channel_requests.collect():
             for s in family.samples:
                 if s.name.endswith("_total"):

@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from gateway import keys
 from gateway.crypto import x509
-from gateway.observability.metrics import Metrics, probe_loop_lag
+from gateway.observability.metrics import probe_loop_lag
 from gateway.services.context import Services
 from gateway.store import health
 from gateway.store import reconciliation as recon_store
@@ -25,8 +25,9 @@ DB_TIMEOUT = 1.0  # seconds /readyz gives the database's SELECT 1
 
 
 async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
-    metrics = Metrics()
-    app[keys.METRICS] = metrics
+    """The event-loop lag probe, over the app's metrics (made with the app: its edge middleware holds
+    them)."""
+    metrics = app[keys.METRICS]
     probe = asyncio.create_task(probe_loop_lag(metrics), name="metrics:loop-lag")
     yield
     probe.cancel()

@@ -13,13 +13,13 @@ no merchant, payment or trade ids.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 REFRESH_EVERY = 10.0  # seconds a scrape's database figures are reused (several scrapers, one query set)
@@ -69,17 +69,67 @@ class _Snapshot(Collector):
         return []  # dynamic: not checked for duplicates at registration
 
 
+class HttpCounts(Collector):
+    """Answered requests by (app, route, method, status): a count, a time sum and a per-bucket count in
+    plain ints, turned into ``gateway_http_requests_total`` and ``gateway_http_request_duration_seconds``
+    (by status class) only when scraped. prometheus-client's Counter and Histogram take a mutex per
+    increment -- three per request, more than the status endpoint's own work; every count here is made on
+    the event loop's thread, as is the scrape, so plain ints need none."""
+
+    _bounds = HTTP_BUCKETS
+
+    def __init__(self) -> None:
+        # key -> [count, seconds, bucket 0 .. bucket n (+Inf)], the buckets not cumulative
+        self._counts: dict[tuple[str, str, str, int], list[float]] = {}
+
+    def add(self, app: str, route: str, method: str, status: int, seconds: float) -> None:
+        key = (app, route, method, status)
+        row = self._counts.get(key)
+        if row is None:
+            row = self._counts[key] = [0, 0.0, *([0] * (len(self._bounds) + 1))]
+        row[0] += 1
+        row[1] += seconds
+        row[2 + bisect.bisect_left(self._bounds, seconds)] += 1  # buckets are "≤ le"
+
+    def totals(self) -> tuple[int, int]:
+        """Requests answered, and those answered 5xx."""
+        rows = list(self._counts.items())
+        return (int(sum(row[0] for _, row in rows)),
+                int(sum(row[0] for key, row in rows if key[3] >= 500)))
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily("gateway_http_requests", "HTTP requests answered",
+                                       labels=["app", "route", "method", "status"])
+        by_class: dict[tuple[str, str, str, str], list[float]] = {}
+        for (app, route, method, status), row in list(self._counts.items()):
+            requests.add_metric([app, route, method, str(status)], row[0])
+            merged = by_class.setdefault((app, route, method, status_class(status)), [0.0] * len(row))
+            for i, value in enumerate(row):
+                merged[i] += value
+        yield requests
+        duration = HistogramMetricFamily("gateway_http_request_duration_seconds", "HTTP request handling time",
+                                         labels=["app", "route", "method", "status_class"])
+        les = [*(str(float(b)) for b in self._bounds), "+Inf"]
+        for labels, row in by_class.items():
+            cumulative, buckets = 0.0, []
+            for le, count in zip(les, row[2:], strict=True):
+                cumulative += count
+                buckets.append((le, cumulative))
+            duration.add_metric(list(labels), buckets, sum_value=row[1])
+        yield duration
+
+    def describe(self) -> list[Metric]:
+        return []
+
+
 class Metrics:
     def __init__(self, refresh_every: float = REFRESH_EVERY) -> None:
         self.refresh_every = refresh_every
         self.registry = r = CollectorRegistry(auto_describe=True)
         self.liveness = Liveness()
-        self.http_requests = Counter("gateway_http_requests_total", "HTTP requests answered",
-                                     ["app", "route", "method", "status"], registry=r)
-        self.http_duration = Histogram("gateway_http_request_duration_seconds", "HTTP request handling time",
-                                       ["app", "route", "method", "status_class"], buckets=HTTP_BUCKETS,
-                                       registry=r)
-        self._http: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+        self.http = HttpCounts()
+        r.register(self.http)
+        self.http_request = self.http.add  # one answered request: counted and timed (the edge middleware)
         self.payments_created = Counter("gateway_payments_created_total", "Payments created",
                                         ["pay_method"], registry=r)
         self.payments_paid = Counter("gateway_payments_paid_total", "Payments that became paid",
@@ -125,16 +175,6 @@ class Metrics:
 
     # -- counts made at the entrances -------------------------------------------------------------------
 
-    def http_request(self, app: str, route: str, method: str, status: int, seconds: float) -> None:
-        """One answered request: counted and timed. The label children are looked up once per (route,
-        method, status) -- ``labels()`` costs more than the status endpoint's own work."""
-        key = (app, route, method, status)
-        children = self._http.get(key)
-        if children is None:
-            children = self._http[key] = (self.http_requests.labels(app, route, method, str(status)),
-                                          self.http_duration.labels(app, route, method, status_class(status)))
-        children[0].inc()
-        children[1].observe(seconds)
 
     def channel_call(self, channel: str, operation: str, outcome: str, seconds: float) -> None:
         self.channel_requests.labels(channel, operation, outcome).inc()

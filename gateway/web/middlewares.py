@@ -3,6 +3,7 @@ a plain-text last resort for machine callers that are not ours to speak problem+
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import itertools
 import logging
@@ -12,9 +13,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractResource
 
-from gateway.keys import METRICS
 from gateway.observability.logging import REQUEST_ID as REQUEST_ID_VAR
+from gateway.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("gateway.access")
@@ -23,14 +25,24 @@ SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "
                     ("X-Frame-Options", "DENY"))
 
 
-def edge_middleware(*, access: bool = True) -> Callable[..., Awaitable[web.StreamResponse]]:
+class Draining:
+    """Set when the server stops taking connections: from then on every answer says ``Connection: close``
+    (see :func:`gateway.cli._serve`)."""
+
+    active = False
+
+
+def edge_middleware(*, access: bool = True, metrics: Metrics | None = None, draining: Draining | None = None,
+                    ) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Every answer gets a request id (the caller's ``X-Request-Id`` if sane, else ours: a per-process
-    random prefix and a counter -- unique, and no syscall per request) and the security headers a
-    handler did not set itself; every request is counted in the metrics (by its route's pattern, never
-    its raw path) and gets one access-log line. One middleware, because the status endpoint's budget
-    is tight."""
+    random prefix and a counter -- unique, and no syscall per request), the security headers a handler
+    did not set itself, and ``Connection: close`` once ``draining`` is set; every request is counted in
+    the metrics (by its route's pattern, never its raw path) and gets one access-log line. One
+    middleware, and no response signal, because the status endpoint's budget is tight."""
     prefix = secrets.token_hex(4)
     counter = itertools.count(1)
+    drain = draining or Draining()
+    count = metrics.http_request if metrics is not None else None
 
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -47,18 +59,28 @@ def edge_middleware(*, access: bool = True) -> Callable[..., Awaitable[web.Strea
             headers = response.headers
             headers["X-Request-Id"] = rid
             for name, value in SECURITY_HEADERS:
-                if name not in headers:
-                    headers[name] = value
+                headers.setdefault(name, value)
+            if drain.active:
+                response.force_close()
             return response
         except web.HTTPException as exc:
             status = exc.status
             exc.headers["X-Request-Id"] = rid
+            if drain.active:
+                exc.force_close()
             raise
         except asyncio.CancelledError:
             status = 499  # the client went away (nginx's code for it)
             raise
         finally:
-            _observe(request, status, time.perf_counter() - started, access)
+            seconds = time.perf_counter() - started
+            app, route = route_of(request)
+            if count is not None:
+                count(app, route, request.method, status, seconds)
+            if access and access_log.isEnabledFor(logging.INFO):
+                access_log.info("%s %s %s %.1fms", request.method, route, status, seconds * 1000, extra={
+                    "method": request.method, "route": route, "status": status,
+                    "duration_ms": round(seconds * 1000, 1), "path": request.path, "remote": request.remote})
             REQUEST_ID_VAR.reset(token)
 
     return middleware
@@ -68,25 +90,20 @@ def route_of(request: web.Request) -> tuple[str, str]:
     """The request's app (api, checkout, notify, admin, sandbox, root) and its route's canonical
     pattern; ``unmatched`` for a 404 without a route, so raw paths never become labels."""
     info = request.match_info
-    resource = info.route.resource if info.http_exception is None else None
+    return _labels(info.route.resource if info.http_exception is None else None)
+
+
+_APPS = {"api": "api", "notify": "callbacks", "admin": "admin", "sandbox": "sandbox", "static": "static",
+         "metrics": "ops", "healthz": "ops", "readyz": "ops"}
+
+
+@functools.lru_cache(maxsize=2048)  # a resource's labels never change: worked out once per resource
+def _labels(resource: AbstractResource | None) -> tuple[str, str]:
     if resource is None:
         return "none", "unmatched"
     pattern = resource.canonical
     first = pattern.split("/", 2)[1] if pattern.count("/") >= 1 else ""
-    app = {"api": "api", "notify": "callbacks", "admin": "admin", "sandbox": "sandbox", "static": "static",
-           "metrics": "ops", "healthz": "ops", "readyz": "ops"}.get(first, "checkout")
-    return app, pattern
-
-
-def _observe(request: web.Request, status: int, seconds: float, access: bool) -> None:
-    app, route = route_of(request)
-    metrics = request.config_dict.get(METRICS)
-    if metrics is not None:
-        metrics.http_request(app, route, request.method, status, seconds)
-    if access and access_log.isEnabledFor(logging.INFO):
-        access_log.info("%s %s %s %.1fms", request.method, route, status, seconds * 1000, extra={
-            "method": request.method, "route": route, "status": status,
-            "duration_ms": round(seconds * 1000, 1), "path": request.path, "remote": request.remote})
+    return _APPS.get(first, "checkout"), pattern
 
 
 def forwarded_for_middleware(trusted: Iterable[str]) -> Callable[..., Awaitable[web.StreamResponse]]:

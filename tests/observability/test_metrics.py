@@ -7,9 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from gateway import keys
 from gateway.crypto.secrets import Secret
+from gateway.observability.metrics import HTTP_BUCKETS, Metrics, status_class
 from tests.factories import Gateway, start_gateway, unique
 from tests.observability.helpers import TOKEN, parse, scrape, value
 from tests.support.paying import pay_as_shopper
@@ -148,3 +152,29 @@ async def test_risk_decisions_are_counted_by_hook_and_decision(tmp_path: Path) -
         samples = await scrape(gw)
         assert value(samples, "gateway_risk_decisions_total", hook="payment.create", decision="block") == 1
         assert value(samples, "gateway_risk_decisions_total", decision="allow") == 0  # nothing fired: not recorded
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["/api/v1/payments", "/pay/{id}/status"]), st.sampled_from(["GET", "POST"]),
+                          st.sampled_from([200, 201, 304, 404, 500, 502]),
+                          st.one_of(st.sampled_from([0.0, *HTTP_BUCKETS]),  # on a bound: counted in that bucket
+                                    st.floats(min_value=0, max_value=60, allow_nan=False))), max_size=40))
+def test_http_counts_expose_what_prometheus_clients_own_counter_and_histogram_would(
+        answers: list[tuple[str, str, int, float]]) -> None:
+    ours = Metrics()
+    theirs = CollectorRegistry()
+    counter = Counter("gateway_http_requests_total", "HTTP requests answered", ["app", "route", "method", "status"],
+                      registry=theirs)
+    histogram = Histogram("gateway_http_request_duration_seconds", "HTTP request handling time",
+                          ["app", "route", "method", "status_class"], buckets=HTTP_BUCKETS, registry=theirs)
+    for route, method, status, seconds in answers:
+        ours.http_request("checkout", route, method, status, seconds)
+        counter.labels("checkout", route, method, str(status)).inc()
+        histogram.labels("checkout", route, method, status_class(status)).observe(seconds)
+
+    def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        return {(name, frozenset(labels.items())): v for name, rows in parse(text).items()
+                if name.startswith("gateway_http_") and not name.endswith("_created") for labels, v in rows}
+
+    assert samples(ours.exposition().decode()) == pytest.approx(samples(generate_latest(theirs).decode()))
+    assert ours.http.totals() == (len(answers), sum(1 for a in answers if a[2] >= 500))

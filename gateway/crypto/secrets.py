@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import base64
-import hashlib
+import functools
 import hmac
 import os
 import secrets as _secrets
@@ -42,8 +42,9 @@ class Secret:
         return bool(self._value)
 
 
+@functools.lru_cache(maxsize=16)  # a few purposes under one master key: derived once, not per API request
 def _derive(master: Secret, purpose: bytes) -> bytes:
-    return hmac.new(master.reveal().encode(), b"gateway/" + purpose, hashlib.sha256).digest()
+    return hmac.digest(master.reveal().encode(), b"gateway/" + purpose, "sha256")
 
 
 def new_api_key(live: bool = False) -> str:
@@ -56,7 +57,7 @@ def new_webhook_secret() -> str:
 
 
 def hash_api_key(master: Secret, api_key: str) -> str:
-    return hmac.new(_derive(master, b"api-key"), api_key.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(_derive(master, b"api-key"), api_key.encode(), "sha256").hex()
 
 
 def seal(master: Secret, purpose: str, plaintext: str) -> str:

@@ -196,20 +196,59 @@ async def test_a_short_transaction_never_leaves_the_loop_nor_holds_its_connectio
         db: Database) -> None:
     """Statements on the loop and the connection handed back as the block ends: concurrent requests'
     reads and writes each run from checkout to check-in in one step, so no two hold connections at once
-    and none waits for the pool (SQLAlchemy's ``async with`` would give it back a loop turn later)."""
-    most = {"reader": 0, "writer": 0}
+    and none waits for the pool (SQLAlchemy's ``async with`` would give it back a loop turn later). Plain
+    reads all run on the one reader kept out of the pool; a snapshot takes one pooled reader more."""
+    most = {"read": 0, "snapshot": 0, "writer": 0}
+    held: set[int] = set()
 
     async def request(i: int) -> None:
         async with db.read() as conn:
             await conn.execute(sa.text("SELECT count(*) FROM probe"))
-            most["reader"] = max(most["reader"], db.pool_use()["reader"][0])
+            held.add(id(conn))
+            most["read"] = max(most["read"], db.pool_use()["reader"][0])
         async with db.begin() as conn:
             await conn.execute(sa.text("INSERT INTO probe (v) VALUES (:v)"), {"v": i})
             most["writer"] = max(most["writer"], db.pool_use()["writer"][0])
         async with db.snapshot() as conn:
             await conn.execute(sa.text("SELECT count(*) FROM probe"))
-            most["reader"] = max(most["reader"], db.pool_use()["reader"][0])
+            most["snapshot"] = max(most["snapshot"], db.pool_use()["reader"][0])
 
     await asyncio.gather(*(request(i) for i in range(32)))
-    assert most == {"reader": 1, "writer": 1}
+    assert most == {"read": 1, "snapshot": 2, "writer": 1}
+    assert len(held) == 1
     assert await _values(db) == list(range(32))
+
+
+async def test_the_kept_reader_serves_one_read_at_a_time_and_comes_back_clean(db: Database) -> None:
+    """A read that holds its connection across an await keeps the loop's reader to itself: a read
+    meanwhile takes a pooled one. A read through SQLAlchemy's execution leaves no transaction behind, and
+    after an error the next read gets a fresh connection."""
+    inside, done = asyncio.Event(), asyncio.Event()
+    seen: dict[str, AsyncConnection] = {}
+
+    async def holder() -> None:
+        async with db.read() as conn:
+            seen["holder"] = conn
+            inside.set()
+            await done.wait()
+            assert (await conn.execute(sa.text("SELECT 1"))).scalar() == 1
+
+    async def meanwhile() -> None:
+        await inside.wait()
+        async with db.read() as conn:
+            seen["meanwhile"] = conn
+            assert (await conn.execute(sa.text("SELECT 2"))).scalar() == 2
+        done.set()
+
+    await asyncio.gather(holder(), meanwhile())
+    assert seen["holder"] is not seen["meanwhile"]
+
+    async with db.read() as conn:
+        assert conn is seen["holder"] and not conn.in_transaction()
+        first = conn
+    with pytest.raises(ZeroDivisionError):
+        async with db.read() as conn:
+            assert conn is first
+            raise ZeroDivisionError
+    async with db.read() as conn:
+        assert conn is not first and (await conn.execute(sa.text("SELECT 3"))).scalar() == 3

@@ -8,7 +8,8 @@ process's lock, and work marked :func:`offloaded`, run on a thread. On MySQL/Mar
 write transaction runs at READ COMMITTED: conditional updates and ``SKIP LOCKED`` leases do the rest.
 
 Plain reads (:meth:`Database.read`) run in autocommit -- no BEGIN, no ROLLBACK round trips -- since each
-answers from what is committed. A read that needs one consistent view of several tables asks for
+answers from what is committed; on SQLite they share one connection kept out of the pool, one read at
+a time (:meth:`Database._held_reader`). A read that needs one consistent view of several tables asks for
 :meth:`Database.snapshot`.
 """
 from __future__ import annotations

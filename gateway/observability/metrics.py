@@ -77,6 +77,7 @@ class HttpCounts(Collector):
     the event loop's thread, as is the scrape, so plain ints need none."""
 
     _bounds = HTTP_BUCKETS
+    _les = (*(str(float(b)) for b in HTTP_BUCKETS), "+Inf")  # the buckets' "le" labels
 
     def __init__(self) -> None:
         # key -> [count, seconds, bucket 0 .. bucket n (+Inf)], the buckets not cumulative
@@ -109,10 +110,9 @@ class HttpCounts(Collector):
         yield requests
         duration = HistogramMetricFamily("gateway_http_request_duration_seconds", "HTTP request handling time",
                                          labels=["app", "route", "method", "status_class"])
-        les = [*(str(float(b)) for b in self._bounds), "+Inf"]
         for labels, row in by_class.items():
             cumulative, buckets = 0.0, []
-            for le, count in zip(les, row[2:], strict=True):
+            for le, count in zip(self._les, row[2:], strict=True):
                 cumulative += count
                 buckets.append((le, cumulative))
             duration.add_metric(list(labels), buckets, sum_value=row[1])
@@ -127,9 +127,8 @@ class Metrics:
         self.refresh_every = refresh_every
         self.registry = r = CollectorRegistry(auto_describe=True)
         self.liveness = Liveness()
-        self.http = HttpCounts()
+        self.http = HttpCounts()  # the edge middleware counts each answered request: ``http.add``
         r.register(self.http)
-        self.http_request = self.http.add  # one answered request: counted and timed (the edge middleware)
         self.payments_created = Counter("gateway_payments_created_total", "Payments created",
                                         ["pay_method"], registry=r)
         self.payments_paid = Counter("gateway_payments_paid_total", "Payments that became paid",
@@ -174,7 +173,6 @@ class Metrics:
         self._refreshing: asyncio.Lock | None = None
 
     # -- counts made at the entrances -------------------------------------------------------------------
-
 
     def channel_call(self, channel: str, operation: str, outcome: str, seconds: float) -> None:
         self.channel_requests.labels(channel, operation, outcome).inc()

@@ -42,7 +42,7 @@ def edge_middleware(*, access: bool = True, metrics: Metrics | None = None, drai
     prefix = secrets.token_hex(4)
     counter = itertools.count(1)
     drain = draining or Draining()
-    count = metrics.http_request if metrics is not None else None
+    count = metrics.http.add if metrics is not None else None
 
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:

@@ -168,12 +168,12 @@ async def test_the_process_rates_fire_from_this_process_counts_since_the_last_ro
         notifier = Notifier(gw.svc, gw.http)
         metrics = gw.svc.metrics
         for _ in range(50):  # history before the first round counts for nothing
-            metrics.http_request("api", "/api/v1/payments", "POST", 500, 0.01)
+            metrics.http.add("api", "/api/v1/payments", "POST", 500, 0.01)
         assert await notifier.round() == 0
         for lag in (1, 2, 3, 40, 50):  # 2 of 5 callbacks more than 30 s late
             metrics.callback_lag.labels("wechat").observe(lag)
         for status in [200] * 90 + [502] * 10:
-            metrics.http_request("api", "/api/v1/payments", "POST", status, 0.01)
+            metrics.http.add("api", "/api/v1/payments", "POST", status, 0.01)
         for outcome in ["ok"] * 10 + ["unknown"] * 2:
             metrics.channel_call("alipay", "query", outcome, 0.1)
         assert await notifier.round() == 3

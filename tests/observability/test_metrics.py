@@ -168,7 +168,7 @@ def test_http_counts_expose_what_prometheus_clients_own_counter_and_histogram_wo
     histogram = Histogram("gateway_http_request_duration_seconds", "HTTP request handling time",
                           ["app", "route", "method", "status_class"], buckets=HTTP_BUCKETS, registry=theirs)
     for route, method, status, seconds in answers:
-        ours.http_request("checkout", route, method, status, seconds)
+        ours.http.add("checkout", route, method, status, seconds)
         counter.labels("checkout", route, method, str(status)).inc()
         histogram.labels("checkout", route, method, status_class(status)).observe(seconds)
 

@@ -14,6 +14,7 @@ a time (:meth:`Database._held_reader`). A read that needs one consistent view of
 """
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -73,6 +74,34 @@ def _sqlite_engine(url: str, writer: bool, busy_timeout: float) -> AsyncEngine:
     return engine
 
 
+# MySQL/MariaDB: a connection that came back to the pool less than this many seconds ago is used without
+# a ping; one idle for longer is pinged at checkout and, if the server has dropped it, replaced before the
+# request sees it. (SQLAlchemy's pool_pre_ping pings at every checkout: a round trip per request while
+# the connection was in use a millisecond ago.) A server that went away meanwhile fails the statement
+# instead -- unreachable, 503, retry -- and SQLAlchemy then discards every connection older than it.
+PING_IDLE_AFTER = 1.0
+
+
+def _mysql_engine(url: str, **options: object) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, **options)
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checkin(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_IDLE_AFTER:
+            return  # new, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool replaces it and checks out again
+            raise sa_exc.DisconnectionError(f"idle connection dropped: {type(exc).__name__}") from exc
+
+    return engine
+
+
 def unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` says the database could not be reached (as opposed to a query it refused)."""
     if isinstance(exc, DatabaseUnavailable | sa_exc.TimeoutError):  # TimeoutError: the pool's wait
@@ -123,11 +152,10 @@ class Database:
             self._writer = _sqlite_engine(url, writer=True, busy_timeout=busy_timeout)
             self._reader = _sqlite_engine(url, writer=False, busy_timeout=busy_timeout)
         else:
-            self._writer = create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800,
-                                               pool_pre_ping=True, isolation_level="READ COMMITTED")
-            self._reader = create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800,
-                                               pool_pre_ping=True, isolation_level="AUTOCOMMIT",
-                                               pool_reset_on_return=None)
+            self._writer = _mysql_engine(url, isolation_level="READ COMMITTED")
+            # Reads in autocommit: nothing to roll back when one ends (no ROLLBACK round trip on close).
+            self._reader = _mysql_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
+                                         skip_autocommit_rollback=True)
         self._held: AsyncConnection | None = None  # SQLite: the loop's reader (see _held_reader)
         self._held_busy = False
 

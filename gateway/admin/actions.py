@@ -102,6 +102,8 @@ async def update_merchant(svc: Services, merchant_id: str, *, webhook_url: str |
                                                clear_webhook=webhook_url is None, return_domains=return_domains)
     except LookupError:
         raise NotFound(f"No merchant {merchant_id}") from None
+    finally:  # the checkout shows the change at once (other processes': within FRESH_FOR seconds)
+        svc.merchants.forget(merchant_id)
 
 
 # Credentials the channel refused (``.result`` is the :class:`CredentialCheck`): nothing was stored.

@@ -7,6 +7,7 @@ and the config reference, checkout choices and labels, CSP hosts -- from here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from gateway.channels.alipay import AlipayFactory
@@ -41,6 +42,18 @@ class Registry:
                     raise ValueError(f"pay method {spec.code} registered twice")
                 self._methods[spec.code] = factory
                 self._specs[spec.code] = spec
+        # Fixed from here on: the lists the hot paths ask for are made once.
+        self._pay_methods = sorted(self._methods)
+        self._channel_names = sorted(self._channels)
+        self._pay_method_channels = {m: f.name for m, f in self._methods.items()}
+
+    def knows(self, pay_method: str) -> bool:
+        return pay_method in self._specs
+
+    @property
+    def method_channels(self) -> Mapping[str, str]:
+        """Pay method → the name of its channel."""
+        return MappingProxyType(self._pay_method_channels)
 
     def bind(self, ports: Ports) -> None:
         """Hand every factory the gateway's services an in-process channel needs (the composition root)."""
@@ -75,11 +88,11 @@ class Registry:
 
     @property
     def pay_methods(self) -> list[str]:
-        return sorted(self._methods)
+        return list(self._pay_methods)
 
     @property
     def channels(self) -> list[str]:
-        return sorted(self._channels)
+        return list(self._channel_names)
 
 
 def default_registry(*, timeout: float = 10.0) -> Registry:

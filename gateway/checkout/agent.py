@@ -21,7 +21,7 @@ def detect(registry: Registry, user_agent: str | None) -> Browser:
 
 def usable(registry: Registry, browser: Browser, allowed: list[str]) -> list[str]:
     """The allowed methods this browser can complete, in order of preference."""
-    specs = [registry.spec(m) for m in allowed if m in registry.pay_methods]
+    specs = [registry.spec(m) for m in allowed if registry.knows(m)]
     return [s.code for s in sorted(specs, key=lambda s: (s.rank, s.code)) if browser.value in s.browsers]
 
 
@@ -32,4 +32,4 @@ def kind_of(registry: Registry, method: str) -> ActionKind:
 def in_app_methods(registry: Registry, allowed: list[str]) -> list[str]:
     """Allowed methods some wallet app's browser can complete (the aggregated code leads there)."""
     browsers = {f.name for f in registry.factories}
-    return [m for m in allowed if m in registry.pay_methods and registry.spec(m).browsers & browsers]
+    return [m for m in allowed if registry.knows(m) and registry.spec(m).browsers & browsers]

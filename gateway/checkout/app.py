@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp_jinja2
 from aiohttp import web
 
 from gateway import keys
 from gateway.checkout import balance, link_pages, pages, status
 from gateway.checkout.browser import BrowserKeys, csrf_middleware
 from gateway.checkout.i18n import CATALOGUE
+from gateway.checkout.marks import mark_renderer
 from gateway.checkout.oauth_state import OAuthState
 from gateway.checkout.security import form_targets
 from gateway.checkout.state import Checkout
@@ -35,6 +37,8 @@ async def release_long_polls(app: web.Application) -> None:
 def setup_checkout(app: web.Application) -> None:
     """Routes and sub-apps; called once by :func:`gateway.app.create_app` after ``SETTINGS`` is set."""
     targets = form_targets(app[keys.SETTINGS], app[keys.REGISTRY])
+    env = aiohttp_jinja2.get_env(app)
+    env.globals["mark"] = mark_renderer(env)
     config = Pages(CATALOGUE, error_template="checkout/error.html", form_targets=targets, titles=ERROR_TITLES)
     # The status endpoint is the hot path: its own sub-app-free route on the root, no page middleware.
     app.router.add_get("/pay/{id}/status", status.status, name="checkout_status")

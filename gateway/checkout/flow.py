@@ -61,9 +61,12 @@ async def load(svc: Services, payment_id: str) -> PageData:
         payment = await repo.get_payment(conn, payment_id)
         if payment is None:
             raise NotFound("No such payment")
-        merchant = await merchants_repo.get_merchant(conn, payment["merchant_id"])
+        merchant = svc.merchants.get(payment["merchant_id"])  # its name and return domains: rarely changed
+        if merchant is None:
+            merchant = await merchants_repo.get_merchant(conn, payment["merchant_id"])
+            assert merchant is not None
+            svc.merchants.keep(merchant["id"], merchant)
         attempts = await repo.attempts_of(conn, payment_id)
-    assert merchant is not None
     allowed = [payment["pay_method"]] if payment["pay_method"] else \
         await payments.enabled_methods(svc, payment["merchant_id"])
     return PageData(payment, merchant, attempts, allowed)

@@ -59,7 +59,7 @@ def _render(request: web.Request, data: flow.PageData, **extra: Any) -> web.Resp
         "state": state, "remaining": data.remaining, "return_url": flow.allowed_return_url(data),
         "status_url": svc.url(f"/pay/{p['id']}/status"), "page_url": f"/pay/{p['id']}",
         "current": None, "aggregated": None, "notice": None, "balance": None, "sandbox": svc.settings.sandbox_base,
-        "csrf": csrf_token(request), "marks": {m: svc.registry.for_method(m).name for m in svc.registry.pay_methods},
+        "csrf": csrf_token(request), "marks": svc.registry.method_channels,
     } | extra | {"methods": choices}
     return render_page(request, "checkout/pay.html", context)
 
@@ -152,7 +152,7 @@ async def choose_method(request: web.Request) -> web.StreamResponse:
     method = str(form.get("method", ""))
     if not data.payable:
         raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")
-    if method in svc.registry.pay_methods and svc.registry.spec(method).needs_payer:
+    if svc.registry.knows(method) and svc.registry.spec(method).needs_payer:
         raise web.HTTPSeeOther(f"/pay/{data.payment['id']}")  # the page starts the payer-identity round trip
     try:
         attempt = await flow.switch(svc, data, method, client_ip=request.remote)

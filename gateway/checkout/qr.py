@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 import qrcode
 import qrcode.image.svg
+from markupsafe import Markup
 from qrcode.constants import ERROR_CORRECT_M
 
 
@@ -39,15 +40,15 @@ class QRCache:
             self._items.move_to_end((kind, key))
             return item
         self.renders += 1
-        item = svg(data) if kind == "svg" else png(data)
+        item = Markup(svg(data)) if kind == "svg" else png(data)  # markup: the page inlines it as it is
         self._items[(kind, key)] = item
         if len(self._items) > self._max:
             self._items.popitem(last=False)
         return item
 
-    def svg(self, key: str, data: str) -> str:
+    def svg(self, key: str, data: str) -> Markup:
         value = self._get("svg", key, data)
-        assert isinstance(value, str)
+        assert isinstance(value, Markup)
         return value
 
     def png(self, key: str, data: str) -> bytes:

@@ -31,8 +31,8 @@ from gateway.store.base import Row
 
 def is_barcode(svc: Services, pay_method: str | None) -> bool:
     """Whether ``pay_method`` is a barcode method (it takes the shopper's ``auth_code``)."""
-    return bool(pay_method) and pay_method in svc.registry.pay_methods and \
-        svc.registry.spec(str(pay_method)).payer_field == barcode.AUTH_CODE_FIELD
+    return pay_method is not None and svc.registry.knows(pay_method) and \
+        svc.registry.spec(pay_method).payer_field == barcode.AUTH_CODE_FIELD
 
 
 async def pay_by_code(svc: Services, merchant: Row, new: payments.NewPayment, *,

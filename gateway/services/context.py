@@ -28,6 +28,7 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)  # the app's own (a fresh one for tools and tests)
     risk: RiskState = field(default_factory=RiskState)  # the risk engine's rules and lists, cached
     accounts: Fresh[str, list[Row]] = field(default_factory=Fresh)  # merchant → its channel accounts
+    merchants: Fresh[str, Row] = field(default_factory=Fresh)  # merchant → its row, as the checkout shows it
 
     def url(self, path: str) -> str:
         return f"{self.settings.public_url}{path}"

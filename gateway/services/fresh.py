@@ -1,5 +1,6 @@
 """Values read from the database and kept in process for a few seconds: what a hot path reads on every
-request but an operator changes rarely (risk rules and lists, a merchant's channel accounts).
+request but an operator changes rarely (risk rules and lists, a merchant's channel accounts, the
+merchant as the checkout shows it).
 
 A change made through this process forgets the entry at once; another process's change is seen within
 :data:`FRESH_FOR` seconds. Nothing that moves money is decided from here alone: the writes that follow

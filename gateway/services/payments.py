@@ -189,8 +189,8 @@ def _account_in(svc: Services, accounts: list[Row], pay_method: str) -> Row:
 
 
 async def enabled_methods(svc: Services, merchant_id: str) -> list[str]:
-    known = set(svc.registry.pay_methods)
-    return sorted({m for a in await merchant_accounts(svc, merchant_id) for m in a["pay_methods"] if m in known})
+    known = svc.registry.knows
+    return sorted({m for a in await merchant_accounts(svc, merchant_id) for m in a["pay_methods"] if known(m)})
 
 
 async def checkout_methods(svc: Services, merchant_id: str) -> list[str]:

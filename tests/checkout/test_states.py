@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from gateway.admin.actions import update_merchant
 from gateway.cli import sandbox_accounts
 from gateway.services.merchants import set_channel_account
 from gateway.store.base import utcnow
@@ -89,3 +90,16 @@ async def test_method_switch_needs_this_browsers_csrf_token(gateway: Gateway) ->
     _, _, headers = await get(gateway, f"/pay/{p['id']}")
     cookie = headers["Set-Cookie"]
     assert "checkout_browser=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+async def test_a_console_edit_of_the_return_domains_shows_on_the_next_page(gateway: Gateway) -> None:
+    """The checkout keeps the merchant as it shows it for a few seconds; an edit through the console
+    (this process) is seen by the very next page."""
+    m = await gateway.merchant(return_domains=["127.0.0.1"])
+    p = await gateway.create_payment(m, return_url=f"{gateway.url}/healthz")
+    await gateway.api(m, "POST", f"/payments/{p['id']}/close")
+    _, text, _ = await get(gateway, f"/pay/{p['id']}")
+    assert 'id="back"' in text and "/healthz" in text
+    await update_merchant(gateway.svc, m.id, webhook_url=None, return_domains=["shop.example"])
+    _, text, _ = await get(gateway, f"/pay/{p['id']}")
+    assert 'id="back"' not in text and "/healthz" not in text

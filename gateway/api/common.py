@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -39,8 +39,9 @@ async def parse(request: web.Request, model: type[M]) -> M:
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=json.dumps(data, ensure_ascii=False),
-                        content_type="application/json")
+    # orjson: UTF-8 as it is (no \u escapes), compact, several times faster than json.dumps on an answer.
+    return web.Response(status=status, body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
+                        content_type="application/json", charset="utf-8")
 
 
 def _invalid(name: str, message: str, detail: str) -> ValidationFailed:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.ids import new_id
-from gateway.store.base import Row, all_rows, dumps, newest_first, one, utcnow
+from gateway.store.base import Row, all_rows, dumps, insert, newest_first, one, utcnow
 from gateway.store.tables import events
 
 
@@ -19,7 +19,7 @@ async def emit(conn: AsyncConnection, merchant_id: str, type_: str, data: dict[s
     now = utcnow()
     body = {"id": event_id, "type": type_, "created_at": now.isoformat().replace("+00:00", "Z"),
             "data": data}
-    await conn.execute(sa.insert(events), dict(
+    await insert(conn, events, dict(
         id=event_id, merchant_id=merchant_id, type=type_, payload=dumps(body), object_id=data.get("id"),
         delivery_status="pending" if deliver else "none", attempts=0,
         next_attempt_at=now if deliver else None, created_at=now))

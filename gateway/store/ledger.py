@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.money import Money
-from gateway.store.base import Row, all_rows, is_unique_violation, one, utcnow
+from gateway.store.base import Row, all_rows, insert, is_unique_violation, one, utcnow
 from gateway.store.tables import ledger_entries, ledger_postings
 
 RECEIVED, REFUND, REVERSAL = "payment_received", "refund", "reversal"
@@ -55,17 +55,15 @@ async def post(conn: AsyncConnection, *, ref: str, kind: str, merchant_id: str,
     the same ``ref`` raises :class:`DuplicateEntry` (the unique index is the guard, not a lookup)."""
     check_balanced(ref, postings)
     try:  # no savepoint: a duplicate is a bug in the caller, whose transaction must roll back
-        result = await conn.execute(sa.insert(ledger_entries), dict(
+        entry_id = await insert(conn, ledger_entries, dict(
             ref=ref, kind=kind, merchant_id=merchant_id, payment_id=payment_id, refund_id=refund_id,
             created_at=utcnow()))
     except IntegrityError as exc:
         if is_unique_violation(exc):
             raise DuplicateEntry(f"entry {ref} already recorded") from None
         raise
-    key = result.inserted_primary_key
-    assert key is not None
-    entry_id = int(key[0])
-    await conn.execute(sa.insert(ledger_postings), [
+    assert entry_id is not None
+    await insert(conn, ledger_postings, [
         {"entry_id": entry_id, "account": account, "amount": m.minor, "currency": m.currency}
         for account, m in postings])
     return entry_id

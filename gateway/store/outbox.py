@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store import leases
-from gateway.store.base import Row, all_rows, utcnow
+from gateway.store.base import Row, all_rows, insert, utcnow
 from gateway.store.tables import deliveries, events, merchants
 
 PENDING, DELIVERED, FAILED, NONE = "pending", "delivered", "failed", "none"
@@ -110,7 +110,7 @@ async def record_attempts(conn: AsyncConnection, records: Sequence[AttemptRecord
         rows.append({"event_id": r.event["id"], "attempt": number, "url": r.url[:2048], "status_code": r.status_code,
                      "latency_ms": r.latency_ms, "response_excerpt": r.excerpt,
                      "error": (r.error or None) and r.error[:256], "attempted_at": now})
-    await conn.execute(sa.insert(deliveries), rows)
+    await insert(conn, deliveries, rows)
     # Whose lease is still ours (locked until commit), then one UPDATE per kind of change: a claim gives
     # its whole batch one lease token, and most attempts end the same way (delivered).
     tokens = sorted({r.event["lease_until"] for r in records})

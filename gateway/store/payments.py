@@ -14,6 +14,7 @@ from gateway.store.base import (
     Row,
     all_rows,
     by,
+    insert,
     is_unique_violation,
     newest_first,
     one,
@@ -28,7 +29,7 @@ from gateway.store.tables import attempts, payments
 async def insert_payment(conn: AsyncConnection, row: Row) -> None:
     """Insert a payment; a second one with the merchant's ``out_trade_no`` raises the database's
     IntegrityError -- :func:`duplicate_out_trade_no` turns it into the answer naming the first."""
-    await conn.execute(sa.insert(payments), row)
+    await insert(conn, payments, row)
 
 
 async def duplicate_out_trade_no(conn: AsyncConnection, exc: IntegrityError, merchant_id: str,
@@ -129,7 +130,7 @@ async def mark_closed(conn: AsyncConnection, payment_id: str, *, closed_at: date
 # -- attempts -------------------------------------------------------------------------------------
 
 async def insert_attempt(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(attempts), row)
+    await insert(conn, attempts, row)
 
 
 _ATTEMPT = sa.select(attempts).where(by(id=attempts.c.id))

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store.base import Row, all_rows, newest_first, one, utcnow
+from gateway.store.base import Row, all_rows, insert, newest_first, one, utcnow
 from gateway.store.tables import payments, refunds, risk_decisions, risk_lists, risk_rules
 
 
@@ -99,7 +99,7 @@ async def delete_entry(conn: AsyncConnection, entry_id: str) -> bool:
 # -- decisions -----------------------------------------------------------------------------------------
 
 async def insert_decision(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(sa.insert(risk_decisions), row)
+    await insert(conn, risk_decisions, row)
 
 
 async def list_decisions(conn: AsyncConnection, merchant_id: str | None, *, limit: int,

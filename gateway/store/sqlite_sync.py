@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.util import await_
@@ -277,12 +278,15 @@ class Prepared:
     processors SQLAlchemy would apply: a read of one row costs tens of microseconds instead of the
     couple of hundred SQLAlchemy's execution spends around it."""
 
-    __slots__ = ("binds", "keys", "names", "processors", "sql")
+    __slots__ = ("binds", "defaults", "keys", "names", "processors", "sql")
 
     def __init__(self, compiled: Any) -> None:
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         self.binds: dict[str, Callable[[Any], Any]] = dict(compiled._bind_processors)
+        # values written into the statement (``status = 'paid'``), bound like the caller's parameters
+        self.defaults: dict[str, Any] = {name: b.effective_value for name, b in compiled.binds.items()
+                                         if not b.required}
         dialect = compiled.dialect
         columns = compiled._result_columns
         self.keys: tuple[str, ...] = tuple(c.keyname for c in columns)
@@ -291,7 +295,7 @@ class Prepared:
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         out = []
         for name in self.names:
-            value = params[name]
+            value = params[name] if name in params else self.defaults[name]
             process = self.binds.get(name)
             out.append(value if process is None or value is None else process(value))
         return out
@@ -304,38 +308,48 @@ class Prepared:
                 for r in raw_rows]
 
 
-_PREPARED: dict[int, tuple[Any, Prepared | None]] = {}
+_PREPARED: dict[tuple[int, tuple[str, ...] | None], tuple[Any, Prepared | None]] = {}
 
 
-def _prepared(stmt: Any, dialect: Any) -> Prepared | None:
-    hit = _PREPARED.get(id(stmt))
+def _prepared(stmt: Any, dialect: Any, columns: tuple[str, ...] | None = None) -> Prepared | None:
+    """``stmt`` compiled once (an INSERT once per set of ``columns`` given), or None if it does not
+    prepare."""
+    key = (id(stmt), columns)
+    hit = _PREPARED.get(key)
     if hit is not None and hit[0] is stmt:
         return hit[1]
-    compiled = stmt.compile(dialect=dialect)
+    compiled = stmt.compile(dialect=dialect, column_keys=None if columns is None else list(columns))
     # An IN list expanded at execution, a literal rendered late, a bind without a parameter name: not here.
     ok = (not compiled.literal_execute_params and not compiled.post_compile_params
           and compiled.positiontup is not None and "POSTCOMPILE" not in compiled.string)
     prepared = Prepared(compiled) if ok else None
     if len(_PREPARED) > 1000:  # only statements built once belong here; a stray per-call one is dropped
         _PREPARED.clear()
-    _PREPARED[id(stmt)] = (stmt, prepared)
+    _PREPARED[key] = (stmt, prepared)
     return prepared
+
+
+def _driver(conn: Any) -> Connection | None:
+    """The :class:`Connection` under the async connection ``conn``, if it is ours and may run a
+    statement on the loop now."""
+    if conn.dialect.driver != DRIVER or _offload.get():
+        return None
+    sync = conn.sync_connection
+    if sync is None or sync.closed or sync.invalidated:
+        return None
+    driver = sync.connection.dbapi_connection
+    return driver if isinstance(driver, Connection) else None
 
 
 def prepared_rows(conn: Any, stmt: Any, params: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     """The rows of the built SELECT ``stmt`` with ``params``, read straight from SQLite -- or None when
     this connection or statement is not for it (another database, :func:`offloaded` work, a statement
     that does not prepare, a lock to wait for): the caller then executes it through SQLAlchemy."""
-    if conn.dialect.driver != DRIVER or _offload.get():
-        return None
-    sync = conn.sync_connection
-    if sync is None or sync.closed or sync.invalidated:
+    driver = _driver(conn)
+    if driver is None:
         return None
     prepared = _prepared(stmt, conn.dialect)
     if prepared is None:
-        return None
-    driver = sync.connection.dbapi_connection
-    if not isinstance(driver, Connection):
         return None
     try:
         raw_rows = driver._raw.execute(prepared.sql, prepared.args(params)).fetchall()
@@ -344,3 +358,30 @@ def prepared_rows(conn: Any, stmt: Any, params: Mapping[str, Any]) -> list[dict[
             return None
         raise
     return prepared.rows(raw_rows)
+
+
+def prepared_write(conn: Any, stmt: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]], *,
+                   columns: tuple[str, ...] | None = None) -> sqlite3.Cursor | None:
+    """Run the built INSERT, UPDATE or DELETE ``stmt`` with ``params`` (a list: once per item) straight
+    on SQLite, inside the write transaction ``conn`` is in; its cursor (``rowcount``, ``lastrowid``). None when not
+    for it (as :func:`prepared_rows`; also outside a transaction): the caller executes it through
+    SQLAlchemy. ``columns``: an INSERT's columns, those of each item of ``params``. A refused
+    statement raises as SQLAlchemy would (``IntegrityError`` for a duplicate key)."""
+    driver = _driver(conn)
+    if driver is None or not driver._raw.in_transaction:
+        return None
+    prepared = _prepared(stmt, conn.dialect, columns)
+    if prepared is None:
+        return None
+    try:
+        if isinstance(params, Mapping):
+            cursor = driver._raw.execute(prepared.sql, prepared.args(params))
+        else:
+            cursor = driver._raw.executemany(prepared.sql, [prepared.args(p) for p in params])
+    except sqlite3.OperationalError as exc:
+        if _busy(exc):  # (not while this transaction holds the write lock) SQLAlchemy's path waits
+            return None
+        raise sa_exc.DBAPIError.instance(prepared.sql, params, exc, sqlite3.Error) from exc
+    except sqlite3.Error as exc:
+        raise sa_exc.DBAPIError.instance(prepared.sql, params, exc, sqlite3.Error) from exc
+    return cursor

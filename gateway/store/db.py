@@ -69,7 +69,7 @@ def _sqlite_engine(url: str, writer: bool, busy_timeout: float) -> AsyncEngine:
     if writer:
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn) -> None:  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.connection.dbapi_connection.begin_immediate()  # on the driver: no statement machinery
 
     return engine
 

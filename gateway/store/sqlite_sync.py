@@ -20,8 +20,9 @@ Two things go to a thread (``asyncio.to_thread``, the greenlet awaits it), so th
 
 **Checkpoints** are the only part of a commit that writes to the database file and fsyncs. With
 ``checkpoint_every`` (a connect argument: N commits; the gateway's writer uses it) SQLite's automatic
-checkpoint is off on that connection and a passive checkpoint runs on a thread after every N-th commit
-on the loop, and after every offloaded commit -- the loop never waits for a disk flush.
+checkpoint is off on that connection and a passive checkpoint starts on a thread, over a connection of
+its own, after every N-th commit on the loop and after every offloaded commit: neither the loop nor the
+writer waits for a disk flush (WAL lets a checkpoint run beside the writer), one runs at a time.
 
 A connection is used by one task at a time (the pool), so a statement on a thread never overlaps
 another on the same connection; a cancelled wait interrupts the statement and lets the thread finish
@@ -30,6 +31,7 @@ before the connection is handed back.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -42,6 +44,7 @@ from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.util import await_
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 DRIVER = "gateway_sync"
 
@@ -66,11 +69,14 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 class Connection:
     """The DB-API connection SQLAlchemy sees: ``sqlite3.Connection``'s, over the loop or a thread."""
 
-    def __init__(self, raw: sqlite3.Connection, wait_ms: int, checkpoint_every: int | None = None) -> None:
+    def __init__(self, raw: sqlite3.Connection, wait_ms: int, checkpoint_every: int | None = None,
+                 database: str | None = None, uri: bool = False) -> None:
         self._raw = raw
         self._wait_ms = wait_ms
         self._checkpoint_every = checkpoint_every
         self._commits = 0
+        self._database, self._uri = database, uri
+        self._checkpointing: asyncio.Future[None] | None = None
 
     def _run(self, fn: Callable[[], T], *, statement: bool = False) -> T:
         if _offload.get():
@@ -110,10 +116,24 @@ class Connection:
             self._commits += 1
             if self._commits >= self._checkpoint_every or _offload.get():
                 self._commits = 0
-                self._threaded(self._checkpoint)
+                self._start_checkpoint()
 
-    def _checkpoint(self) -> None:
-        self._raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    def _start_checkpoint(self) -> None:
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return  # the running one takes this commit's pages too, or the next one will
+        if not self._database or self._database == ":memory:":
+            return
+        self._checkpointing = asyncio.get_running_loop().run_in_executor(
+            None, _checkpoint, self._database, self._uri)
+        self._checkpointing.add_done_callback(_checkpoint_done)
+
+    def begin_immediate(self) -> None:
+        """``BEGIN IMMEDIATE``: take the write lock now (waiting on a thread if another process has it);
+        refused as SQLAlchemy would raise it (a lock still held past the wait: ``OperationalError``)."""
+        try:
+            self._run(lambda: self._raw.execute("BEGIN IMMEDIATE"))
+        except sqlite3.Error as exc:
+            raise sa_exc.DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from exc
 
     def rollback(self) -> None:
         self._run(self._raw.rollback)
@@ -139,6 +159,21 @@ class Connection:
 
     def interrupt(self) -> None:
         self._raw.interrupt()
+
+
+def _checkpoint(database: str, uri: bool) -> None:
+    """A passive checkpoint over a connection of its own (on a thread): it copies what it can of the WAL
+    into the database file without waiting for, or blocking, the writer or the readers."""
+    conn = sqlite3.connect(database, timeout=0, uri=uri, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        conn.close()
+
+
+def _checkpoint_done(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled() and (exc := fut.exception()) is not None:  # the next one tries again
+        log.warning("WAL checkpoint failed: %s", exc)
 
 
 async def _finish(raw: sqlite3.Connection, fut: asyncio.Future[T]) -> T:
@@ -249,7 +284,7 @@ class _DBAPI:
         raw = sqlite3.connect(database, timeout=0, **kwargs)
         if checkpoint_every:
             raw.execute("PRAGMA wal_autocheckpoint=0")
-        return Connection(raw, int(timeout * 1000), checkpoint_every)
+        return Connection(raw, int(timeout * 1000), checkpoint_every, database, bool(kwargs.get("uri")))
 
 
 class SQLiteDialect_sync(SQLiteDialect_pysqlite):

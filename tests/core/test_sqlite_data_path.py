@@ -173,7 +173,8 @@ async def test_a_cancelled_offloaded_statement_is_interrupted_and_the_connection
 
 async def test_the_writer_checkpoints_the_wal_every_so_many_commits(tmp_path: Path) -> None:
     """In WAL mode the database file is written only by checkpoints: it stays as it is for
-    CHECKPOINT_EVERY - 1 commits and has the rows after the CHECKPOINT_EVERY-th (run on a thread)."""
+    CHECKPOINT_EVERY - 1 commits and has the rows soon after the CHECKPOINT_EVERY-th (run on a thread,
+    over a connection of its own, while the writer goes on)."""
     path = tmp_path / "checkpoint.sqlite3"
     db = Database(f"sqlite+aiosqlite:///{path}")
     try:
@@ -187,6 +188,12 @@ async def test_the_writer_checkpoints_the_wal_every_so_many_commits(tmp_path: Pa
         assert path.stat().st_size == size
         async with db.begin() as conn:
             await conn.execute(sa.text("INSERT INTO probe (v) VALUES (zeroblob(8000))"))
+        async with db.begin() as conn:  # the writer is not held by the checkpoint
+            await conn.execute(sa.text("INSERT INTO probe (v) VALUES (1)"))
+        for _ in range(100):
+            if path.stat().st_size > size + (CHECKPOINT_EVERY - 1) * 8000:
+                break
+            await asyncio.sleep(0.05)
         assert path.stat().st_size > size + (CHECKPOINT_EVERY - 1) * 8000
     finally:
         await db.dispose()

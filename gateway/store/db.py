@@ -152,7 +152,9 @@ class Database:
             self._writer = _sqlite_engine(url, writer=True, busy_timeout=busy_timeout)
             self._reader = _sqlite_engine(url, writer=False, busy_timeout=busy_timeout)
         else:
-            self._writer = _mysql_engine(url, isolation_level="READ COMMITTED")
+            # Every writer connection goes back to the pool with its transaction ended (``begin``'s
+            # block commits or rolls back): no reset ROLLBACK round trip on its return.
+            self._writer = _mysql_engine(url, isolation_level="READ COMMITTED", pool_reset_on_return=None)
             # Reads in autocommit: nothing to roll back when one ends (no ROLLBACK round trip on close).
             self._reader = _mysql_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
                                          skip_autocommit_rollback=True)

@@ -1,10 +1,12 @@
 """MariaDB connections as the pool hands them out: a connection back from a request a moment ago is used
 as it is (no ping round trip per request), one that sat idle is pinged first and replaced if the server
-dropped it, and a read in autocommit ends without a ROLLBACK round trip."""
+dropped it, and neither a read in autocommit nor a committed write sends a ROLLBACK when it ends -- while
+a write that fails is still rolled back."""
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.errors import DatabaseUnavailable
 from gateway.store import db as db_module
@@ -65,5 +67,32 @@ async def test_a_read_ends_without_a_rollback(mysql_schema: str) -> None:
             again, now = await _session(db)
             assert again == first  # the same pooled connection each time
             assert now == rollbacks, "a read's end sent the server a ROLLBACK"
+    finally:
+        await db.dispose()
+
+
+async def test_a_committed_write_ends_without_a_rollback_and_a_failed_one_is_rolled_back(mysql_schema: str) -> None:
+    db = Database(mysql_schema)
+
+    async def session(conn: AsyncConnection) -> tuple[int, int]:
+        conn_id = (await conn.execute(sa.text("SELECT CONNECTION_ID()"))).scalar_one()
+        status = (await conn.execute(sa.text("SHOW SESSION STATUS LIKE 'Com_rollback'"))).one()
+        return int(conn_id), int(status[1])
+
+    try:
+        async with db.begin() as conn:
+            await conn.execute(sa.text("CREATE TABLE IF NOT EXISTS write_probe (id INT PRIMARY KEY)"))
+            await conn.execute(sa.text("DELETE FROM write_probe"))
+            first, rollbacks = await session(conn)
+        async with db.begin() as conn:
+            assert await session(conn) == (first, rollbacks)  # the same connection, no ROLLBACK since
+        with pytest.raises(RuntimeError):
+            async with db.begin() as conn:
+                await conn.execute(sa.text("INSERT INTO write_probe VALUES (1)"))
+                raise RuntimeError("the request failed")
+        async with db.begin() as conn:
+            again, now = await session(conn)
+            assert (again, now) == (first, rollbacks + 1)
+            assert (await conn.execute(sa.text("SELECT count(*) FROM write_probe"))).scalar_one() == 0
     finally:
         await db.dispose()

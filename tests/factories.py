@@ -26,6 +26,7 @@ from gateway.config import Settings
 from gateway.services.context import Services
 from gateway.services.merchants import create_merchant
 from tests.support.net import free_port
+from tests.support.urls import sync_mysql
 
 _counter = itertools.count(1)
 
@@ -40,8 +41,7 @@ def reset_mysql(url: str) -> None:
 
     from gateway.store.migrate import upgrade
 
-    sync_url = url.replace("+aiomysql", "+pymysql")
-    engine = create_engine(sync_url)
+    engine = create_engine(sync_mysql(url))
     with engine.begin() as conn:
         conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=0"))
         for (name,) in conn.execute(sa.text("SHOW TABLES")).all():
@@ -58,7 +58,7 @@ async def own_mysql_database(url: str, name: str) -> AsyncIterator[str]:
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
-    server = create_engine(make_url(url.replace("+aiomysql", "+pymysql")).set(database=""))
+    server = create_engine(sync_mysql(url, database=""))
 
     def run(sql: str) -> None:
         with server.begin() as conn:

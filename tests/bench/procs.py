@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from tests.support.net import free_port
+from tests.support.urls import sync_mysql
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MYSQL_URL = "mysql+aiomysql://root@127.0.0.1:3306/test_bench"
@@ -64,7 +65,7 @@ def drop_all_tables(url: str) -> None:
     """Empty the benchmark's MariaDB database (it must be one the run may wipe)."""
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url.replace("+aiomysql", "+pymysql"))
+    engine = sa.create_engine(sync_mysql(url))
     try:
         with engine.begin() as conn:
             conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=0"))

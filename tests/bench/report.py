@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.support.urls import sync_mysql
+
 
 @dataclass
 class Figure:
@@ -85,7 +87,7 @@ def _mysql_version(url: str) -> str:
     try:
         import sqlalchemy as sa
 
-        engine = sa.create_engine(url.replace("+aiomysql", "+pymysql"))
+        engine = sa.create_engine(sync_mysql(url))
         with engine.connect() as conn:
             version = str(conn.execute(sa.text("SELECT VERSION()")).scalar_one())
         engine.dispose()

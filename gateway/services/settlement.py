@@ -89,11 +89,27 @@ async def _deliver(conn: AsyncConnection, merchant_id: str, notify_url: str | No
 
 async def emit_payment_event(conn: AsyncConnection, type_: str, payment_id: str, base_url: str,
                              **extra: object) -> None:
-    payment = await payments_repo.get_payment(conn, payment_id)
+    payment = await payments_repo.payment_for_event(conn, payment_id)
     assert payment is not None
+    await _emit_payment(conn, type_, payment, base_url, **extra)
+
+
+async def _emit_payment(conn: AsyncConnection, type_: str, payment: Row, base_url: str, **extra: object) -> None:
+    """``payment`` as :func:`payments_repo.payment_for_event` reads it; the event goes where
+    :func:`_deliver` says, from the merchant's webhook URL read with it."""
     data = payment_view(payment, base_url=base_url) | extra
     await events.emit(conn, payment["merchant_id"], type_, data,
-                      deliver=await _deliver(conn, payment["merchant_id"], payment["notify_url"]))
+                      deliver=bool(payment["notify_url"] or payment["merchant_webhook_url"]))
+
+
+async def _paid(conn: AsyncConnection, payment_id: str, base_url: str) -> None:
+    """The payment just became paid: a wallet recharge is credited, and the merchant told -- from one read
+    of the payment (most payments are no recharge: nothing more is read for them)."""
+    payment = await payments_repo.payment_for_event(conn, payment_id)
+    assert payment is not None
+    if payment["recharge_of"] is not None:
+        await wallets.credit_recharge(conn, payment_id)
+    await _emit_payment(conn, "payment.succeeded", payment, base_url)
 
 
 async def _emit_refund(conn: AsyncConnection, type_: str, refund_id: str) -> None:
@@ -123,13 +139,11 @@ async def settle_paid(conn: AsyncConnection, attempt: Row, amount: Money, *, cha
                           (ledger.merchant_account(attempt["merchant_id"]), -amount)])
     if await payments_repo.mark_paid(conn, payment_id, attempt_id=attempt["id"], amount=amount.minor,
                                      paid_at=paid_at):
-        await wallets.credit_recharge(conn, payment_id)  # a recharge is credited with its paid transition
-        await emit_payment_event(conn, "payment.succeeded", payment_id, base_url)
+        await _paid(conn, payment_id, base_url)  # a recharge is credited with its paid transition
         return SettleResult(Settled.PAID, payment_id, PaymentStatus.PAID.value)
     if await payments_repo.mark_paid_late(conn, payment_id, attempt_id=attempt["id"], amount=amount.minor,
                                           paid_at=paid_at):
-        await wallets.credit_recharge(conn, payment_id)
-        await emit_payment_event(conn, "payment.succeeded", payment_id, base_url)
+        await _paid(conn, payment_id, base_url)
         return SettleResult(Settled.PAID_LATE, payment_id, PaymentStatus.PAID.value)
     await emit_payment_event(conn, "payment.double_paid", payment_id, base_url,
                              extra_attempt={"id": attempt["id"], "amount": amount.minor,

@@ -23,7 +23,7 @@ from gateway.store.base import (
     utcnow,
 )
 from gateway.store.rows import AttemptRow, PaymentRow
-from gateway.store.tables import attempts, payments
+from gateway.store.tables import attempts, merchants, payments, recharges
 
 
 async def insert_payment(conn: AsyncConnection, row: Row) -> None:
@@ -46,12 +46,24 @@ async def duplicate_out_trade_no(conn: AsyncConnection, exc: IntegrityError, mer
 _PAYMENT = sa.select(payments).where(by(id=payments.c.id))
 _MERCHANTS_PAYMENT = _PAYMENT.where(by(merchant_id=payments.c.merchant_id))
 _STATUS = sa.select(payments.c.status).where(by(id=payments.c.id))
+# The payment as its merchant event shows it, with what settling it needs besides: the merchant's webhook
+# URL (whether the event has somewhere to go) and whether it is a wallet recharge -- in one read.
+_FOR_EVENT = (sa.select(payments, merchants.c.webhook_url.label("merchant_webhook_url"),
+                        recharges.c.payment_id.label("recharge_of"))
+              .select_from(payments.join(merchants, merchants.c.id == payments.c.merchant_id)
+                           .outerjoin(recharges, recharges.c.payment_id == payments.c.id))
+              .where(by(id=payments.c.id)))
 
 
 async def get_payment(conn: AsyncConnection, payment_id: str, merchant_id: str | None = None) -> PaymentRow | None:
     if merchant_id is None:
         return cast(PaymentRow | None, await one(conn, _PAYMENT, {"id": payment_id}))
     return cast(PaymentRow | None, await one(conn, _MERCHANTS_PAYMENT, {"id": payment_id, "merchant_id": merchant_id}))
+
+
+async def payment_for_event(conn: AsyncConnection, payment_id: str) -> Row | None:
+    """The payment, plus ``merchant_webhook_url`` and ``recharge_of`` (its id when it is a recharge)."""
+    return await one(conn, _FOR_EVENT, {"id": payment_id})
 
 
 async def status_of(conn: AsyncConnection, payment_id: str) -> str | None:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from gateway.crypto import rsa
 from gateway.store.tables import attempts, events, ledger_entries, notify_log
 from tests.factories import Gateway, Merchant
+from tests.refunds.helpers import paid_payment
 from tests.support import forge
 
 FAIL_WECHAT = {"code": "FAIL", "message": "失败"}
@@ -181,3 +182,25 @@ async def test_genuine_unsupported_events_are_acknowledged_and_ignored(gateway: 
     assert await post(gateway, "alipay", body) == (200, b"success")
     await assert_untouched(gateway, m, p)
     assert [r["result"] for r in (await log_rows(gateway)) if r["trade_no"] == trade_no] == ["ignored"]
+
+
+@pytest.mark.parametrize("where", ["nowhere", "webhook_url", "notify_url"])
+async def test_the_paid_event_goes_where_the_merchant_listens(gateway: Gateway, where: str) -> None:
+    """``payment.succeeded`` is written with the payment (read once, with its merchant's webhook URL):
+    waiting to be delivered when there is somewhere to deliver it, kept undelivered when there is not."""
+    m = await gateway.merchant(webhook_url="http://127.0.0.1:9/hook" if where == "webhook_url" else None)
+    if where == "notify_url":
+        p = await gateway.create_payment(m, notify_url="http://127.0.0.1:9/notify")
+    else:
+        p = await paid_payment(gateway, m)
+    if where == "notify_url":
+        await gateway.api(m, "POST", f"/payments/{p['id']}/close")
+    async with gateway.svc.db.read() as conn:
+        rows = (await conn.execute(sa.select(events.c.type, events.c.delivery_status, events.c.payload)
+                                   .where(events.c.object_id == p["id"]))).all()
+    kinds = {r.type: r.delivery_status for r in rows}
+    expected = "payment.closed" if where == "notify_url" else "payment.succeeded"
+    assert set(kinds) == {expected}, kinds
+    assert (kinds[expected] == "none") == (where == "nowhere"), kinds
+    data = json.loads(rows[0].payload)["data"]
+    assert data["id"] == p["id"] and data["status"] == ("closed" if where == "notify_url" else "paid")

@@ -32,6 +32,7 @@ async def test_prepared_reads_equal_sqlalchemys(sqlite_gateway: Gateway) -> None
     ]
     for p in (paid, pending, bare):
         cases += [(payments._PAYMENT, {"id": p["id"]}), (payments._STATUS, {"id": p["id"]}),
+                  (payments._FOR_EVENT, {"id": p["id"]}),
                   (payments._MERCHANTS_PAYMENT, {"id": p["id"], "merchant_id": m.id}),
                   (payments._ATTEMPTS_OF, {"payment_id": p["id"]})]
     async with gw.svc.db.read() as conn:

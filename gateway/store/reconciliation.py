@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -452,8 +453,10 @@ async def stager(db: Database) -> AsyncIterator[Stager]:
         yield Stager(db, None)
         return
     folder = Path(tempfile.mkdtemp(prefix="recon-stage-"))
-    engine = create_async_engine(db.url, poolclass=NullPool, isolation_level="READ COMMITTED",
-                                 connect_args={"local_infile": True})
+    # aiomysql whatever driver the gateway's URL names: asyncmy (0.2.18) breaks off LOAD DATA LOCAL INFILE
+    # ("Packet sequence number wrong" after passing the file's name as bytes where it wants str).
+    engine = create_async_engine(make_url(db.url).set(drivername="mysql+aiomysql"), poolclass=NullPool,
+                                 isolation_level="READ COMMITTED", connect_args={"local_infile": True})
     try:
         async with engine.connect() as conn:
             yield Stager(db, folder, conn)

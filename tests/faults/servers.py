@@ -98,7 +98,9 @@ def mariadb_server(tmp: Path) -> Server:
 
 
 def mysql_url(server: Server, database: str) -> str:
-    return f"mysql+aiomysql://root@127.0.0.1:{server.port}/{database}"
+    """With the async driver the tests' MariaDB URL names (``GATEWAY_TEST_MYSQL_URL``), aiomysql by default."""
+    driver = os.environ.get("GATEWAY_TEST_MYSQL_URL", "mysql+aiomysql://").split("://", 1)[0]
+    return f"{driver}://root@127.0.0.1:{server.port}/{database}"
 
 
 def create_database(server: Server, database: str) -> str:

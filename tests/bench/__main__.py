@@ -24,12 +24,13 @@ def _sync(fn: Callable[[Options], list[Figure]]) -> Callable[[Options], Awaitabl
 
 
 def registry() -> dict[str, Callable[[Options], Awaitable[list[Figure]]]]:
-    from tests.bench import checkout, scale, tasks
+    from tests.bench import checkout, drivers, scale, tasks
     from tests.bench.risk import risk_figures
 
     return {"api": scenarios.api, "crypto": _sync(scenarios.crypto), "ingest": scenarios.ingest,
             "checkout": checkout.checkout, "longpoll": checkout.longpoll,
-            "webhooks": tasks.webhooks, "expiry": tasks.expiry, "risk": risk_figures, "scale": scale.scale}
+            "webhooks": tasks.webhooks, "expiry": tasks.expiry, "risk": risk_figures, "scale": scale.scale,
+            "drivers": drivers.drivers}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.errors import DatabaseUnavailable
@@ -14,6 +15,12 @@ from gateway.store.db import Database
 from tests.conftest import MYSQL_URL
 
 pytestmark = pytest.mark.skipif(not MYSQL_URL, reason="the pool's pings and resets are MariaDB's")
+
+
+@pytest.fixture(params=["aiomysql", "asyncmy"])
+def url(mysql_schema: str, request: pytest.FixtureRequest) -> str:
+    """The test database over each async driver the gateway runs on."""
+    return make_url(mysql_schema).set(drivername=f"mysql+{request.param}").render_as_string(hide_password=False)
 
 
 async def _session(db: Database) -> tuple[int, int]:
@@ -34,11 +41,11 @@ async def _kill(url: str, conn_id: int) -> None:
 
 
 async def test_an_idle_connection_the_server_dropped_is_replaced_before_a_request_sees_it(
-        mysql_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    db = Database(mysql_schema)
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = Database(url)
     try:
         first, _ = await _session(db)
-        await _kill(mysql_schema, first)
+        await _kill(url, first)
         monkeypatch.setattr(db_module, "PING_IDLE_AFTER", 0.0)  # every connection back in the pool is "idle"
         second, _ = await _session(db)  # no error: the checkout's ping found it gone
         assert second != first
@@ -46,11 +53,11 @@ async def test_an_idle_connection_the_server_dropped_is_replaced_before_a_reques
         await db.dispose()
 
 
-async def test_a_connection_in_use_a_moment_ago_is_not_pinged(mysql_schema: str) -> None:
-    db = Database(mysql_schema)
+async def test_a_connection_in_use_a_moment_ago_is_not_pinged(url: str) -> None:
+    db = Database(url)
     try:
         first, _ = await _session(db)
-        await _kill(mysql_schema, first)
+        await _kill(url, first)
         with pytest.raises(DatabaseUnavailable):  # used as it is: the statement finds it gone (503, retry)
             await _session(db)
         second, _ = await _session(db)  # and the pool has let it go
@@ -59,8 +66,8 @@ async def test_a_connection_in_use_a_moment_ago_is_not_pinged(mysql_schema: str)
         await db.dispose()
 
 
-async def test_a_read_ends_without_a_rollback(mysql_schema: str) -> None:
-    db = Database(mysql_schema)
+async def test_a_read_ends_without_a_rollback(url: str) -> None:
+    db = Database(url)
     try:
         first, rollbacks = await _session(db)
         for _ in range(3):
@@ -71,8 +78,8 @@ async def test_a_read_ends_without_a_rollback(mysql_schema: str) -> None:
         await db.dispose()
 
 
-async def test_a_committed_write_ends_without_a_rollback_and_a_failed_one_is_rolled_back(mysql_schema: str) -> None:
-    db = Database(mysql_schema)
+async def test_a_committed_write_ends_without_a_rollback_and_a_failed_one_is_rolled_back(url: str) -> None:
+    db = Database(url)
 
     async def session(conn: AsyncConnection) -> tuple[int, int]:
         conn_id = (await conn.execute(sa.text("SELECT CONNECTION_ID()"))).scalar_one()

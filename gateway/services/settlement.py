@@ -41,7 +41,6 @@ from gateway.services import wallets
 from gateway.services.context import Services
 from gateway.services.views import payment_view, refund_view
 from gateway.store import events, ledger
-from gateway.store import merchants as merchants_repo
 from gateway.store import payments as payments_repo
 from gateway.store import refunds as refunds_repo
 from gateway.store.base import Row, utcnow
@@ -78,13 +77,11 @@ class SettleResult:
 
 # -- merchant events ---------------------------------------------------------------------------------
 
-async def _deliver(conn: AsyncConnection, merchant_id: str, notify_url: str | None) -> bool:
-    """Whether an event has somewhere to go: its payment's ``notify_url`` (which takes the place of the
-    merchant's webhook_url, see :func:`gateway.services.webhooks.target_url`), or the webhook_url."""
-    if notify_url:
-        return True
-    merchant = await merchants_repo.get_merchant(conn, merchant_id)
-    return bool(merchant and merchant["webhook_url"])
+def _deliver(payment: Row) -> bool:
+    """Whether an event of ``payment`` (as :func:`payments_repo.payment_for_event` reads it) has somewhere
+    to go: the payment's ``notify_url`` (which takes the place of the merchant's webhook_url, see
+    :func:`gateway.services.webhooks.target_url`), or the webhook_url."""
+    return bool(payment["notify_url"] or payment["merchant_webhook_url"])
 
 
 async def emit_payment_event(conn: AsyncConnection, type_: str, payment_id: str, base_url: str,
@@ -95,11 +92,9 @@ async def emit_payment_event(conn: AsyncConnection, type_: str, payment_id: str,
 
 
 async def _emit_payment(conn: AsyncConnection, type_: str, payment: Row, base_url: str, **extra: object) -> None:
-    """``payment`` as :func:`payments_repo.payment_for_event` reads it; the event goes where
-    :func:`_deliver` says, from the merchant's webhook URL read with it."""
+    """``payment`` as :func:`payments_repo.payment_for_event` reads it."""
     data = payment_view(payment, base_url=base_url) | extra
-    await events.emit(conn, payment["merchant_id"], type_, data,
-                      deliver=bool(payment["notify_url"] or payment["merchant_webhook_url"]))
+    await events.emit(conn, payment["merchant_id"], type_, data, deliver=_deliver(payment))
 
 
 async def _paid(conn: AsyncConnection, payment_id: str, base_url: str) -> None:
@@ -115,9 +110,9 @@ async def _paid(conn: AsyncConnection, payment_id: str, base_url: str) -> None:
 async def _emit_refund(conn: AsyncConnection, type_: str, refund_id: str) -> None:
     refund = await refunds_repo.get_refund(conn, refund_id)
     assert refund is not None
-    payment = await payments_repo.get_payment(conn, refund["payment_id"])
-    await events.emit(conn, refund["merchant_id"], type_, refund_view(refund),
-                      deliver=await _deliver(conn, refund["merchant_id"], payment and payment["notify_url"]))
+    payment = await payments_repo.payment_for_event(conn, refund["payment_id"])
+    assert payment is not None
+    await events.emit(conn, refund["merchant_id"], type_, refund_view(refund), deliver=_deliver(payment))
 
 
 # -- paid ----------------------------------------------------------------------------------------------

@@ -413,10 +413,9 @@ def prepared_write(conn: Any, stmt: Any, params: Mapping[str, Any] | Sequence[Ma
             cursor = driver._raw.execute(prepared.sql, prepared.args(params))
         else:
             cursor = driver._raw.executemany(prepared.sql, [prepared.args(p) for p in params])
-    except sqlite3.OperationalError as exc:
-        if _busy(exc):  # (not while this transaction holds the write lock) SQLAlchemy's path waits
-            return None
-        raise sa_exc.DBAPIError.instance(prepared.sql, params, exc, sqlite3.Error) from exc
     except sqlite3.Error as exc:
+        # a lock to wait for (not while this transaction holds the write lock): SQLAlchemy's path waits
+        if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+            return None
         raise sa_exc.DBAPIError.instance(prepared.sql, params, exc, sqlite3.Error) from exc
     return cursor
